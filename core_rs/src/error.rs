@@ -1,0 +1,46 @@
+//! The core's error type. The binding layer maps each variant to a Python
+//! exception class, so the variants follow what a caller can act on.
+
+use std::fmt;
+
+/// Everything that can go wrong while reading, decoding or transforming audio.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The path does not exist.
+    #[error("{path}: no such file")]
+    NotFound { path: String },
+    /// Any other I/O failure (permissions, a directory, a broken pipe...).
+    #[error("{path}: {message}")]
+    Io { path: String, message: String },
+    /// The content is not audio this core can decode: unknown container,
+    /// unsupported codec, zero bytes, garbage, or truncated beyond use.
+    #[error("{path}: {reason}")]
+    Decode { path: String, reason: String },
+    /// The caller asked for something impossible (negative offset, zero
+    /// sample rate, NaN in the input, ...).
+    #[error("{0}")]
+    InvalidArgument(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    pub fn decode(path: impl fmt::Display, reason: impl fmt::Display) -> Self {
+        Error::Decode { path: path.to_string(), reason: reason.to_string() }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Error::InvalidArgument(message.into())
+    }
+
+    /// `true` when the error is about the codec or container being one this
+    /// core does not support, so that a caller may fall back to another
+    /// backend (PyAV) instead of reporting a broken file.
+    pub fn is_unsupported(&self) -> bool {
+        matches!(self, Error::Decode { reason, .. } if reason.starts_with(UNSUPPORTED))
+    }
+}
+
+/// Prefix of every [`Error::Decode`] reason that means "not supported here"
+/// rather than "damaged".
+pub const UNSUPPORTED: &str = "unsupported";

@@ -1,0 +1,12 @@
+//! The Python binding layer: the one `#[pymodule]`, thin wrappers that
+//! convert arguments, release the GIL around core work and map errors.
+
+mod errors;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    errors::register(m)?;
+    Ok(())
+}
