@@ -4,9 +4,20 @@
 //! The crate is plain Rust; the Python binding layer lives in [`python`] and
 //! is compiled only with the `python` feature (maturin turns it on).
 
+pub mod decode;
 pub mod error;
+pub mod info;
+pub mod load;
+pub mod mixdown;
+mod mp4_edit;
+pub mod resample;
+pub mod source;
 
 #[cfg(feature = "python")]
 mod python;
 
+pub use decode::{decode, DecodeOptions, Decoded};
 pub use error::{Error, Result};
+pub use info::{info, AudioInfo};
+pub use load::{load, load_batch, Audio, LoadRequest};
+pub use source::AudioSource;

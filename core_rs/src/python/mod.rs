@@ -1,6 +1,7 @@
 //! The Python binding layer: the one `#[pymodule]`, thin wrappers that
 //! convert arguments, release the GIL around core work and map errors.
 
+mod decode;
 mod errors;
 
 use pyo3::prelude::*;
@@ -8,5 +9,6 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
+    decode::register(m)?;
     Ok(())
 }

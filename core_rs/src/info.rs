@@ -1,0 +1,33 @@
+//! Stream properties without decoding the audio.
+
+use crate::decode::open;
+use crate::error::Result;
+use crate::source::AudioSource;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct AudioInfo {
+    pub sample_rate: u32,
+    pub channels: usize,
+    /// Frames after encoder delay and padding; `None` when the container
+    /// does not say (e.g. an MP3 without a Xing/LAME header).
+    pub frames: Option<u64>,
+    pub codec: String,
+    pub container: String,
+}
+
+impl AudioInfo {
+    pub fn duration_s(&self) -> Option<f64> {
+        self.frames.map(|n| n as f64 / self.sample_rate as f64)
+    }
+}
+
+pub fn info(source: &AudioSource) -> Result<AudioInfo> {
+    let track = open(source)?;
+    Ok(AudioInfo {
+        sample_rate: track.sample_rate,
+        channels: track.channels.unwrap_or(0),
+        frames: track.declared_frames,
+        codec: track.codec,
+        container: track.container.to_string(),
+    })
+}

@@ -1,0 +1,204 @@
+//! Sample-rate conversion: band-limited (Kaiser-windowed sinc) interpolation
+//! at exact rational positions.
+//!
+//! Output frame `k` is the input evaluated at time `k * sr_in / sr_out`, so
+//! the first output frame lines up with the first input frame and the output
+//! has exactly `ceil(n * sr_out / sr_in)` frames: what soxr and librosa give.
+//! rubato was the first choice, but its whole-clip paths (`Fft`, `Async`)
+//! trim their filter delay to whole output frames and leave the signal a
+//! fraction of a sample early (0.18 to 0.8 frames for 44.1 -> 16 kHz), which
+//! caps agreement with soxr near 30 dB; a training set resampled that way is
+//! shifted differently per source rate.
+
+use crate::error::{Error, Result};
+
+/// Zero crossings of the sinc on each side of the centre. With the Kaiser
+/// window below this gives a transition band from 0.91 to 1.0 x the lower
+/// Nyquist frequency and > 90 dB stop-band rejection.
+const ZERO_CROSSINGS: usize = 56;
+const KAISER_BETA: f64 = 9.0;
+/// Pass-band edge relative to the lower Nyquist frequency (the cutoff sits
+/// halfway between it and Nyquist).
+const ROLLOFF: f64 = 0.955;
+/// Above this many phase tables the kernel is computed per output frame.
+const MAX_TABLE_FLOATS: usize = 1 << 22;
+
+/// Resamples planar `channels` from `sr_in` to `sr_out`.
+pub fn resample(channels: Vec<Vec<f32>>, sr_in: u32, sr_out: u32) -> Result<Vec<Vec<f32>>> {
+    if sr_in == 0 || sr_out == 0 {
+        return Err(Error::invalid(format!("sample rates must be > 0, got {sr_in} -> {sr_out}")));
+    }
+    if sr_in == sr_out {
+        return Ok(channels);
+    }
+    let kernel = Kernel::new(sr_in, sr_out);
+    Ok(channels.iter().map(|plane| kernel.apply(plane)).collect())
+}
+
+struct Kernel {
+    up: u64,
+    down: u64,
+    /// Taps on each side of the interpolation point.
+    half: usize,
+    cutoff: f64,
+    /// `up` tables of `2 * half` taps, one per fractional position; empty
+    /// when that would be too large.
+    tables: Vec<f32>,
+}
+
+impl Kernel {
+    fn new(sr_in: u32, sr_out: u32) -> Self {
+        let g = gcd(sr_in as u64, sr_out as u64);
+        let (up, down) = (sr_out as u64 / g, sr_in as u64 / g);
+        // Cutoff in cycles per input sample x 2 (1.0 = input Nyquist).
+        let cutoff = (up as f64 / down as f64).min(1.0) * ROLLOFF;
+        let half = (ZERO_CROSSINGS as f64 / cutoff).ceil() as usize;
+        let mut kernel = Kernel { up, down, half, cutoff, tables: Vec::new() };
+        if (up as usize).saturating_mul(2 * half) <= MAX_TABLE_FLOATS {
+            let mut tables = vec![0.0f32; up as usize * 2 * half];
+            for (phase, table) in tables.chunks_exact_mut(2 * half).enumerate() {
+                kernel.fill(phase as f64 / up as f64, table);
+            }
+            kernel.tables = tables;
+        }
+        kernel
+    }
+
+    /// Taps for an interpolation point `frac` (in [0, 1)) past input frame
+    /// `n`; tap `j` weighs input frame `n - half + 1 + j`. Normalised to unit
+    /// sum so that every phase passes DC exactly.
+    fn fill(&self, frac: f64, taps: &mut [f32]) {
+        let half = self.half as f64;
+        let mut sum = 0.0f64;
+        let weights: Vec<f64> = (0..2 * self.half)
+            .map(|j| {
+                let d = frac + half - 1.0 - j as f64;
+                let w = self.cutoff * sinc(self.cutoff * d) * kaiser(d / half);
+                sum += w;
+                w
+            })
+            .collect();
+        for (tap, w) in taps.iter_mut().zip(weights) {
+            *tap = (w / sum) as f32;
+        }
+    }
+
+    fn apply(&self, input: &[f32]) -> Vec<f32> {
+        let n = input.len();
+        let out_len = (n as u128 * self.up as u128).div_ceil(self.down as u128) as usize;
+        let width = 2 * self.half;
+        // Zeros on both sides stand for the signal outside the clip.
+        let mut padded = vec![0.0f32; n + 2 * width];
+        padded[width..width + n].copy_from_slice(input);
+        let mut scratch = vec![0.0f32; if self.tables.is_empty() { width } else { 0 }];
+        let mut out = Vec::with_capacity(out_len);
+        for k in 0..out_len as u64 {
+            let position = k * self.down;
+            let (base, phase) = ((position / self.up) as usize, (position % self.up) as usize);
+            let taps = if self.tables.is_empty() {
+                self.fill(phase as f64 / self.up as f64, &mut scratch);
+                &scratch[..]
+            } else {
+                &self.tables[phase * width..(phase + 1) * width]
+            };
+            // Input frame base - half + 1 sits at padded index base - half + 1 + width.
+            let start = base + width + 1 - self.half;
+            out.push(dot(&padded[start..start + width], taps));
+        }
+        out
+    }
+}
+
+/// Dot product in eight independent lanes, which the compiler vectorises.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let (a_chunks, b_chunks) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = a_chunks.remainder().iter().zip(b_chunks.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in a_chunks.zip(b_chunks) {
+        for i in 0..8 {
+            lanes[i] += x[i] * y[i];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+fn sinc(x: f64) -> f64 {
+    if x.abs() < 1e-12 {
+        1.0
+    } else {
+        let px = std::f64::consts::PI * x;
+        px.sin() / px
+    }
+}
+
+/// Kaiser window at `x` in [-1, 1].
+fn kaiser(x: f64) -> f64 {
+    if x.abs() >= 1.0 {
+        return 0.0;
+    }
+    bessel_i0(KAISER_BETA * (1.0 - x * x).sqrt()) / bessel_i0(KAISER_BETA)
+}
+
+fn bessel_i0(x: f64) -> f64 {
+    let (mut sum, mut term, half_x) = (1.0f64, 1.0f64, x / 2.0);
+    for k in 1..64 {
+        term *= (half_x / k as f64) * (half_x / k as f64);
+        sum += term;
+        if term < sum * 1e-17 {
+            break;
+        }
+    }
+    sum
+}
+
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sine(freq: f64, sr: u32, frames: usize) -> Vec<f32> {
+        (0..frames).map(|i| (2.0 * std::f64::consts::PI * freq * i as f64 / sr as f64).sin() as f32).collect()
+    }
+
+    fn snr_db(got: &[f32], want: &[f32]) -> f64 {
+        let (mut err, mut pow) = (0.0f64, 0.0f64);
+        for (g, w) in got.iter().zip(want) {
+            err += ((g - w) as f64).powi(2);
+            pow += (*w as f64).powi(2);
+        }
+        10.0 * (pow / err).log10()
+    }
+
+    #[test]
+    fn length_is_ceil_of_ratio() {
+        for &(n, a, b) in &[(16000, 44100, 16000), (12345, 48000, 22050), (7, 8000, 16000), (1, 44100, 16000), (0, 8000, 16000)] {
+            let out = resample(vec![vec![0.1; n]], a, b).unwrap();
+            assert_eq!(out[0].len(), (n as u64 * b as u64).div_ceil(a as u64) as usize, "{n} {a}->{b}");
+        }
+    }
+
+    #[test]
+    fn tones_below_the_passband_edge_survive_exactly_aligned() {
+        for &(a, b, f) in &[(44100, 16000, 440.0), (16000, 44100, 3000.0), (48000, 22050, 9000.0), (22050, 16000, 7000.0)] {
+            let out = resample(vec![sine(f, a, a as usize)], a, b).unwrap();
+            let want = sine(f, b, b as usize);
+            // The edges see the zero padding; compare the interior.
+            let edge = b as usize / 20;
+            let snr = snr_db(&out[0][edge..b as usize - edge], &want[edge..b as usize - edge]);
+            assert!(snr > 70.0, "{a}->{b} at {f} Hz: SNR {snr:.1} dB");
+        }
+    }
+
+    #[test]
+    fn tones_above_the_new_nyquist_are_removed() {
+        let out = resample(vec![sine(9000.0, 44100, 44100)], 44100, 16000).unwrap();
+        let rms = (out[0][1000..15000].iter().map(|x| (x * x) as f64).sum::<f64>() / 14000.0).sqrt();
+        assert!(20.0 * rms.log10() < -80.0, "alias at {:.1} dB", 20.0 * rms.log10());
+    }
+}
