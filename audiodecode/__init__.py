@@ -1,6 +1,22 @@
-"""audiodecode: the audio input pipeline for machine-learning training."""
+"""audiodecode: the audio input pipeline for machine-learning training.
 
-from audiodecode._core import AudioDecodeError, DecodeError
+Decode, resample, augment and featurize audio fast enough that the
+accelerator never waits. The core is Rust; this package is its numpy API.
+`audiodecode.jax` and `audiodecode.torch` are the framework adapters.
+"""
 
-__all__ = ["AudioDecodeError", "DecodeError"]
+from audiodecode._core import AudioDecodeError, DecodeError, UnsupportedFormatError
+from audiodecode.loading import AudioInfo, BatchResult, DecodeWarning, info, load, load_batch
+
+__all__ = [
+    "AudioDecodeError",
+    "AudioInfo",
+    "BatchResult",
+    "DecodeError",
+    "DecodeWarning",
+    "UnsupportedFormatError",
+    "info",
+    "load",
+    "load_batch",
+]
 __version__ = "0.1.0"

@@ -43,6 +43,9 @@ pub fn load(request: &LoadRequest) -> Result<Audio> {
 
 fn load_unguarded(request: &LoadRequest) -> Result<Audio> {
     let decoded = decode(&request.source, &request.decode)?;
+    if decoded.channels.iter().flatten().any(|s| !s.is_finite()) {
+        return Err(Error::decode(request.source.name(), "the audio contains NaN or infinite samples"));
+    }
     let sr_in = decoded.sample_rate;
     let channels = if request.mono { vec![to_mono(decoded.channels)] } else { decoded.channels };
     let sample_rate = request.sample_rate.unwrap_or(sr_in);

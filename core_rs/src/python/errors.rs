@@ -16,10 +16,18 @@ pyo3::create_exception!(
     "The file is not audio we can decode: unsupported codec or container, zero bytes, garbage, or truncated beyond use. The message names the file and the reason."
 );
 
+pyo3::create_exception!(
+    _core,
+    UnsupportedFormatError,
+    DecodeError,
+    "The container or codec is one the Rust core does not decode; `backend=\"auto\"` retries such files with PyAV."
+);
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("AudioDecodeError", py.get_type::<AudioDecodeError>())?;
     m.add("DecodeError", py.get_type::<DecodeError>())?;
+    m.add("UnsupportedFormatError", py.get_type::<UnsupportedFormatError>())?;
     Ok(())
 }
 
@@ -29,6 +37,9 @@ impl From<crate::Error> for PyErr {
         match err {
             crate::Error::NotFound { .. } => PyFileNotFoundError::new_err(message),
             crate::Error::Io { .. } => PyOSError::new_err(message),
+            ref decode @ crate::Error::Decode { .. } if decode.is_unsupported() => {
+                UnsupportedFormatError::new_err(message)
+            }
             crate::Error::Decode { .. } => DecodeError::new_err(message),
             crate::Error::InvalidArgument(_) => PyValueError::new_err(message),
         }
