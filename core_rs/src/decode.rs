@@ -14,6 +14,9 @@ use crate::error::{Error, Result, UNSUPPORTED};
 use crate::mp4_edit;
 use crate::source::AudioSource;
 
+/// Packets decoded before a seek target and thrown away.
+const PREROLL_PACKETS: u64 = 4;
+
 /// Which part of the file to decode, and how to treat damage.
 #[derive(Clone, Debug, Default)]
 pub struct DecodeOptions {
@@ -140,7 +143,11 @@ pub fn decode(source: &AudioSource, options: &DecodeOptions) -> Result<Decoded> 
 
     if start > 0 {
         // The track's timeline includes the priming we drop ourselves.
-        let ts = Timestamp::from((start + track.priming) as i64);
+        // Lossy decoders need a few packets of history (MP3's bit reservoir,
+        // the MDCT overlap) before their output is exact, so land early and
+        // discard up to `start` by timestamp below.
+        let preroll = PREROLL_PACKETS * track_params.max_frames_per_packet.unwrap_or(1152).min(16384);
+        let ts = Timestamp::from((start.saturating_sub(preroll) + track.priming) as i64);
         // A failed seek (unseekable stream, no index) falls back to decoding
         // from the start and discarding, which is slower but exact.
         if track.format.seek(SeekMode::Accurate, SeekTo::Timestamp { ts, track_id: track.track_id }).is_ok() {
@@ -170,6 +177,9 @@ pub fn decode(source: &AudioSource, options: &DecodeOptions) -> Result<Decoded> 
             Ok(None) => break,
             Err(SymphoniaError::ResetRequired) => break,
             Err(SymphoniaError::IoError(err)) if err.kind() == std::io::ErrorKind::UnexpectedEof => {
+                if options.strict {
+                    return Err(Error::decode(&name, "file is truncated"));
+                }
                 warning.get_or_insert_with(|| format!("{name}: file is truncated; decoded up to the damage"));
                 break;
             }
@@ -247,6 +257,21 @@ pub fn decode(source: &AudioSource, options: &DecodeOptions) -> Result<Decoded> 
             w.trim_start_matches(&format!("{name}: ")).to_string()
         });
         return Err(Error::decode(&name, reason));
+    }
+    // Some demuxers (MP3) end quietly at a cut; the declared length tells.
+    let wanted = match (end, track.declared_frames) {
+        (Some(e), Some(n)) => Some(e.min(n)),
+        (e, n) => e.or(n),
+    };
+    if let Some(wanted) = wanted {
+        let got = start + channels[0].len() as u64;
+        if got < wanted && warning.is_none() {
+            let message = format!("file is truncated: {got} of {wanted} frames");
+            if options.strict {
+                return Err(Error::decode(&name, message));
+            }
+            warning = Some(format!("{name}: {message}; decoded up to the damage"));
+        }
     }
     Ok(Decoded { channels, sample_rate: track.sample_rate, warning })
 }
