@@ -12,9 +12,16 @@ export CARGO_TARGET_DIR ?= $(CACHE)/target
 export VIRTUAL_ENV := $(VENV)
 MATURIN := $(VENV)/bin/maturin develop --skip-install --quiet
 
-.PHONY: env build build-release test test-rust test-python demo bench clean
+.PHONY: env system-deps build build-release test test-rust test-python demo bench clean
 
-env: $(VENV)/.ready
+env: $(VENV)/.ready system-deps
+
+# Debian's ffmpeg encodes the test fixtures PyAV's bundled FFmpeg cannot
+# (mono Vorbis); the library itself never needs it.
+system-deps:
+	@command -v ffmpeg >/dev/null || { \
+	  echo "installing ffmpeg from Debian (test fixtures only)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null; }
 
 $(VENV)/.ready: $(wildcard requirements/*.txt)
 	rm -rf "$(VENV)"
@@ -35,12 +42,12 @@ test-rust:
 	cargo test --manifest-path core_rs/Cargo.toml --quiet
 
 test-python: build
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2
 
 test: test-rust test-python
 
 demo: build-release
-	$(PY) -m demo
+	$(PY) benchmarks/decode.py --quick
 
 bench: build-release
 	$(PY) benchmarks/decode.py

@@ -1,7 +1,6 @@
 //! Decoding with symphonia: probe the content, seek to the offset, decode
 //! the frames asked for into planar f32.
 
-use symphonia::core::audio::GenericAudioBufferRef;
 use symphonia::core::codecs::audio::AudioDecoderOptions;
 use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::probe::Hint;
@@ -10,6 +9,7 @@ use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::units::Timestamp;
 
+use crate::convert::append_planar;
 use crate::error::{Error, Result, UNSUPPORTED};
 use crate::mp4_edit;
 use crate::source::AudioSource;
@@ -164,7 +164,6 @@ pub fn decode(source: &AudioSource, options: &DecodeOptions) -> Result<Decoded> 
         .or(track.declared_frames.map(|n| n.saturating_sub(start)))
         .unwrap_or(0)
         .min(track.byte_len.saturating_mul(16));
-    let mut scratch: Vec<Vec<f32>> = Vec::new();
 
     loop {
         if let Some(end) = end {
@@ -222,7 +221,6 @@ pub fn decode(source: &AudioSource, options: &DecodeOptions) -> Result<Decoded> 
                 return Err(Error::decode(&name, "stream has no channels"));
             }
             channels = (0..count).map(|_| Vec::with_capacity(reserve as usize)).collect();
-            scratch = vec![Vec::new(); count];
         }
         // Timeline position of the buffer's first frame: the packet's pts,
         // plus what gapless trimming removed, minus the MP4 priming.
@@ -238,11 +236,8 @@ pub fn decode(source: &AudioSource, options: &DecodeOptions) -> Result<Decoded> 
             }
             continue;
         }
-        copy_planar(&buffer, &mut scratch);
         let (skip, take) = ((from - first) as usize, (to - from) as usize);
-        for (dst, src) in channels.iter_mut().zip(&scratch) {
-            dst.extend_from_slice(&src[skip..skip + take]);
-        }
+        append_planar(&buffer, skip, take, &mut channels);
     }
 
     if channels.first().is_none_or(Vec::is_empty) {
@@ -286,13 +281,4 @@ fn validate(options: &DecodeOptions) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn copy_planar(buffer: &GenericAudioBufferRef<'_>, scratch: &mut [Vec<f32>]) {
-    let frames = buffer.frames();
-    for plane in scratch.iter_mut() {
-        plane.clear();
-        plane.resize(frames, 0.0);
-    }
-    buffer.copy_to_slice_planar::<f32, _>(scratch);
 }

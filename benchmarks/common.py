@@ -1,0 +1,66 @@
+"""Shared helpers for the benchmark scripts: generated corpora, timing, tables."""
+
+from __future__ import annotations
+
+import datetime
+import platform
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+# Benchmarks run from a checkout: the package and the test signal generators.
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+from synth import encode, speech_like  # noqa: E402
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import os
+
+    return f"{model}, {os.cpu_count()} cores, {platform.system()}"
+
+
+def header(title: str) -> None:
+    print(f"# {title}")
+    print(f"# {datetime.date.today().isoformat()} on {machine()}")
+
+
+def corpus(root: Path, fmt: str, seconds: list[float], sr: int = 44100, channels: int = 2) -> list[Path]:
+    """Speech-like stereo clips of the given lengths, encoded once and reused."""
+    root.mkdir(parents=True, exist_ok=True)
+    ext = {"m4a": "m4a"}.get(fmt, fmt)
+    paths = []
+    for i, s in enumerate(seconds):
+        path = root / f"{fmt}_{i:04d}_{s:g}s.{ext}"
+        if not path.exists():
+            y = speech_like(s, sr, f0_hz=100 + 7 * (i % 20), seed=i)
+            encode(path, np.stack([y, np.roll(y, 100)])[:channels], sr, fmt)
+        paths.append(path)
+    return paths
+
+
+def best_of(fn: Callable[[], object], repeat: int) -> float:
+    """Best wall time of `repeat` runs (the least disturbed by a noisy machine)."""
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def table(rows: list[list[str]], headers: list[str]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
+    line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
+    return "\n".join([line(headers), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])
