@@ -1,4 +1,4 @@
-//! Decoded sample buffers to planar f32.
+//! Decoded sample buffers to planar f32, or to their channel mean.
 //!
 //! symphonia's generic `copy_to_slice_planar` converts sample by sample
 //! through its `Sample` traits and cost more than decoding a WAV file; these
@@ -7,26 +7,46 @@
 
 use symphonia::core::audio::{Audio, AudioBuffer, GenericAudioBufferRef};
 
+/// Where converted frames go.
+#[derive(Clone, Copy)]
+enum Sink {
+    /// One output plane per input plane.
+    Planar,
+    /// One output plane: the mean of the input planes.
+    Mean,
+}
+
 /// Appends frames `skip..skip + take` of every plane of `buffer` to the
 /// matching `channels` entry.
 pub fn append_planar(buffer: &GenericAudioBufferRef<'_>, skip: usize, take: usize, channels: &mut [Vec<f32>]) {
+    dispatch(buffer, skip, take, channels, Sink::Planar);
+}
+
+/// Appends the mean over planes of frames `skip..skip + take` to `mono`:
+/// the sum in plane order, then one scale, exactly as librosa's `to_mono`.
+pub fn append_mean(buffer: &GenericAudioBufferRef<'_>, skip: usize, take: usize, mono: &mut Vec<f32>) {
+    dispatch(buffer, skip, take, std::slice::from_mut(mono), Sink::Mean);
+}
+
+fn dispatch(buffer: &GenericAudioBufferRef<'_>, skip: usize, take: usize, out: &mut [Vec<f32>], sink: Sink) {
     match buffer {
-        GenericAudioBufferRef::F32(buf) => append(buf, skip, take, channels, |x| x),
-        GenericAudioBufferRef::F64(buf) => append(buf, skip, take, channels, |x| x as f32),
-        GenericAudioBufferRef::S16(buf) => append(buf, skip, take, channels, |x| x as f32 * (1.0 / 32768.0)),
+        GenericAudioBufferRef::F32(buf) => append(buf, skip, take, out, sink, |x| x),
+        GenericAudioBufferRef::F64(buf) => append(buf, skip, take, out, sink, |x| x as f32),
+        GenericAudioBufferRef::S16(buf) => append(buf, skip, take, out, sink, |x| x as f32 * (1.0 / 32768.0)),
         GenericAudioBufferRef::S32(buf) => {
-            append(buf, skip, take, channels, |x| (x as f64 * (1.0 / 2147483648.0)) as f32)
+            append(buf, skip, take, out, sink, |x| (x as f64 * (1.0 / 2147483648.0)) as f32)
         }
-        GenericAudioBufferRef::S24(buf) => append(buf, skip, take, channels, |x| x.inner() as f32 * (1.0 / 8388608.0)),
-        GenericAudioBufferRef::U8(buf) => append(buf, skip, take, channels, |x| (x as f32 - 128.0) * (1.0 / 128.0)),
+        GenericAudioBufferRef::S24(buf) => {
+            append(buf, skip, take, out, sink, |x| x.inner() as f32 * (1.0 / 8388608.0))
+        }
+        GenericAudioBufferRef::U8(buf) => append(buf, skip, take, out, sink, |x| (x as f32 - 128.0) * (1.0 / 128.0)),
         other => {
             // Rare formats (u16, u24, u32, i8): symphonia's own conversion.
             let frames = other.frames();
-            let mut whole: Vec<Vec<f32>> = vec![vec![0.0; frames]; channels.len()];
+            let mut whole: Vec<Vec<f32>> = vec![vec![0.0; frames]; other.num_planes()];
             other.copy_to_slice_planar::<f32, _>(&mut whole);
-            for (dst, src) in channels.iter_mut().zip(&whole) {
-                dst.extend_from_slice(&src[skip..skip + take]);
-            }
+            let planes: Vec<&[f32]> = whole.iter().map(|p| &p[skip..skip + take]).collect();
+            emit(&planes, out, sink, |x| x);
         }
     }
 }
@@ -35,12 +55,38 @@ fn append<S: symphonia::core::audio::sample::Sample + Copy>(
     buf: &AudioBuffer<S>,
     skip: usize,
     take: usize,
-    channels: &mut [Vec<f32>],
-    to_f32: impl Fn(S) -> f32,
+    out: &mut [Vec<f32>],
+    sink: Sink,
+    to_f32: impl Fn(S) -> f32 + Copy,
 ) {
-    for (index, dst) in channels.iter_mut().enumerate() {
-        if let Some(plane) = buf.plane(index) {
-            dst.extend(plane[skip..skip + take].iter().map(|&x| to_f32(x)));
+    let planes: Vec<&[S]> =
+        (0..buf.num_planes()).filter_map(|i| buf.plane(i)).map(|p| &p[skip..skip + take]).collect();
+    emit(&planes, out, sink, to_f32);
+}
+
+fn emit<S: Copy>(planes: &[&[S]], out: &mut [Vec<f32>], sink: Sink, to_f32: impl Fn(S) -> f32 + Copy) {
+    match sink {
+        Sink::Planar => {
+            for (dst, plane) in out.iter_mut().zip(planes) {
+                dst.extend(plane.iter().map(|&x| to_f32(x)));
+            }
+        }
+        Sink::Mean => {
+            let dst = &mut out[0];
+            let at = dst.len();
+            let Some((first, rest)) = planes.split_first() else { return };
+            dst.extend(first.iter().map(|&x| to_f32(x)));
+            if rest.is_empty() {
+                return;
+            }
+            let acc = &mut dst[at..];
+            for plane in rest {
+                for (a, &x) in acc.iter_mut().zip(plane.iter()) {
+                    *a += to_f32(x);
+                }
+            }
+            let scale = 1.0 / planes.len() as f32;
+            acc.iter_mut().for_each(|a| *a *= scale);
         }
     }
 }

@@ -9,7 +9,7 @@ use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::units::Timestamp;
 
-use crate::convert::append_planar;
+use crate::convert::{append_mean, append_planar};
 use crate::error::{Error, Result, UNSUPPORTED};
 use crate::mp4_edit;
 use crate::source::AudioSource;
@@ -26,9 +26,13 @@ pub struct DecodeOptions {
     pub duration_s: Option<f64>,
     /// Raise on a damaged packet instead of skipping it with a warning.
     pub strict: bool,
+    /// Mix the channels down to their mean while converting, as librosa's
+    /// `to_mono` (one pass, no per-channel copies).
+    pub mono: bool,
 }
 
-/// Decoded audio at the file's own rate, one `Vec` per channel.
+/// Decoded audio at the file's own rate, one `Vec` per channel (one in all
+/// when mixed down).
 #[derive(Debug)]
 pub struct Decoded {
     pub channels: Vec<Vec<f32>>,
@@ -220,7 +224,8 @@ pub fn decode(source: &AudioSource, options: &DecodeOptions) -> Result<Decoded> 
             if count == 0 {
                 return Err(Error::decode(&name, "stream has no channels"));
             }
-            channels = (0..count).map(|_| Vec::with_capacity(reserve as usize)).collect();
+            let planes = if options.mono { 1 } else { count };
+            channels = (0..planes).map(|_| Vec::with_capacity(reserve as usize)).collect();
         }
         // Timeline position of the buffer's first frame: the packet's pts,
         // plus what gapless trimming removed, minus the MP4 priming.
@@ -237,7 +242,11 @@ pub fn decode(source: &AudioSource, options: &DecodeOptions) -> Result<Decoded> 
             continue;
         }
         let (skip, take) = ((from - first) as usize, (to - from) as usize);
-        append_planar(&buffer, skip, take, &mut channels);
+        if options.mono {
+            append_mean(&buffer, skip, take, &mut channels[0]);
+        } else {
+            append_planar(&buffer, skip, take, &mut channels);
+        }
     }
 
     if channels.first().is_none_or(Vec::is_empty) {

@@ -9,7 +9,6 @@ pub mod decode;
 pub mod error;
 pub mod info;
 pub mod load;
-pub mod mixdown;
 mod mp4_edit;
 pub mod resample;
 pub mod source;

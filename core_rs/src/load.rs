@@ -1,4 +1,4 @@
-//! The whole per-file job, decode -> mix down -> resample, and its batched,
+//! The whole per-file job, decode (and mix down) -> resample, and its batched,
 //! parallel form.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -7,7 +7,6 @@ use rayon::prelude::*;
 
 use crate::decode::{decode, DecodeOptions};
 use crate::error::{Error, Result};
-use crate::mixdown::to_mono;
 use crate::resample::resample;
 use crate::source::AudioSource;
 
@@ -16,7 +15,7 @@ pub struct LoadRequest {
     pub source: AudioSource,
     /// Target rate; `None` keeps the file's.
     pub sample_rate: Option<u32>,
-    pub mono: bool,
+    /// What to decode, mixdown included.
     pub decode: DecodeOptions,
 }
 
@@ -47,7 +46,7 @@ fn load_unguarded(request: &LoadRequest) -> Result<Audio> {
         return Err(Error::decode(request.source.name(), "the audio contains NaN or infinite samples"));
     }
     let sr_in = decoded.sample_rate;
-    let channels = if request.mono { vec![to_mono(decoded.channels)] } else { decoded.channels };
+    let channels = decoded.channels;
     let sample_rate = request.sample_rate.unwrap_or(sr_in);
     let channels = resample(channels, sr_in, sample_rate)?;
     Ok(Audio { channels, sample_rate, warning: decoded.warning })

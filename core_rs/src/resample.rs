@@ -41,7 +41,10 @@ struct Kernel {
     /// Taps on each side of the interpolation point.
     half: usize,
     cutoff: f64,
-    /// `up` tables of `2 * half` taps, one per fractional position; empty
+    /// Taps per table: `2 * half` rounded up to the SIMD width with zeros,
+    /// so the dot product has no scalar tail.
+    width: usize,
+    /// `up` tables of `width` taps, one per fractional position; empty
     /// when that would be too large.
     tables: Vec<f32>,
 }
@@ -53,10 +56,11 @@ impl Kernel {
         // Cutoff in cycles per input sample x 2 (1.0 = input Nyquist).
         let cutoff = (up as f64 / down as f64).min(1.0) * ROLLOFF;
         let half = (ZERO_CROSSINGS as f64 / cutoff).ceil() as usize;
-        let mut kernel = Kernel { up, down, half, cutoff, tables: Vec::new() };
-        if (up as usize).saturating_mul(2 * half) <= MAX_TABLE_FLOATS {
-            let mut tables = vec![0.0f32; up as usize * 2 * half];
-            for (phase, table) in tables.chunks_exact_mut(2 * half).enumerate() {
+        let width = (2 * half).next_multiple_of(16);
+        let mut kernel = Kernel { up, down, half, width, cutoff, tables: Vec::new() };
+        if (up as usize).saturating_mul(width) <= MAX_TABLE_FLOATS {
+            let mut tables = vec![0.0f32; up as usize * width];
+            for (phase, table) in tables.chunks_exact_mut(width).enumerate() {
                 kernel.fill(phase as f64 / up as f64, table);
             }
             kernel.tables = tables;
@@ -66,7 +70,7 @@ impl Kernel {
 
     /// Taps for an interpolation point `frac` (in [0, 1)) past input frame
     /// `n`; tap `j` weighs input frame `n - half + 1 + j`. Normalised to unit
-    /// sum so that every phase passes DC exactly.
+    /// sum so that every phase passes DC exactly. Taps past `2 * half` stay 0.
     fn fill(&self, frac: f64, taps: &mut [f32]) {
         let half = self.half as f64;
         let mut sum = 0.0f64;
@@ -86,10 +90,10 @@ impl Kernel {
     fn apply(&self, input: &[f32]) -> Vec<f32> {
         let n = input.len();
         let out_len = (n as u128 * self.up as u128).div_ceil(self.down as u128) as usize;
-        let width = 2 * self.half;
+        let (width, left) = (self.width, 2 * self.half);
         // Zeros on both sides stand for the signal outside the clip.
-        let mut padded = vec![0.0f32; n + 2 * width];
-        padded[width..width + n].copy_from_slice(input);
+        let mut padded = vec![0.0f32; left + n + width + 1];
+        padded[left..left + n].copy_from_slice(input);
         let mut scratch = vec![0.0f32; if self.tables.is_empty() { width } else { 0 }];
         let dot = pick_dot();
         let mut out = Vec::with_capacity(out_len);
@@ -102,8 +106,8 @@ impl Kernel {
             } else {
                 &self.tables[phase * width..(phase + 1) * width]
             };
-            // Input frame base - half + 1 sits at padded index base - half + 1 + width.
-            let start = base + width + 1 - self.half;
+            // Input frame base - half + 1 sits at padded index base - half + 1 + left.
+            let start = base + left + 1 - self.half;
             out.push(dot(&padded[start..start + width], taps));
         }
         out
@@ -125,17 +129,16 @@ fn pick_dot() -> DotFn {
 }
 
 /// Sixteen independent lanes, which the compiler turns into SIMD registers.
+/// The length is a multiple of 16 (see `Kernel::width`).
 #[inline(always)]
 fn dot_lanes(a: &[f32], b: &[f32], fused: bool) -> f32 {
     let mut lanes = [0.0f32; 16];
-    let (a_chunks, b_chunks) = (a.chunks_exact(16), b.chunks_exact(16));
-    let tail: f32 = a_chunks.remainder().iter().zip(b_chunks.remainder()).map(|(x, y)| x * y).sum();
-    for (x, y) in a_chunks.zip(b_chunks) {
+    for (x, y) in a.chunks_exact(16).zip(b.chunks_exact(16)) {
         for i in 0..16 {
             lanes[i] = if fused { x[i].mul_add(y[i], lanes[i]) } else { lanes[i] + x[i] * y[i] };
         }
     }
-    lanes.iter().sum::<f32>() + tail
+    lanes.iter().sum::<f32>()
 }
 
 fn dot_portable(a: &[f32], b: &[f32]) -> f32 {

@@ -46,8 +46,7 @@ fn request(source: AudioSource, sr: Option<u32>, mono: bool, offset: f64, durati
     LoadRequest {
         source,
         sample_rate: sr,
-        mono,
-        decode: DecodeOptions { offset_s: offset, duration_s: duration, strict },
+        decode: DecodeOptions { offset_s: offset, duration_s: duration, strict, mono },
     }
 }
 
