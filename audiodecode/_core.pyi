@@ -1,0 +1,35 @@
+"""Type stubs for the Rust extension. Use the wrappers in `audiodecode`;
+these are the raw bindings they call."""
+
+from collections.abc import Sequence
+from os import PathLike
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+_Source = str | PathLike[str] | bytes
+
+class AudioDecodeError(Exception): ...
+class DecodeError(AudioDecodeError): ...
+class UnsupportedFormatError(DecodeError): ...
+
+def load(
+    source: _Source,
+    sr: int | None = None,
+    mono: bool = True,
+    offset: float = 0.0,
+    duration: float | None = None,
+    strict: bool = False,
+) -> tuple[npt.NDArray[np.float32], int, str | None]: ...
+def load_batch(
+    sources: Sequence[_Source],
+    sr: int | None = None,
+    mono: bool = True,
+    offsets: Sequence[float] | None = None,
+    durations: Sequence[float | None] | None = None,
+    strict: bool = False,
+    num_threads: int | None = None,
+) -> list[tuple[npt.NDArray[np.float32], int, str | None] | Exception]: ...
+def info(source: _Source) -> dict[str, Any]: ...
+def resample(y: npt.NDArray[np.float32], sr_in: int, sr_out: int) -> npt.NDArray[np.float32]: ...
