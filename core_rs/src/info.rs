@@ -22,6 +22,10 @@ impl AudioInfo {
 }
 
 pub fn info(source: &AudioSource) -> Result<AudioInfo> {
+    crate::load::guard_panics(source, || info_unguarded(source))
+}
+
+fn info_unguarded(source: &AudioSource) -> Result<AudioInfo> {
     let track = open(source)?;
     Ok(AudioInfo {
         sample_rate: track.sample_rate,

@@ -28,15 +28,20 @@ pub struct Audio {
 }
 
 pub fn load(request: &LoadRequest) -> Result<Audio> {
-    // Decoders are third-party code fed untrusted bytes: a panic in one must
-    // become an error about that file, never unwind into Python.
-    catch_unwind(AssertUnwindSafe(|| load_unguarded(request))).unwrap_or_else(|panic| {
+    guard_panics(&request.source, || load_unguarded(request))
+}
+
+/// Runs `work` on `source`, turning a panic into a decode error about that
+/// file. Demuxers and decoders are third-party code fed untrusted bytes: a
+/// panic in one must never unwind into Python or take a batch down.
+pub(crate) fn guard_panics<T>(source: &AudioSource, work: impl FnOnce() -> Result<T>) -> Result<T> {
+    catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|panic| {
         let reason = panic
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
             .or_else(|| panic.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".into());
-        Err(Error::decode(request.source.name(), format!("decoder crashed on malformed data ({reason})")))
+        Err(Error::decode(source.name(), format!("decoder crashed on malformed data ({reason})")))
     })
 }
 
@@ -66,5 +71,90 @@ pub fn load_batch(requests: &[LoadRequest], num_threads: Option<usize>) -> Resul
                 .map_err(|err| Error::invalid(format!("cannot start {n} threads: {err}")))?;
             Ok(pool.install(run))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 16-bit PCM WAV file in memory.
+    fn wav(channels: &[Vec<i16>], sr: u32) -> Vec<u8> {
+        let (count, frames) = (channels.len() as u16, channels[0].len() as u32);
+        let data_len = frames * count as u32 * 2;
+        let mut out = Vec::new();
+        out.extend_from_slice(b"RIFF");
+        out.extend_from_slice(&(36 + data_len).to_le_bytes());
+        out.extend_from_slice(b"WAVEfmt ");
+        out.extend_from_slice(&16u32.to_le_bytes());
+        out.extend_from_slice(&1u16.to_le_bytes());
+        out.extend_from_slice(&count.to_le_bytes());
+        out.extend_from_slice(&sr.to_le_bytes());
+        out.extend_from_slice(&(sr * count as u32 * 2).to_le_bytes());
+        out.extend_from_slice(&(count * 2).to_le_bytes());
+        out.extend_from_slice(&16u16.to_le_bytes());
+        out.extend_from_slice(b"data");
+        out.extend_from_slice(&data_len.to_le_bytes());
+        for i in 0..frames as usize {
+            for plane in channels {
+                out.extend_from_slice(&plane[i].to_le_bytes());
+            }
+        }
+        out
+    }
+
+    fn request(bytes: Vec<u8>, decode: DecodeOptions) -> LoadRequest {
+        LoadRequest { source: AudioSource::bytes(bytes, "test.wav"), sample_rate: None, decode }
+    }
+
+    fn ramp(frames: usize, step: i16) -> Vec<i16> {
+        (0..frames).map(|i| (i as i16).wrapping_mul(step)).collect()
+    }
+
+    #[test]
+    fn decodes_exact_samples_and_means_channels() {
+        let (left, right) = (ramp(1000, 3), ramp(1000, -5));
+        let bytes = wav(&[left.clone(), right.clone()], 8000);
+        let stereo = load(&request(bytes.clone(), DecodeOptions::default())).unwrap();
+        assert_eq!(stereo.sample_rate, 8000);
+        assert_eq!(stereo.channels[1][10], right[10] as f32 / 32768.0);
+        let mono = load(&request(bytes, DecodeOptions { mono: true, ..Default::default() })).unwrap();
+        assert_eq!(mono.channels.len(), 1);
+        let want = (left[77] as f32 / 32768.0 + right[77] as f32 / 32768.0) * 0.5;
+        assert_eq!(mono.channels[0][77], want);
+    }
+
+    #[test]
+    fn offset_and_duration_select_frames() {
+        let left = ramp(8000, 1);
+        let options = DecodeOptions { offset_s: 0.25, duration_s: Some(0.125), ..Default::default() };
+        let audio = load(&request(wav(&[left.clone()], 8000), options)).unwrap();
+        assert_eq!(audio.channels[0].len(), 1000);
+        assert_eq!(audio.channels[0][0], left[2000] as f32 / 32768.0);
+    }
+
+    #[test]
+    fn empty_and_garbage_inputs_are_decode_errors_naming_the_source() {
+        for bytes in [Vec::new(), vec![0x5a; 4096]] {
+            match load(&request(bytes, DecodeOptions::default())) {
+                Err(Error::Decode { path, .. }) => assert_eq!(path, "test.wav"),
+                other => panic!("expected a decode error, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn batch_keeps_order_and_isolates_failures() {
+        let good = wav(&[ramp(500, 2)], 8000);
+        let requests = vec![
+            request(good.clone(), DecodeOptions::default()),
+            request(b"not audio at all".to_vec(), DecodeOptions::default()),
+            request(good, DecodeOptions { offset_s: 0.03125, ..Default::default() }),
+        ];
+        let results = load_batch(&requests, Some(2)).unwrap();
+        assert_eq!(results[0].as_ref().unwrap().channels[0].len(), 500);
+        assert!(results[1].is_err());
+        assert_eq!(results[2].as_ref().unwrap().channels[0].len(), 250);
+        assert!(load_batch(&requests, Some(0)).is_err());
     }
 }
