@@ -44,7 +44,9 @@ def corpus(root: Path, fmt: str, seconds: list[float], sr: int = 44100, channels
     for i, s in enumerate(seconds):
         path = root / f"{fmt}_{i:04d}_{s:g}s.{ext}"
         if not path.exists():
-            y = speech_like(s, sr, f0_hz=100 + 7 * (i % 20), seed=i)
+            # Synthesis is slow; long files repeat a 20 s phrase.
+            phrase = speech_like(min(s, 20.0), sr, f0_hz=100 + 7 * (i % 20), seed=i)
+            y = np.resize(phrase, int(round(s * sr)))
             encode(path, np.stack([y, np.roll(y, 100)])[:channels], sr, fmt)
         paths.append(path)
     return paths
