@@ -96,6 +96,11 @@ def info(source: str | bytes, name: str) -> dict[str, Any]:
             frames = int(round(float(stream.duration * stream.time_base) * sr))
         elif container.duration is not None:
             frames = int(round(container.duration / 1_000_000 * sr))
+        extradata = stream.codec_context.extradata or b""
+        if frames is not None and extradata.startswith(b"OpusHead"):
+            # Ogg Opus durations count the encoder's pre-skip, which FFmpeg
+            # drops when decoding (always at 48 kHz).
+            frames -= int.from_bytes(extradata[10:12], "little")
         return {
             "sample_rate": sr,
             "channels": stream.codec_context.channels,
