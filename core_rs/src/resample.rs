@@ -13,6 +13,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use rayon::prelude::*;
+
 use crate::error::{Error, Result};
 
 /// Zero crossings of the sinc on each side of the centre. With the Kaiser
@@ -25,6 +27,9 @@ const KAISER_BETA: f64 = 9.0;
 const ROLLOFF: f64 = 0.955;
 /// Above this many phase tables the kernel is computed per output frame.
 const MAX_TABLE_FLOATS: usize = 1 << 20;
+/// Output frames per parallel task: large enough that a task outweighs
+/// rayon's scheduling, small enough that a 10 s clip still splits.
+const PARALLEL_CHUNK: usize = 1 << 15;
 
 /// Resamples planar `channels` from `sr_in` to `sr_out`.
 pub fn resample(channels: Vec<Vec<f32>>, sr_in: u32, sr_out: u32) -> Result<Vec<Vec<f32>>> {
@@ -111,31 +116,40 @@ impl Kernel {
         let mut padded = vec![0.0f32; left + n + self.width + 1];
         padded[left..left + n].copy_from_slice(input);
         let mut out = vec![0.0f32; out_len];
-        if self.tables.is_empty() {
-            self.run_untabled(&padded, &mut out);
-        } else {
-            #[cfg(target_arch = "x86_64")]
-            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-                // SAFETY: the CPU was just checked for AVX2 and FMA.
-                unsafe { self.run_avx2_fma(&padded, &mut out) };
-                return out;
-            }
-            self.run(&padded, &mut out, false);
-        }
+        // Output frames are independent: long clips are split across rayon's
+        // threads (a batch of files already keeps them busy, so this pays
+        // for single long files). The result does not depend on the split.
+        out.par_chunks_mut(PARALLEL_CHUNK).enumerate().for_each(|(index, chunk)| {
+            self.run_chunk(&padded, chunk, index * PARALLEL_CHUNK);
+        });
         out
+    }
+
+    /// Output frames `first..first + out.len()`.
+    fn run_chunk(&self, padded: &[f32], out: &mut [f32], first: usize) {
+        if self.tables.is_empty() {
+            return self.run_untabled(padded, out, first);
+        }
+        #[cfg(target_arch = "x86_64")]
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU was just checked for AVX2 and FMA.
+            return unsafe { self.run_avx2_fma(padded, out, first) };
+        }
+        self.run(padded, out, first, false);
     }
 
     /// The hot loop: one dot product of `width` taps per output frame. The
     /// input position advances by `down / up` frames per output frame,
     /// stepped in integers so that no division sits in the loop.
     #[inline(always)]
-    fn run(&self, padded: &[f32], out: &mut [f32], fused: bool) {
+    fn run(&self, padded: &[f32], out: &mut [f32], first: usize, fused: bool) {
         let width = self.width;
         let (step, step_phase) = ((self.down / self.up) as usize, (self.down % self.up) as usize);
         let up = self.up as usize;
+        let position = first as u64 * self.down;
         // Input frame `base - half + 1` sits at padded index `base + 1 + half`
         // (the left padding is `2 * half`).
-        let (mut start, mut phase) = (self.half + 1, 0usize);
+        let (mut start, mut phase) = ((position / self.up) as usize + self.half + 1, (position % self.up) as usize);
         for y in out.iter_mut() {
             let taps = &self.tables[phase * width..(phase + 1) * width];
             *y = dot_lanes(&padded[start..start + width], taps, fused);
@@ -150,15 +164,15 @@ impl Kernel {
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn run_avx2_fma(&self, padded: &[f32], out: &mut [f32]) {
-        self.run(padded, out, true);
+    unsafe fn run_avx2_fma(&self, padded: &[f32], out: &mut [f32], first: usize) {
+        self.run(padded, out, first, true);
     }
 
     /// For ratios with too many phases to tabulate (coprime rates such as
     /// 44101 -> 16000): the kernel is computed for every output frame.
-    fn run_untabled(&self, padded: &[f32], out: &mut [f32]) {
+    fn run_untabled(&self, padded: &[f32], out: &mut [f32], first: usize) {
         let mut taps = vec![0.0f32; self.width];
-        for (k, y) in out.iter_mut().enumerate() {
+        for (k, y) in (first..).zip(out.iter_mut()) {
             let position = k as u64 * self.down;
             let (base, phase) = ((position / self.up) as usize, position % self.up);
             self.fill(phase as f64 / self.up as f64, &mut taps);
@@ -254,6 +268,19 @@ mod tests {
             let snr = snr_db(&out[0][edge..b as usize - edge], &want[edge..b as usize - edge]);
             assert!(snr > 70.0, "{a}->{b} at {f} Hz: SNR {snr:.1} dB");
         }
+    }
+
+    #[test]
+    fn parallel_chunks_equal_one_pass() {
+        let input = sine(1234.5, 44100, 300_000);
+        let kernel = kernel_for(44100, 16000);
+        let left = 2 * kernel.half;
+        let mut padded = vec![0.0f32; left + input.len() + kernel.width + 1];
+        padded[left..left + input.len()].copy_from_slice(&input);
+        let whole = kernel.apply(&input);
+        let mut serial = vec![0.0f32; whole.len()];
+        kernel.run_chunk(&padded, &mut serial, 0);
+        assert_eq!(whole, serial);
     }
 
     #[test]
