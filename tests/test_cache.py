@@ -299,12 +299,17 @@ def _flip_a_sample(data: bytes) -> bytes:
     return data[:middle] + bytes([data[middle] ^ 0x10]) + data[middle + 1:]
 
 
+def _flip_a_rate_bit(data: bytes) -> bytes:
+    rate = 32  # the output rate's offset in the header
+    return data[:rate] + bytes([data[rate] ^ 0x01]) + data[rate + 1:]
+
+
 def _bad_magic(data: bytes) -> bytes:
     return b"XXXX" + data[4:]
 
 
-CORRUPTIONS = {"truncated": _truncate, "a flipped sample bit": _flip_a_sample, "bad header": _bad_magic,
-               "empty": lambda data: b""}
+CORRUPTIONS = {"truncated": _truncate, "a flipped sample bit": _flip_a_sample, "a flipped rate bit": _flip_a_rate_bit,
+               "bad header": _bad_magic, "empty": lambda data: b""}
 
 
 @pytest.mark.parametrize("tier", ["disk", "ram"])

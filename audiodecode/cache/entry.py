@@ -29,8 +29,11 @@ import numpy as np
 
 MAGIC = b"ADPCM\x00v1"
 # magic, source size, source mtime_ns, requested sr (0: native), mono,
-# ndim, output sr, channels, frames, CRC-32 of the samples.
-_FIELDS = struct.Struct("<8sQqIBBxxIIQI")
+# ndim, output sr, channels, frames; then a CRC-32 of these fields and the
+# samples (a flipped bit in the rate or the shape is as wrong as one in a
+# sample).
+_FIELDS = struct.Struct("<8sQqIBBxxIIQ")
+_CRC = struct.Struct("<I")
 HEADER_BYTES = 64  # the samples start 64-byte aligned
 ENTRY_SUFFIX = ".pcm"
 TMP_PREFIX = ".tmp-"
@@ -102,11 +105,9 @@ def pack(key: EntryKey, y: np.ndarray, sr: int) -> Packed:
     """Header and contiguous little-endian samples for `y` decoded at `sr` under `key`."""
     samples = np.ascontiguousarray(y, dtype="<f4")
     channels, frames = (1, samples.shape[0]) if samples.ndim == 1 else samples.shape
-    fields = _FIELDS.pack(
-        MAGIC, key.size, key.mtime_ns, key.sr or 0, key.mono, samples.ndim, sr, channels, frames,
-        zlib.crc32(samples),
-    )
-    return Packed(fields.ljust(HEADER_BYTES, b"\0"), samples)
+    fields = _FIELDS.pack(MAGIC, key.size, key.mtime_ns, key.sr or 0, key.mono, samples.ndim, sr, channels, frames)
+    crc = zlib.crc32(samples, zlib.crc32(fields))
+    return Packed((fields + _CRC.pack(crc)).ljust(HEADER_BYTES, b"\0"), samples)
 
 
 def write_atomically(final_path: str, tmp_dir: str, packed: Packed) -> None:
@@ -179,7 +180,8 @@ def read_entry(path: str, key: EntryKey, *, touch: bool = False) -> tuple[np.nda
         if size < HEADER_BYTES:
             raise CorruptEntry(f"{path}: {size} bytes, shorter than the header")
         with mmap.mmap(fd, size, access=mmap.ACCESS_READ) as mapped:
-            magic, src_size, mtime_ns, req_sr, mono, ndim, sr, channels, frames, crc = _FIELDS.unpack_from(mapped)
+            magic, src_size, mtime_ns, req_sr, mono, ndim, sr, channels, frames = _FIELDS.unpack_from(mapped)
+            (crc,) = _CRC.unpack_from(mapped, _FIELDS.size)
             if magic != MAGIC or ndim not in (1, 2) or (ndim == 1 and channels != 1):
                 raise CorruptEntry(f"{path}: not an audiodecode cache entry")
             if (src_size, mtime_ns, req_sr, bool(mono)) != (key.size, key.mtime_ns, key.sr or 0, key.mono):
@@ -187,7 +189,7 @@ def read_entry(path: str, key: EntryKey, *, touch: bool = False) -> tuple[np.nda
             if size != HEADER_BYTES + 4 * channels * frames:
                 raise CorruptEntry(f"{path}: {size} bytes, the header says {HEADER_BYTES + 4 * channels * frames}")
             with memoryview(mapped)[HEADER_BYTES:] as raw:
-                if zlib.crc32(raw) != crc:
+                if zlib.crc32(raw, zlib.crc32(mapped[: _FIELDS.size])) != crc:
                     raise CorruptEntry(f"{path}: checksum mismatch")
                 # Copy out before unmapping: the caller owns the result.
                 y = np.frombuffer(raw, dtype="<f4").astype(np.float32)
