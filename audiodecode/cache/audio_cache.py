@@ -16,7 +16,7 @@ from audiodecode.cache.disk import DiskTier
 from audiodecode.cache.entry import CorruptEntry, EntryKey, pack, read_entry
 from audiodecode.cache.memory import SharedMemoryTier
 
-Path = str | os.PathLike[str]
+StrPath = str | os.PathLike[str]
 _GIB = 2**30
 _COUNTERS = ("hits", "disk_hits", "misses", "evictions", "corrupt_discarded", "store_errors")
 
@@ -64,7 +64,7 @@ class AudioCache:
     `store_errors`).
     """
 
-    def __init__(self, max_ram_gb: float | None = None, cache_dir: Path | None = None) -> None:
+    def __init__(self, max_ram_gb: float | None = None, cache_dir: StrPath | None = None) -> None:
         if max_ram_gb is None:
             budget = auto_ram_budget()
         elif max_ram_gb >= 0:
@@ -83,7 +83,7 @@ class AudioCache:
 
     # -- loading --------------------------------------------------------
 
-    def load(self, path: Path, sr: int | None = None, mono: bool = True) -> np.ndarray:
+    def load(self, path: StrPath, sr: int | None = None, mono: bool = True) -> np.ndarray:
         """The whole file decoded at `sr`, from the cache if it is there.
 
         Parameters
@@ -111,7 +111,7 @@ class AudioCache:
 
     def load_batch(
         self,
-        paths: Sequence[Path],
+        paths: Sequence[StrPath],
         sr: int | None = None,
         mono: bool = True,
         *,
@@ -135,7 +135,7 @@ class AudioCache:
         if on_error not in ("raise", "skip"):
             raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
         loading._check_sr(sr)
-        self._check_open()
+        self._ready()
         items: list[tuple[np.ndarray, int] | None] = [None] * len(paths)
         errors: dict[int, Exception] = {}
         pending: dict[EntryKey, list[int]] = {}
@@ -228,7 +228,7 @@ class AudioCache:
             files), budget_bytes, disk_bytes: the store as every process
             sees it.
         """
-        self._check_open()
+        self._ready()
         with self._stats_lock:
             counts = dict(self._counts)
         counts["bytes_held"] = self._ram.bytes_held() if self._ram else 0
@@ -243,7 +243,7 @@ class AudioCache:
 
     def clear(self) -> None:
         """Remove every entry from both tiers, for every process; the counters stay."""
-        self._check_open()
+        self._ready()
         if self._ram:
             self._ram.clear()
         if self._disk:
@@ -276,7 +276,7 @@ class AudioCache:
 
     def __getstate__(self) -> dict[str, Any]:
         """A handle to the same shared store (not a copy of it) for another process."""
-        self._check_open()
+        self._ready()
         return {
             "settings": self._settings,
             "ram": (self._ram.directory, self._ram.budget) if self._ram else None,
@@ -298,16 +298,16 @@ class AudioCache:
         self._counts = dict.fromkeys(_COUNTERS, 0)
 
     def _count(self, counter: str, n: int = 1) -> None:
-        if self._pid != os.getpid():
-            # A forked child: counters start at zero, and the parent's lock
-            # may have been copied while held.
-            self._reset_process_state()
         with self._stats_lock:
             self._counts[counter] += n
 
-    def _check_open(self) -> None:
+    def _ready(self) -> None:
+        """Refuse a closed cache; start a forked child's counters at zero
+        (and with a fresh lock: the parent's may have been copied while held)."""
         if self._closed:
             raise ValueError("the AudioCache is closed")
+        if self._pid != os.getpid():
+            self._reset_process_state()
 
 
 def _unchanged(key: EntryKey) -> bool:
