@@ -62,6 +62,10 @@ class AudioCache:
     children hold handles that only detach when closed; use them while the
     owner is open (after it closes, their stores are dropped and counted in
     `store_errors`).
+
+    Files are decoded with `audiodecode.load_batch`'s defaults (backend
+    "auto", strict=False): a damaged file's `DecodeWarning` comes from the
+    decode that fills its entry, not from later hits.
     """
 
     def __init__(self, max_ram_gb: float | None = None, cache_dir: StrPath | None = None) -> None:
