@@ -33,6 +33,13 @@ def rchar() -> int:
     raise AssertionError("no rchar in /proc/self/io")
 
 
+def read_while(load: Callable[[], ad.BatchResult]) -> tuple[ad.BatchResult, int]:
+    """The batch `load` returns and the bytes this process read meanwhile."""
+    before = rchar()
+    batch = load()
+    return batch, rchar() - before
+
+
 def needs_io_counter() -> None:
     if not os.access("/proc/self/io", os.R_OK):
         pytest.skip("needs Linux's /proc/self/io to count the bytes read")
@@ -140,12 +147,8 @@ def test_second_epoch_reads_10x_fewer_bytes(mp3s, caches):
     needs_io_counter()
     source_bytes = sum(os.path.getsize(p) for p in mp3s)
     cache = caches(max_ram_gb=0.05)
-    before = rchar()
-    epoch1 = cache.load_batch(mp3s, SR)
-    read1 = rchar() - before
-    before = rchar()
-    epoch2 = cache.load_batch(mp3s, SR)
-    read2 = rchar() - before
+    epoch1, read1 = read_while(lambda: cache.load_batch(mp3s, SR))
+    epoch2, read2 = read_while(lambda: cache.load_batch(mp3s, SR))
     # The counter sees the decoder's reads: epoch 1 read every file.
     assert read1 >= source_bytes
     assert read2 * 10 <= read1, (read1, read2)
@@ -158,14 +161,10 @@ def test_second_run_reads_no_audio_with_the_disk_tier(mp3s, caches, tmp_path):
     needs_io_counter()
     source_bytes = sum(os.path.getsize(p) for p in mp3s)
     first_run = caches(max_ram_gb=0.05, cache_dir=tmp_path)
-    before = rchar()
-    want = first_run.load_batch(mp3s, SR)
-    read1 = rchar() - before
+    want, read1 = read_while(lambda: first_run.load_batch(mp3s, SR))
     first_run.close()
     second_run = caches(max_ram_gb=0.05, cache_dir=tmp_path)
-    before = rchar()
-    got = second_run.load_batch(mp3s, SR)
-    read2 = rchar() - before
+    got, read2 = read_while(lambda: second_run.load_batch(mp3s, SR))
     assert read1 >= source_bytes
     assert read2 * 10 <= read1, (read1, read2)
     for a, b in zip(got, want):
@@ -338,13 +337,11 @@ def test_a_corrupt_entry_is_discarded_and_decoded_again(mp3s, tmp_path, caches, 
 
 def _child_reads(cache: AudioCache, stored_by_parent: list[str], new: list[str]) -> dict:
     """In a spawned process: read what the parent stored, then store more."""
-    before = rchar()
-    got = [cache.load(p, SR) for p in stored_by_parent]
-    read = rchar() - before
+    got, read = read_while(lambda: cache.load_batch(stored_by_parent, SR))
     cache.load_batch(new, SR)
     stats = cache.stats()
     cache.close()
-    return {"read": read, "stats": stats, "got": got}
+    return {"read": read, "stats": stats, "got": list(got)}
 
 
 def test_a_spawned_worker_shares_the_store(mp3s, caches):
@@ -357,8 +354,8 @@ def test_a_spawned_worker_shares_the_store(mp3s, caches):
     assert child["stats"]["hits"] == len(parent_set)
     assert child["stats"]["misses"] == len(child_set)
     assert child["read"] * 10 <= sum(os.path.getsize(p) for p in parent_set)
-    for path, y in zip(parent_set, child["got"]):
-        assert_identical((y, SR), ad.load(path, sr=SR))
+    for path, got in zip(parent_set, child["got"]):
+        assert_identical(got, ad.load(path, sr=SR))
     # The child's close detached it; the parent finds what the child stored.
     before = cache.stats()
     cache.load_batch(child_set, SR)
