@@ -6,9 +6,11 @@ accelerator never waits. The core is Rust; this package is its numpy API.
 """
 
 from audiodecode._core import AudioDecodeError, DecodeError, UnsupportedFormatError
+from audiodecode.cache import AudioCache, resolve_cache
 from audiodecode.loading import AudioInfo, BatchResult, DecodeWarning, info, load, load_batch
 
 __all__ = [
+    "AudioCache",
     "AudioDecodeError",
     "AudioInfo",
     "BatchResult",
@@ -18,5 +20,6 @@ __all__ = [
     "info",
     "load",
     "load_batch",
+    "resolve_cache",
 ]
 __version__ = "0.1.0"

@@ -98,7 +98,8 @@ def test_declared_gigabytes_in_a_tiny_file_do_not_allocate_them(tmp_path: Path) 
     path.write_bytes(bytes(data))
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     try:
-        y, _ = ad.load(path)
+        with pytest.warns(ad.DecodeWarning, match="truncated"):
+            y, _ = ad.load(path)
         assert len(y) <= 8000
     except ad.DecodeError as err:
         assert "clip.wav" in str(err)

@@ -231,3 +231,28 @@ def test_info_reads_headers(tmp_path: Path) -> None:
     path = make(tmp_path, "clip", signal(22050, 2, 1.5), 22050, "flac")
     info = ad.info(path)
     assert info == ad.AudioInfo(sample_rate=22050, channels=2, frames=33075, duration=1.5, codec="flac", container="flac")
+
+
+def _load_in_child(paths: list[str], queue: "object") -> None:
+    batch = ad.load_batch(paths, sr=16000)
+    queue.put([y.shape for y, _ in batch])  # type: ignore[attr-defined]
+
+
+def test_forked_workers_can_decode_after_the_parent_did(tmp_path: Path) -> None:
+    """torch's DataLoader forks its workers: the core's thread pool must not
+    be inherited half-alive (rayon's global pool would hang the child)."""
+    import multiprocessing
+
+    paths = [str(make(tmp_path, f"c{i}", signal(44100, 1, 0.4), 44100, "mp3")) for i in range(4)]
+    ad.load_batch(paths, sr=16000)
+    ad.load(paths[0], sr=16000)
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_load_in_child, args=(paths, queue))
+    child.start()
+    child.join(timeout=60)
+    if child.is_alive():
+        child.kill()
+        pytest.fail("a forked child hung in load_batch")
+    assert child.exitcode == 0
+    assert queue.get(timeout=5) == [(6400,)] * 4

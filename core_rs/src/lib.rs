@@ -10,6 +10,7 @@ pub mod error;
 pub mod info;
 pub mod load;
 mod mp4_edit;
+pub mod pool;
 pub mod resample;
 pub mod source;
 

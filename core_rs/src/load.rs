@@ -7,6 +7,7 @@ use rayon::prelude::*;
 
 use crate::decode::{decode, DecodeOptions};
 use crate::error::{Error, Result};
+use crate::pool;
 use crate::resample::resample;
 use crate::source::AudioSource;
 
@@ -58,20 +59,9 @@ fn load_unguarded(request: &LoadRequest) -> Result<Audio> {
 }
 
 /// Loads every request in parallel, results in input order. `num_threads`
-/// `None` uses rayon's global pool (one thread per core).
+/// `None` uses the core's default pool (one thread per core).
 pub fn load_batch(requests: &[LoadRequest], num_threads: Option<usize>) -> Result<Vec<Result<Audio>>> {
-    let run = || requests.par_iter().map(load).collect::<Vec<_>>();
-    match num_threads {
-        None => Ok(run()),
-        Some(0) => Err(Error::invalid("num_threads must be >= 1")),
-        Some(n) => {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(n)
-                .build()
-                .map_err(|err| Error::invalid(format!("cannot start {n} threads: {err}")))?;
-            Ok(pool.install(run))
-        }
-    }
+    pool::run(num_threads, || requests.par_iter().map(load).collect())
 }
 
 #[cfg(test)]

@@ -63,7 +63,8 @@ fn load<'py>(
     strict: bool,
 ) -> PyResult<Loaded<'py>> {
     let request = request(source.0, sr, mono, offset, duration, strict);
-    let audio = py.detach(|| core_load(&request))?;
+    // On the core's pool: long clips split their resampling across it.
+    let audio = py.detach(|| crate::pool::run(None, || core_load(&request)))??;
     to_python(py, audio, mono)
 }
 
@@ -132,7 +133,7 @@ fn resample<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let planes: Vec<Vec<f32>> = y.as_array().outer_iter().map(|row| row.to_vec()).collect();
     let count = planes.len();
-    let out = py.detach(|| crate::resample::resample(planes, sr_in, sr_out))?;
+    let out = py.detach(|| crate::pool::run(None, || crate::resample::resample(planes, sr_in, sr_out)))??;
     let frames = out.first().map_or(0, Vec::len);
     Ok(PyArray1::from_vec(py, out.concat()).reshape([count, frames])?.into_any())
 }
