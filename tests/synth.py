@@ -19,6 +19,8 @@ FORMATS: dict[str, tuple[str, str, str]] = {
     "wavf32": ("wav", "pcm_f32le", "flt"),
     "wavf64": ("wav", "pcm_f64le", "dbl"),
     "wavu8": ("wav", "pcm_u8", "u8"),
+    "wavalaw": ("wav", "pcm_alaw", "s16"),
+    "wavmulaw": ("wav", "pcm_mulaw", "s16"),
     "aiff": ("aiff", "pcm_s16be", "s16"),
     "flac": ("flac", "flac", "s16"),
     "flac24": ("flac", "flac", "s32"),
@@ -28,9 +30,13 @@ FORMATS: dict[str, tuple[str, str, str]] = {
     "opus": ("ogg", "libopus", "flt"),
 }
 
-EXTENSIONS = {"wav24": "wav", "wav32": "wav", "wavf32": "wav", "wavf64": "wav", "wavu8": "wav", "flac24": "flac"}
+EXTENSIONS = {
+    "wav24": "wav", "wav32": "wav", "wavf32": "wav", "wavf64": "wav", "wavu8": "wav",
+    "wavalaw": "wav", "wavmulaw": "wav", "flac24": "flac",
+}
 
-LOSSLESS = {"wav", "wav24", "wav32", "wavf32", "wavf64", "wavu8", "aiff", "flac", "flac24"}
+# Decoders of these are exact: ours must equal FFmpeg's output to 1e-6.
+LOSSLESS = {"wav", "wav24", "wav32", "wavf32", "wavf64", "wavu8", "wavalaw", "wavmulaw", "aiff", "flac", "flac24"}
 
 
 def sine(freq_hz: float, seconds: float, sr: int, amplitude: float = 0.5, phase: float = 0.0) -> np.ndarray:

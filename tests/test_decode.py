@@ -12,7 +12,10 @@ import audiodecode as ad
 from synth import LOSSLESS, chirp, make, noise, pyav_decode, sine
 
 RATES = [8000, 16000, 22050, 44100, 48000]
-CORE_FORMATS = ["wav", "wav24", "wav32", "wavf32", "wavf64", "wavu8", "aiff", "flac", "flac24", "mp3", "ogg", "m4a"]
+CORE_FORMATS = [
+    "wav", "wav24", "wav32", "wavf32", "wavf64", "wavu8", "wavalaw", "wavmulaw",
+    "aiff", "flac", "flac24", "mp3", "ogg", "m4a",
+]
 
 
 def signal(sr: int, channels: int, seconds: float = 0.6) -> np.ndarray:
