@@ -1,0 +1,209 @@
+"""Choose a loader's parallelism by measuring it on this machine.
+
+Two settings decide how fast a loader's host side runs:
+
+- `num_threads`: Rust threads decoding (and augmenting) one batch;
+- `prefetch`: batches prepared at the same time, ahead of the consumer.
+
+Which pair is fastest depends on the files (codec, length, rate), the
+augmentations, the cores and the disk, so no formula of the CPU count gets
+it right everywhere. `autotune` times real batches of the data set at
+candidate settings and keeps the fastest (the cheapest of those within
+`tolerance` of it). A value the user passes is kept and only the other is
+searched.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from itertools import cycle, islice
+
+log = logging.getLogger("audiodecode")
+
+# Largest prefetch tried: beyond it a deeper queue only costs memory.
+MAX_PREFETCH = 16
+
+
+@dataclass(frozen=True, order=True)
+class Parallelism:
+    """How a loader's host side runs.
+
+    Attributes
+    ----------
+    num_threads : int
+        Rust threads decoding and augmenting one batch.
+    prefetch : int
+        Batches read at the same time (threads), and kept ready, ahead of
+        the consumer.
+    """
+
+    num_threads: int
+    prefetch: int
+
+    def __post_init__(self) -> None:
+        if self.num_threads < 1 or self.prefetch < 1:
+            raise ValueError(f"num_threads and prefetch must be >= 1, got {self}")
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """What `autotune` measured and chose.
+
+    Attributes
+    ----------
+    choice : Parallelism
+    measured : dict[Parallelism, float]
+        Batches per second of every setting measured (empty when both
+        values were given).
+    seconds : float
+        Time spent measuring.
+    given : tuple of str
+        The settings the caller fixed ("num_threads", "prefetch").
+    """
+
+    choice: Parallelism
+    measured: dict[Parallelism, float] = field(default_factory=dict)
+    seconds: float = 0.0
+    given: tuple[str, ...] = ()
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its affinity mask, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def throughput(
+    read: Callable[[int, int], object], setting: Parallelism, num_samples: int, *, min_seconds: float = 0.25
+) -> float:
+    """Batches per second of `read` at `setting`.
+
+    `setting.prefetch` threads each read whole batches with
+    `setting.num_threads` Rust threads, as a loader's reader threads do,
+    until at least `2 * prefetch` batches (and `min_seconds`) have passed.
+
+    Parameters
+    ----------
+    read : callable (batch, num_threads) -> anything
+        Reads sample batch `batch` in `range(num_samples)`.
+    setting : Parallelism
+    num_samples : int
+        Sample batches to cycle through.
+    """
+    batches = cycle(range(num_samples))
+    done = 0
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(setting.prefetch) as pool:
+        while done < 2 * setting.prefetch or time.perf_counter() - t0 < min_seconds:
+            chunk = list(islice(batches, setting.prefetch))
+            list(pool.map(lambda b: read(b, setting.num_threads), chunk))
+            done += len(chunk)
+    return done / (time.perf_counter() - t0)
+
+
+def _powers_of_two(limit: int) -> list[int]:
+    values = [1]
+    while values[-1] * 2 <= limit:
+        values.append(values[-1] * 2)
+    return values + ([limit] if values[-1] != limit else [])
+
+
+def autotune(
+    read: Callable[[int, int], object],
+    num_samples: int,
+    *,
+    num_threads: int | None = None,
+    prefetch: int | None = None,
+    max_threads: int | None = None,
+    tolerance: float = 0.05,
+    min_seconds: float = 0.25,
+    batch_size: int = 1,
+) -> Tuning:
+    """Measure candidate settings and pick the fastest.
+
+    The search is coordinate-wise, so it stays short on a many-core
+    machine: Rust threads over powers of two up to the core count (at
+    prefetch 2), then prefetch over 1, 2, 4, ... while it keeps helping,
+    then threads once more next to the choice at the chosen prefetch.
+    Every sample batch is read once first, so all settings see warm
+    files. Among settings within `tolerance` of the fastest, the one using
+    the fewest threads wins: measurements on a busy machine are noisy, and
+    idle cores are worth more to the rest of the training step.
+
+    Parameters
+    ----------
+    read : callable (batch, num_threads) -> anything
+        Reads sample batch `batch` (in `range(num_samples)`) with that many
+        Rust threads. It should do what the loader does per batch (decode,
+        crop, augment), without a cache that would turn later reads into
+        hits.
+    num_samples : int
+        How many distinct sample batches `read` accepts.
+    num_threads, prefetch : int or None
+        Fixed by the caller: not searched.
+    max_threads : int or None
+        Upper end of the thread search; default `available_cores()`.
+    tolerance : float
+        Relative margin within which a cheaper setting beats a faster one.
+    min_seconds : float
+        Minimum time measured per setting.
+    batch_size : int
+        Examples per batch, for the log message.
+
+    Returns
+    -------
+    Tuning
+        The choice, also logged at INFO on the "audiodecode" logger.
+    """
+    given = tuple(name for name, v in (("num_threads", num_threads), ("prefetch", prefetch)) if v is not None)
+    if num_threads is not None and prefetch is not None:
+        return Tuning(Parallelism(num_threads, prefetch), given=given)
+    max_threads = max_threads or available_cores()
+    t0 = time.perf_counter()
+    for b in range(num_samples):
+        read(b, num_threads or max_threads)
+    measured: dict[Parallelism, float] = {}
+
+    def measure(setting: Parallelism) -> float:
+        if setting not in measured:
+            measured[setting] = throughput(read, setting, num_samples, min_seconds=min_seconds)
+        return measured[setting]
+
+    def cheapest_of_fastest(settings: list[Parallelism]) -> Parallelism:
+        fastest = max(measure(s) for s in settings)
+        return min(
+            (s for s in settings if measured[s] >= fastest * (1 - tolerance)),
+            key=lambda s: (s.num_threads * s.prefetch, s.num_threads),
+        )
+
+    threads = _powers_of_two(max_threads)
+    best_threads = num_threads or cheapest_of_fastest([Parallelism(t, prefetch or 2) for t in threads]).num_threads
+    best_prefetch = prefetch
+    if best_prefetch is None:
+        best_prefetch, best = 1, measure(Parallelism(best_threads, 1))
+        for p in _powers_of_two(MAX_PREFETCH)[1:]:
+            rate = measure(Parallelism(best_threads, p))
+            if rate <= best * (1 + tolerance):
+                break
+            best_prefetch, best = p, rate
+    if num_threads is None:
+        position = threads.index(best_threads)
+        for t in threads[max(0, position - 1) : position + 2]:
+            measure(Parallelism(t, best_prefetch))
+    choice = cheapest_of_fastest(list(measured))
+    fastest = max(measured.values())
+    seconds = time.perf_counter() - t0
+    log.info(
+        "audiodecode autotune: num_threads=%d, prefetch=%d (%.0f examples/s; fastest measured %.0f; "
+        "%d settings in %.1f s; pass num_threads=/prefetch= to override)",
+        choice.num_threads, choice.prefetch, measured[choice] * batch_size, fastest * batch_size,
+        len(measured), seconds,
+    )
+    return Tuning(choice, measured, seconds, given)

@@ -1,0 +1,408 @@
+"""The framework-free half of a training loader: which records a batch
+holds, and how a batch of records becomes padded numpy arrays.
+
+    schedule = Schedule(files.shard(0, 1), seed=0, shuffle=True, num_epochs=None)
+    reader = ClipReader(files, ClipSpec(sr=16000, clip_seconds=1.0), augment=pipe)
+    epochs, indices = schedule.batch(0, batch_size=32)
+    batch = reader.read(epochs, indices)
+    # {"audio": (32, 16000) float32, "length": (32,) int32, "label": (32,) int32}
+
+A batch is read with one parallel decode (`audiodecode.load_batch`, or the
+cache's), a crop or pad to `clip_seconds`, one parallel augmentation call
+(`pipe.batch`) and a copy into one array. Every random choice comes from
+`audiodecode.seeding` (seed, epoch, record index), so the arrays do not
+depend on the number of threads, on which thread reads a batch, or on the
+framework adapter (JAX, torch) driving the reader.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import threading
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+from audiodecode import loading, seeding
+from audiodecode.dataset import AudioFiles
+from audiodecode.stats import PipelineStats
+
+Crop = Literal["random", "start", "center"]
+OnError = Literal["raise", "skip"]
+
+# How many candidates are tried, per bad record, before concluding that the
+# data set is mostly unreadable.
+MAX_REPLACEMENT_TRIES = 100
+# `estimate_decoded_bytes` reads the headers of this many files.
+SIZE_SAMPLE = 16
+
+
+class SkippedRecordWarning(UserWarning):
+    """A record could not be read and was replaced (`on_error="skip"`); the
+    message names the file and the error."""
+
+
+class BatchAugmentation(Protocol):
+    """What `augment=` takes: `audiodecode.Compose` and the other transforms."""
+
+    def batch(self, ys: list[np.ndarray], sr: int, seeds: Sequence[int]) -> list[np.ndarray]: ...
+
+
+class BatchDecoder(Protocol):
+    """`audiodecode.cache.AudioCache`, as far as the reader uses it."""
+
+    def load_batch(
+        self, paths: Sequence[str], sr: int | None, mono: bool, *, on_error: OnError, num_threads: int | None
+    ) -> loading.BatchResult: ...
+
+    def stats(self) -> dict[str, int]: ...
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    """Static configuration of how a record becomes a clip.
+
+    Attributes
+    ----------
+    sr : int
+        Sampling rate of the clips, Hz.
+    clip_seconds : float or None
+        Clip length. Longer files are cropped, shorter ones zero-padded at
+        the end. None keeps whole files and pads each batch to its longest.
+    crop : {"random", "start", "center"}
+        Where a longer file is cropped: at an offset drawn from the record's
+        seed (uniform over all offsets), at the start, or in the middle.
+    seed : int
+        The run's seed (`audiodecode.seeding`).
+    on_error : {"raise", "skip"}
+        A record that cannot be read raises, or is replaced by another
+        record of the shard chosen from its seed, with a
+        `SkippedRecordWarning` (once per file) and a count in the stats.
+    """
+
+    sr: int = 16000
+    clip_seconds: float | None = None
+    crop: Crop = "random"
+    seed: int = 0
+    on_error: OnError = "raise"
+
+    def __post_init__(self) -> None:
+        if self.sr is None:
+            raise ValueError("a loader needs a fixed sampling rate; sr=None is for load()")
+        loading._check_sr(self.sr)
+        if self.clip_seconds is not None and not self.clip_seconds > 0:
+            raise ValueError(f"clip_seconds must be > 0 or None, got {self.clip_seconds}")
+        if self.crop not in ("random", "start", "center"):
+            raise ValueError(f"crop must be 'random', 'start' or 'center', not {self.crop!r}")
+        if self.on_error not in ("raise", "skip"):
+            raise ValueError(f"on_error must be 'raise' or 'skip', not {self.on_error!r}")
+
+    @property
+    def clip_samples(self) -> int | None:
+        """Samples per clip, or None for whole files."""
+        return None if self.clip_seconds is None else max(1, round(self.clip_seconds * self.sr))
+
+
+class Schedule:
+    """The stream of records a reader consumes: shuffle, then repeat.
+
+    Position `p` of the stream is record `epoch_order(indices, seed, e)[p % n]`
+    of epoch `e = p // n`: every epoch visits each record of `indices` once,
+    in its own order, and epochs never mix. Batch `b` is positions
+    `[b * batch_size, (b + 1) * batch_size)`, so a batch can span two epochs.
+
+    Parameters
+    ----------
+    indices : np.ndarray [shape=(n,)], int
+        The records (data-set indices) to visit: `AudioFiles.shard(...)`.
+    seed : int
+    shuffle : bool
+        False visits `indices` in order every epoch.
+    num_epochs : int or None
+        None repeats forever.
+    """
+
+    def __init__(self, indices: np.ndarray, *, seed: int, shuffle: bool, num_epochs: int | None) -> None:
+        self.indices = np.asarray(indices, dtype=np.int64)
+        if len(self.indices) == 0:
+            raise ValueError("a schedule needs at least one record")
+        if num_epochs is not None and num_epochs < 1:
+            raise ValueError(f"num_epochs must be >= 1 or None, got {num_epochs}")
+        self.seed = seed
+        self.shuffle = shuffle
+        self.num_epochs = num_epochs
+        self._init_cache()
+
+    def _init_cache(self) -> None:
+        # The last two epochs' orders: reader threads straddle at most one
+        # epoch boundary at a time.
+        self._orders: dict[int, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        """Positions in the stream (`sys.maxsize` when it repeats forever)."""
+        if self.num_epochs is None:
+            return sys.maxsize
+        return len(self.indices) * self.num_epochs
+
+    def __repr__(self) -> str:
+        return (
+            f"Schedule(n={len(self.indices)}, first={int(self.indices[0])}, last={int(self.indices[-1])}, "
+            f"seed={self.seed}, shuffle={self.shuffle}, num_epochs={self.num_epochs})"
+        )
+
+    def order(self, epoch: int) -> np.ndarray:
+        """The records of `epoch` in visiting order, shape (n,), int64."""
+        with self._lock:
+            order = self._orders.get(epoch)
+        if order is None:
+            order = seeding.epoch_order(self.indices, self.seed, epoch, self.shuffle)
+            with self._lock:
+                self._orders[epoch] = order
+                for old in [e for e in self._orders if e < epoch - 1]:
+                    del self._orders[old]
+        return order
+
+    def record_at(self, position: int) -> tuple[int, int]:
+        """(epoch, record index) at a stream position."""
+        if not 0 <= position < len(self):
+            raise IndexError(f"position {position} is outside a stream of {len(self)}")
+        epoch, offset = divmod(position, len(self.indices))
+        return epoch, int(self.order(epoch)[offset])
+
+    def batch(self, b: int, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+        """Epochs and record indices of batch `b`, each shape (<= batch_size,), int64.
+
+        The last batch of a finite stream may be short.
+        """
+        start = b * batch_size
+        stop = min(start + batch_size, len(self))
+        pairs = [self.record_at(p) for p in range(start, stop)]
+        if not pairs:
+            raise IndexError(f"batch {b} is past the end of the stream")
+        epochs, indices = zip(*pairs)
+        return np.array(epochs, dtype=np.int64), np.array(indices, dtype=np.int64)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in ("_orders", "_lock")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._init_cache()
+
+
+class ClipReader:
+    """Reads a batch of records into `{"audio", "length", "label"}` numpy arrays.
+
+    Thread-safe: a loader calls `read` from several threads at once, each
+    with its own batch.
+
+    Parameters
+    ----------
+    files : AudioFiles
+    spec : ClipSpec
+    augment : object with `.batch(ys, sr, seeds)`, optional
+        Applied to the cropped clips, one seed per record
+        (`derive(record_seed, AUGMENT)`), e.g. `audiodecode.Compose([...])`.
+    cache : AudioCache, optional
+        Where whole decoded files come from; None decodes every time.
+    candidates : np.ndarray [shape=(m,)], int, optional
+        The records a bad record may be replaced with (the reader's shard);
+        all of `files` by default.
+    stats : PipelineStats, optional
+        Where stage times and skipped records are counted.
+    """
+
+    def __init__(
+        self,
+        files: AudioFiles,
+        spec: ClipSpec,
+        *,
+        augment: BatchAugmentation | None = None,
+        cache: BatchDecoder | None = None,
+        candidates: np.ndarray | None = None,
+        stats: PipelineStats | None = None,
+    ) -> None:
+        self.files = files
+        self.spec = spec
+        self.augment = augment
+        self.cache = cache
+        self.candidates = np.arange(len(files)) if candidates is None else np.asarray(candidates, dtype=np.int64)
+        self.stats = stats if stats is not None else PipelineStats()
+        self._init_bad()
+
+    def _init_bad(self) -> None:
+        self._bad: set[int] = set()
+        self._bad_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"ClipReader({self.files!r}, {self.spec}, augment={self.augment!r}, cache={self.cache!r})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in ("_bad", "_bad_lock")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._init_bad()
+
+    def read(
+        self, epochs: Sequence[int] | np.ndarray, indices: Sequence[int] | np.ndarray, *, num_threads: int | None = None
+    ) -> dict[str, np.ndarray]:
+        """Decode, crop, augment and pad one batch.
+
+        Parameters
+        ----------
+        epochs, indices : sequences of int, length b
+            Each record's epoch and data-set index (`Schedule.batch`).
+        num_threads : int or None
+            Rust threads for the decode; None: one per core.
+
+        Returns
+        -------
+        dict
+            "audio": (b, n) float32, clips padded with zeros to n samples
+            (`clip_samples`, or the batch's longest without a clip length);
+            "length": (b,) int32, valid samples per row;
+            "label": (b,) int32, `UNLABELLED` (-1) where there is none.
+        """
+        epochs = np.asarray(epochs, dtype=np.int64)
+        indices = np.asarray(indices, dtype=np.int64).copy()
+        seeds = seeding.record_seeds(self.spec.seed, epochs, indices)
+        with self.stats.stage("decode"):
+            ys = self._decode(indices, seeds, num_threads)
+        with self.stats.stage("crop"):
+            draws = seeding.uniform(seeding.derive(seeds, seeding.CROP))
+            ys = [self._crop(y, u) for y, u in zip(ys, draws)]
+        if self.augment is not None:
+            with self.stats.stage("augment"):
+                aug_seeds = [int(s) for s in seeding.derive(seeds, seeding.AUGMENT)]
+                ys = self.augment.batch(ys, self.spec.sr, aug_seeds)
+        with self.stats.stage("collate"):
+            audio, length = _pad(ys, self.spec.clip_samples)
+        return {"audio": audio, "length": length, "label": self.files.labels[indices]}
+
+    def _decode_paths(self, paths: list[str], num_threads: int | None, on_error: OnError) -> loading.BatchResult:
+        if self.cache is not None:
+            return self.cache.load_batch(paths, self.spec.sr, True, on_error=on_error, num_threads=num_threads)
+        return loading.load_batch(paths, sr=self.spec.sr, mono=True, num_threads=num_threads, on_error=on_error)
+
+    def _decode(self, indices: np.ndarray, seeds: np.ndarray, num_threads: int | None) -> list[np.ndarray]:
+        """Whole files at `spec.sr`; with "skip", a bad record's slot in
+        `indices` is overwritten with the record that replaced it."""
+        paths = [self.files.paths[i] for i in indices]
+        result = self._decode_paths(paths, num_threads, self.spec.on_error)
+        ys = [None if item is None else item[0] for item in result]
+        missing = sorted(result.errors)
+        self._mark_bad(indices[missing], [result.errors[i] for i in missing])
+        self.stats.add_skipped(len(missing))
+        for k in range(1, MAX_REPLACEMENT_TRIES + 1):
+            if not missing:
+                return ys
+            # The k-th candidate of a slot depends only on its record's seed:
+            # the same record replaces it whichever batch or thread it is in.
+            picks = self.candidates[seeding.derive(seeds[missing], seeding.REPLACE + k) % np.uint64(len(self.candidates))]
+            with self._bad_lock:
+                todo = [(slot, int(c)) for slot, c in zip(missing, picks) if int(c) not in self._bad]
+            if todo:
+                found = self._decode_paths([self.files.paths[c] for _, c in todo], num_threads, "skip")
+                for j, (slot, c) in enumerate(todo):
+                    if found[j] is None:
+                        self._mark_bad([c], [found.errors[j]])
+                    else:
+                        ys[slot] = found[j][0]
+                        indices[slot] = c
+            missing = [slot for slot in missing if ys[slot] is None]
+        raise RuntimeError(
+            f"no readable record replaced {self.files.paths[indices[missing[0]]]} after "
+            f"{MAX_REPLACEMENT_TRIES} tries; most of the data set cannot be read"
+        )
+
+    def _mark_bad(self, indices: Sequence[int] | np.ndarray, errors: list[Exception]) -> None:
+        for i, err in zip(indices, errors):
+            with self._bad_lock:
+                new = int(i) not in self._bad
+                self._bad.add(int(i))
+            if new:
+                warnings.warn(
+                    f"skipping {self.files.paths[int(i)]}: {err}", SkippedRecordWarning, stacklevel=2
+                )
+
+    def _crop(self, y: np.ndarray, u: float) -> np.ndarray:
+        """`clip_samples` of `y`; `u` in [0, 1) places a random crop."""
+        clip = self.spec.clip_samples
+        if clip is None or len(y) <= clip:
+            return y
+        slack = len(y) - clip
+        if self.spec.crop == "start":
+            start = 0
+        elif self.spec.crop == "center":
+            start = slack // 2
+        else:
+            start = math.floor(u * (slack + 1))
+        return y[start : start + clip]
+
+
+def _pad(ys: list[np.ndarray], clip: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of `clip` samples (or the longest clip's), zero-padded at the end;
+    an augmentation that lengthened a clip is cut back to `clip`."""
+    lengths = [len(y) for y in ys]
+    width = clip if clip is not None else max(lengths, default=0)
+    audio = np.zeros((len(ys), width), dtype=np.float32)
+    for row, y in zip(audio, ys):
+        n = min(len(y), width)
+        row[:n] = y[:n]
+    return audio, np.minimum(np.array(lengths, dtype=np.int64), width).astype(np.int32)
+
+
+def resolve_augment(augmentations: BatchAugmentation | Sequence[Any] | None) -> BatchAugmentation | None:
+    """A loader's `augmentations=` argument as one object with `.batch`.
+
+    Parameters
+    ----------
+    augmentations : None, a transform or a list of transforms
+        A list is chained with `audiodecode.Compose`.
+
+    Returns
+    -------
+    object with `.batch(ys, sr, seeds)`, or None
+    """
+    if augmentations is None or hasattr(augmentations, "batch"):
+        return augmentations
+    if isinstance(augmentations, (list, tuple)):
+        import audiodecode
+
+        compose = getattr(audiodecode, "Compose", None)
+        if compose is None:
+            raise TypeError("a list of augmentations needs audiodecode.Compose, which this build lacks")
+        return compose(list(augmentations))
+    raise TypeError(
+        f"augmentations must be None, a transform with .batch(ys, sr, seeds) or a list of them, "
+        f"not {type(augmentations).__name__}"
+    )
+
+
+def estimate_decoded_bytes(files: AudioFiles, sr: int) -> int | None:
+    """The data set's size decoded to mono float32 at `sr`, from the headers
+    of up to `SIZE_SAMPLE` files spread over it (to size a cache).
+
+    Returns
+    -------
+    int or None
+        None when none of the sampled headers states a duration.
+    """
+    picks = np.unique(np.linspace(0, len(files) - 1, min(SIZE_SAMPLE, len(files))).round().astype(int))
+    durations = []
+    for i in picks:
+        try:
+            duration = loading.info(files.paths[i]).duration
+        except (OSError, loading.AudioDecodeError):
+            continue
+        if duration is not None:
+            durations.append(duration)
+    if not durations:
+        return None
+    return int(np.mean(durations) * sr * 4 * len(files))
