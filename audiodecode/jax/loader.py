@@ -1,0 +1,467 @@
+"""`loader`: batches of audio (or features) on the accelerator, from files.
+
+    from audiodecode.jax.loader import loader
+
+    train = loader("data/", batch_size=32, clip_seconds=1.0, features="mfcc",
+                   augmentations=[ad.Gain(-6, 6, p=0.5), ad.PitchShift(-2, 2, p=0.5)])
+    for batch in train:          # dict of jax.Array, already on the device
+        state = train_step(state, batch["features"], batch["label"])
+
+The pipeline is Grain's:
+
+    MapDataset.source(AudioRecordSource)  records, one per file
+      -> EpochShuffle                     this process's shard; shuffle, then repeat
+      -> batch                            record indices, not audio
+      -> ReadClips                        one parallel Rust decode + crop + augment per batch
+      -> to_iter_dataset(ReadOptions)     `prefetch` batches read at once, in threads
+      -> device placement and features    in a background thread, two batches ahead
+
+Batches are read whole: one `load_batch` decodes all of a batch's files in
+Rust threads with the GIL released, so Python threads suffice and no
+worker processes are needed. Host parallelism (Rust threads per batch,
+batches in flight) is measured at start-up (`audiodecode.autotune`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+import grain
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from audiodecode.autotune import Parallelism, Tuning, autotune, available_cores
+from audiodecode.cache import AudioCache, resolve_cache
+from audiodecode.dataset import AudioFiles, StrPath, audio_files
+from audiodecode.jax.source import AudioRecordSource, EpochShuffle, ReadClips, to_indices
+from audiodecode.pipeline import (
+    BatchAugmentation,
+    ClipReader,
+    ClipSpec,
+    Crop,
+    OnError,
+    Schedule,
+    estimate_decoded_bytes,
+    resolve_augment,
+)
+from audiodecode.stats import PipelineStats
+
+log = logging.getLogger("audiodecode")
+
+# Names `features=` accepts, and the `audiodecode.jax` function each means.
+FEATURES = {
+    "spectrogram": "spectrogram",
+    "melspectrogram": "melspectrogram",
+    "mel": "melspectrogram",
+    "log_mel": "log_mel",
+    "mfcc": "mfcc",
+}
+# Batches held on the device ahead of the consumer: one in use, one ready.
+DEVICE_BUFFER = 2
+# Sample batches the autotuner cycles through.
+TUNING_BATCHES = 4
+
+Batch = dict[str, jax.Array]
+
+
+class AudioLoader(grain.DatasetIterator):
+    """The iterator `loader` returns: dict batches of `jax.Array`s.
+
+    Attributes
+    ----------
+    files : AudioFiles
+        The whole data set (all processes); `files.classes[label]` names a label.
+    batch_size : int
+        Rows per batch, over all processes.
+    steps_per_epoch : int
+        Batches that make one pass over this process's shard.
+    tuning : audiodecode.autotune.Tuning
+        The parallelism in use and what was measured to choose it.
+
+    Notes
+    -----
+    A `grain.DatasetIterator`: `get_state`/`set_state` return and take a
+    JSON-able dict, and Orbax saves it with
+    `grain.checkpoint.CheckpointSave(loader)` / `CheckpointRestore(loader)`.
+    The state counts batches delivered to the caller, not batches
+    prefetched, so a restored loader continues with the batch that follows
+    the last one the caller received.
+    """
+
+    def __init__(
+        self,
+        parent: grain.DatasetIterator,
+        *,
+        files: AudioFiles,
+        batch_size: int,
+        local_batch_size: int,
+        steps_per_epoch: int,
+        tuning: Tuning,
+        stats: PipelineStats,
+        cache: AudioCache | None,
+        owns_cache: bool,
+        fingerprint: str,
+    ) -> None:
+        super().__init__(parent)
+        self.files = files
+        self.batch_size = batch_size
+        self.steps_per_epoch = steps_per_epoch
+        self.tuning = tuning
+        self._local_batch_size = local_batch_size
+        self._stats = stats
+        self._cache = cache
+        self._owns_cache = owns_cache
+        self._fingerprint = fingerprint
+
+    def __next__(self) -> Batch:
+        self._assert_not_closed()
+        requested = time.perf_counter()
+        batch = next(self._parent)
+        rows = batch["label"].shape[0] * self._local_batch_size // self.batch_size
+        self._stats.delivered(requested, rows)
+        return batch
+
+    def get_state(self) -> dict[str, Any]:
+        """The position in the stream, as a JSON-able dict."""
+        return {"pipeline": self._fingerprint, "grain": self._parent.get_state()}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Continue from a `get_state()` of a loader made with the same files,
+        seed, batch size, clip settings and process layout."""
+        if state.get("pipeline") != self._fingerprint:
+            raise ValueError(
+                "this state comes from a loader with other files or settings "
+                f"(pipeline {state.get('pipeline')!r}, this one {self._fingerprint!r})"
+            )
+        self._parent.set_state(state["grain"])
+
+    def stats(self) -> dict[str, Any]:
+        """Throughput and where the time goes.
+
+        Returns
+        -------
+        dict
+            samples_per_s (this process's examples per second of wall time,
+            first request to last delivery), data_stall_share (share of that
+            time the caller waited for a batch), batches, samples,
+            elapsed_s, wait_s, skipped (unreadable records replaced),
+            stage_s and stage_ms_per_batch (decode, crop, augment, collate,
+            to_device: host time per stage, summed over threads), cache
+            (the cache's counters, or None), parallelism (num_threads,
+            prefetch, given: the settings the caller fixed).
+        """
+        out = self._stats.snapshot()
+        out["cache"] = self._cache.stats() if self._cache is not None else None
+        choice = self.tuning.choice
+        out["parallelism"] = {
+            "num_threads": choice.num_threads,
+            "prefetch": choice.prefetch,
+            "given": list(self.tuning.given),
+        }
+        return out
+
+    def close(self) -> None:
+        """Stop the background threads and release a cache the loader made."""
+        if self._closed:
+            return
+        super().close()
+        # Drop the Grain iterators now: their __del__ closes them again, which
+        # fails if it only runs at interpreter shutdown (grain 0.2.18).
+        self._parents = ()
+        if self._owns_cache and self._cache is not None:
+            self._cache.close()
+
+    def __enter__(self) -> AudioLoader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __str__(self) -> str:
+        return f"AudioLoader({self.files!r}, batch_size={self.batch_size})"
+
+
+def loader(
+    files: StrPath | Sequence[StrPath] | AudioFiles,
+    labels: Sequence[int | str] | None = None,
+    *,
+    batch_size: int = 32,
+    sr: int = 16000,
+    clip_seconds: float | None = None,
+    crop: Crop = "random",
+    features: str | Callable[[jax.Array], jax.Array] | None = None,
+    augmentations: BatchAugmentation | Sequence[Any] | None = None,
+    shuffle: bool = True,
+    seed: int = 0,
+    num_epochs: int | None = None,
+    drop_remainder: bool = True,
+    sharding: jax.sharding.Sharding | None = None,
+    on_error: OnError = "raise",
+    cache: AudioCache | Literal["auto"] | None = "auto",
+    num_threads: int | None = None,
+    prefetch: int | None = None,
+    **feature_kwargs: Any,
+) -> AudioLoader:
+    """Iterate over a data set as batches on the accelerator.
+
+    Parameters
+    ----------
+    files : directory, manifest, list of paths or AudioFiles
+        See `audiodecode.dataset.audio_files`: a directory with one
+        sub-folder per class, a CSV/JSONL manifest (path and label
+        columns), or a list of paths.
+    labels : sequence of int or str, optional
+        One per path when `files` is a list.
+    batch_size : int
+        Rows per batch over all JAX processes (each reads
+        `batch_size // jax.process_count()`).
+    sr : int
+        Sampling rate the audio is resampled to.
+    clip_seconds : float or None
+        Clip length; None keeps whole files, padded to each batch's longest
+        (every new length recompiles jitted consumers).
+    crop : {"random", "start", "center"}
+        Where files longer than `clip_seconds` are cut.
+    features : None, "spectrogram", "melspectrogram" ("mel"), "log_mel",
+        "mfcc" or a callable
+        Computed on the device from the audio batch by the jitted
+        functions of `audiodecode.jax.features`, with `feature_kwargs`
+        (n_fft, hop_length, n_mels, n_mfcc, ...); a callable gets the
+        (batch, samples) audio array and should be jitted.
+    augmentations : transform, list of transforms or None
+        `audiodecode` augmentations (a list is wrapped in `Compose`),
+        applied per record with seeds from (seed, epoch, record).
+    shuffle : bool
+        Visit records in a new random order every epoch.
+    seed : int
+        Determines the order, crops, augmentations and replacements of bad
+        records: the same seed and files give the same batches, with any
+        number of threads.
+    num_epochs : int or None
+        None repeats forever.
+    drop_remainder : bool
+        Drop the last, short batch of a finite stream.
+    sharding : jax.sharding.Sharding or None
+        How each batch is laid out across devices; its first axis splits
+        the batch axis (a NamedSharding's other axes are ignored: labels
+        and lengths have one axis, audio two, features three). None: the
+        one device, or the batch split over all devices when there are
+        several (or several processes).
+    on_error : {"raise", "skip"}
+        An unreadable file raises, or is replaced by another record of the
+        shard chosen from the seed (counted in `stats()["skipped"]`, with a
+        `SkippedRecordWarning` naming the file).
+    cache : "auto", None or AudioCache
+        Whole decoded files kept for later epochs (`audiodecode.cache`).
+    num_threads, prefetch : int or None
+        Rust threads per batch, and batches read at once ahead of the
+        consumer. None: measured on this machine at start-up.
+    **feature_kwargs
+        Passed to the feature function.
+
+    Returns
+    -------
+    AudioLoader
+        An iterator of dicts: "features" (batch, ...) float32 or "audio"
+        (batch, samples) float32; "label" (batch,) int32 (-1 when
+        unlabelled); "length" (batch,) int32, the valid samples of each row,
+        or frames with a named feature.
+
+    Raises
+    ------
+    ValueError
+        Bad settings; a batch size that does not split over the processes
+        or devices; `clip_seconds=None` with several processes (rows must
+        have one length everywhere).
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    files = audio_files(files, labels)
+    spec = ClipSpec(sr=sr, clip_seconds=clip_seconds, crop=crop, seed=seed, on_error=on_error)
+    process, processes = jax.process_index(), jax.process_count()
+    if batch_size % processes:
+        raise ValueError(f"batch_size {batch_size} does not split over {processes} processes")
+    if processes > 1 and clip_seconds is None:
+        raise ValueError("several processes need clip_seconds: every process's rows must have the same length")
+    local_batch_size = batch_size // processes
+    shard = files.shard(process, processes)
+    if len(files) % processes:
+        log.warning("%d of %d files left out so %d processes get equal shards", len(files) % processes,
+                    len(files), processes)
+    placement = _placement(sharding, batch_size)
+    featurize = _featurizer(features, sr, feature_kwargs)
+    augment = resolve_augment(augmentations)
+    owns_cache = isinstance(cache, str)
+    cache = resolve_cache(
+        cache, dataset_bytes_estimate=_shard_bytes(files, len(shard), sr) if owns_cache else None
+    )
+    schedule = Schedule(shard, seed=seed, shuffle=shuffle, num_epochs=num_epochs)
+    stats = PipelineStats()
+    reader = ClipReader(files, spec, augment=augment, cache=cache, candidates=shard, stats=stats)
+    tuning = _tune(
+        ClipReader(files, spec, augment=augment, candidates=shard), schedule, local_batch_size,
+        num_threads, prefetch,
+    )
+    # The core's shared pool already has one thread per core; asking for
+    # that many explicitly would build a new pool for every batch.
+    threads = None if tuning.choice.num_threads >= available_cores() else tuning.choice.num_threads
+    host = (
+        EpochShuffle(grain.MapDataset.source(AudioRecordSource(files)), schedule)
+        .batch(local_batch_size, drop_remainder=drop_remainder, batch_fn=to_indices)
+        .map(ReadClips(reader, threads))
+        .to_iter_dataset(
+            grain.ReadOptions(num_threads=tuning.choice.prefetch, prefetch_buffer_size=tuning.choice.prefetch)
+        )
+    )
+    device = grain.experimental.ThreadPrefetchIterDataset(
+        host.map(_ToDevice(placement, featurize, stats)), prefetch_buffer_size=DEVICE_BUFFER
+    )
+    fingerprint = hashlib.sha1(
+        repr((files.fingerprint, spec, local_batch_size, processes, process, shuffle, num_epochs,
+              drop_remainder, repr(augment), features if isinstance(features, str) else None,
+              sorted(feature_kwargs.items()))).encode()
+    ).hexdigest()[:16]
+    return AudioLoader(
+        iter(device),
+        files=files,
+        batch_size=batch_size,
+        local_batch_size=local_batch_size,
+        steps_per_epoch=len(shard) // local_batch_size,
+        tuning=tuning,
+        stats=stats,
+        cache=cache,
+        owns_cache=owns_cache,
+        fingerprint=fingerprint,
+    )
+
+
+def _tune(
+    probe: ClipReader, schedule: Schedule, batch_size: int, num_threads: int | None, prefetch: int | None
+) -> Tuning:
+    """Measure the reader on the first batches of the stream. `probe` has no
+    cache, so measuring neither fills the cache nor times cache hits."""
+    samples = [schedule.batch(b, batch_size) for b in range(TUNING_BATCHES)
+               if b * batch_size < len(schedule)]
+    return autotune(
+        lambda b, t: probe.read(*samples[b], num_threads=t), len(samples),
+        num_threads=num_threads, prefetch=prefetch, batch_size=batch_size,
+    )
+
+
+def _shard_bytes(files: AudioFiles, shard_size: int, sr: int) -> int | None:
+    total = estimate_decoded_bytes(files, sr)
+    return None if total is None else total * shard_size // len(files)
+
+
+class _Placement:
+    """Puts a host batch on the devices: one device, or a global array
+    assembled from every process's rows."""
+
+    def __init__(self, sharding: jax.sharding.Sharding | None) -> None:
+        self.sharding = sharding
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> Batch:
+        if self.sharding is None:
+            return jax.device_put(batch, jax.local_devices()[0])
+        return {k: jax.make_array_from_process_local_data(self._for(v.ndim), v) for k, v in batch.items()}
+
+    def _for(self, ndim: int) -> jax.sharding.Sharding:
+        """The sharding of a leaf of rank `ndim`: split along axis 0 only."""
+        if isinstance(self.sharding, jax.sharding.NamedSharding):
+            spec = self.sharding.spec
+            return jax.sharding.NamedSharding(self.sharding.mesh, jax.sharding.PartitionSpec(spec[0] if spec else None))
+        return self.sharding
+
+
+def _placement(sharding: jax.sharding.Sharding | None, batch_size: int) -> _Placement:
+    if sharding is None and jax.device_count() > 1:
+        mesh = jax.sharding.Mesh(np.array(jax.devices()), ("batch",))
+        sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("batch"))
+    if sharding is not None:
+        ways = _batch_ways(sharding)
+        if batch_size % ways:
+            raise ValueError(f"batch_size {batch_size} does not split over {ways} devices")
+    return _Placement(sharding)
+
+
+def _batch_ways(sharding: jax.sharding.Sharding) -> int:
+    """Into how many parts `sharding` splits the batch axis."""
+    if isinstance(sharding, jax.sharding.NamedSharding) and sharding.spec and sharding.spec[0] is not None:
+        axes = sharding.spec[0] if isinstance(sharding.spec[0], tuple) else (sharding.spec[0],)
+        return int(np.prod([sharding.mesh.shape[a] for a in axes]))
+    return 1
+
+
+class _Featurizer:
+    """A named feature of `audiodecode.jax.features` with its settings, and
+    the number of frames a row of `length` valid samples gives."""
+
+    def __init__(self, fn: Callable[..., jax.Array], kwargs: dict[str, Any], frames: Callable | None) -> None:
+        self.fn = fn
+        self.kwargs = kwargs
+        self.frames = frames
+
+    def __call__(self, audio: jax.Array, length: jax.Array) -> tuple[jax.Array, jax.Array]:
+        out = self.fn(audio, **self.kwargs)
+        return out, (self.frames(length) if self.frames is not None else length)
+
+
+def _featurizer(
+    features: str | Callable[[jax.Array], jax.Array] | None, sr: int, kwargs: dict[str, Any]
+) -> _Featurizer | None:
+    if features is None:
+        if kwargs:
+            raise TypeError(f"feature settings {sorted(kwargs)} given without features=")
+        return None
+    if callable(features):
+        if kwargs:
+            raise TypeError(f"feature settings {sorted(kwargs)} are for named features; bind them in the callable")
+        return _Featurizer(features, {}, None)
+    if features not in FEATURES:
+        raise ValueError(f"features must be one of {sorted(FEATURES)}, a callable or None, not {features!r}")
+    from audiodecode.jax import features as feature_functions
+
+    fn = getattr(feature_functions, FEATURES[features])
+    params = inspect.signature(fn).parameters
+    unknown = sorted(set(kwargs) - set(params))
+    if unknown:
+        raise TypeError(f"{FEATURES[features]}() takes no {', '.join(unknown)}")
+    settings = {**kwargs, **({"sr": sr} if "sr" in params else {})}
+
+    def setting(name: str, default: Any = None) -> Any:
+        if name in kwargs:
+            return kwargs[name]
+        return params[name].default if name in params else default
+
+    hop, n_fft, center = setting("hop_length"), setting("n_fft"), setting("center", True)
+
+    def frames(length: jax.Array) -> jax.Array:
+        # `audiodecode.filters.frame_count` per row: the frames whose window
+        # starts inside the valid samples (+ centring pad).
+        padded = length + 2 * (n_fft // 2) if center else length
+        return jnp.maximum(0, 1 + (padded - n_fft) // hop).astype(jnp.int32)
+
+    return _Featurizer(fn, settings, frames)
+
+
+class _ToDevice(grain.transforms.Map):
+    """Grain transform run in the device thread: place the batch, then
+    start the features (asynchronously: JAX returns before they finish)."""
+
+    def __init__(self, placement: _Placement, featurize: _Featurizer | None, stats: PipelineStats) -> None:
+        self.placement = placement
+        self.featurize = featurize
+        self.stats = stats
+
+    def map(self, batch: dict[str, np.ndarray]) -> Batch:
+        with self.stats.stage("to_device"):
+            out = self.placement(batch)
+            if self.featurize is not None:
+                out["features"], out["length"] = self.featurize(out.pop("audio"), out["length"])
+        return out
