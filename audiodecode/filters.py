@@ -301,6 +301,9 @@ def get_window(window: str, win_length: int, n_fft: int) -> np.ndarray:
     coefficients = _COSINE_COEFFICIENTS[_WINDOW_ALIASES.get(window, window)]
     phase = 2 * np.pi * np.arange(win_length) / win_length
     w = sum((-1) ** i * a * np.cos(i * phase) for i, a in enumerate(coefficients))
+    if win_length == 1:
+        # scipy (and so librosa) defines every window of one sample as [1.0].
+        w = np.ones(1)
     lpad = (n_fft - win_length) // 2
     return _readonly(np.pad(w, (lpad, n_fft - win_length - lpad)))
 
