@@ -17,7 +17,7 @@ from typing import Any
 class PipelineStats:
     """Thread-safe counters shared by a loader's producer threads and its consumer.
 
-    Stages (decode, crop, augment, ...) are timed where they run, in
+    Stages (decode, augment, ...) are timed where they run, in
     whichever thread; the consumer side records each batch it received
     and how long it waited for it.
     """

@@ -17,10 +17,11 @@ import pytest
 
 from audiodecode import seeding
 from audiodecode.autotune import Parallelism, autotune
+from audiodecode.cache import AudioCache
 from audiodecode.dataset import UNLABELLED, AudioFiles, audio_files
 from audiodecode.pipeline import ClipReader, ClipSpec, Schedule, SkippedRecordWarning, estimate_decoded_bytes
 from audiodecode.stats import PipelineStats
-from synth import encode, make, sine
+from synth import encode, make, sine, speech_like
 
 SR = 16000
 STEP = 2.0**-16  # ramp files hold sample k as (k + 1) * STEP: exact in float32
@@ -204,6 +205,33 @@ def test_random_crops_differ_by_epoch_and_seed(ramps: AudioFiles) -> None:
     assert first_samples(1, 0) == first_samples(1, 0)
     assert first_samples(1, 0) != first_samples(1, 1)
     assert first_samples(1, 0) != first_samples(2, 0)
+
+
+@pytest.fixture(scope="module")
+def formats(tmp_path_factory: pytest.TempPathFactory) -> AudioFiles:
+    """3.3 s files in the usual formats and rates, mono and stereo."""
+    root = tmp_path_factory.mktemp("formats")
+    kinds = [("mp3", 44100, 2), ("flac", 22050, 1), ("wav", 8000, 1), ("ogg", 48000, 2), ("mp3", 16000, 1),
+             ("flac", 11025, 1)]
+    paths = []
+    for i, (fmt, sr, channels) in enumerate(kinds):
+        y = speech_like(3.3, sr, seed=i)
+        paths.append(make(root, f"f{i}", np.stack([y, np.roll(y, 7)])[:channels], sr, fmt))
+    return audio_files(paths)
+
+
+@pytest.mark.parametrize("crop", ["random", "center"])
+def test_a_clip_decoded_alone_equals_the_crop_of_the_whole_file(formats: AudioFiles, crop: str) -> None:
+    """Without a cache a clip is decoded as a window of its file; with one,
+    cut from the whole decoded file. Both give the same samples."""
+    spec = ClipSpec(sr=SR, clip_seconds=1.0, crop=crop, seed=3)
+    indices = np.arange(len(formats))
+    with AudioCache(max_ram_gb=0.05) as cache:
+        for epoch in range(3):
+            window = ClipReader(formats, spec).read([epoch] * len(indices), indices)
+            whole = ClipReader(formats, spec, cache=cache).read([epoch] * len(indices), indices)
+            np.testing.assert_array_equal(window["audio"], whole["audio"])
+            assert (window["length"] == SR).all()
 
 
 def test_whole_files_are_padded_to_the_batch_longest(ramps: AudioFiles) -> None:

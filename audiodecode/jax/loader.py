@@ -151,7 +151,7 @@ class AudioLoader(grain.DatasetIterator):
             first request to last delivery), data_stall_share (share of that
             time the caller waited for a batch), batches, samples,
             elapsed_s, wait_s, skipped (unreadable records replaced),
-            stage_s and stage_ms_per_batch (decode, crop, augment, collate,
+            stage_s and stage_ms_per_batch (decode (with the crop), augment, collate,
             to_device: host time per stage, summed over threads), cache
             (the cache's counters, or None), parallelism (num_threads,
             prefetch, given: the settings the caller fixed).
