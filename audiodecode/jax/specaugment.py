@@ -6,6 +6,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from audiodecode.jax.features import LAYOUTS, Layout
 
@@ -13,9 +14,9 @@ __all__ = ["spec_augment"]
 
 
 def _check_count(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
         raise ValueError(f"{name}={value!r} must be a non-negative integer")
-    return value
+    return int(value)
 
 
 def _band_mask(key: jax.Array, batch_shape: tuple[int, ...], size: int, max_width: int, count: int) -> jax.Array:
