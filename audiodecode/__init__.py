@@ -6,10 +6,30 @@ accelerator never waits. The core is Rust; this package is its numpy API.
 """
 
 from audiodecode._core import AudioDecodeError, DecodeError, UnsupportedFormatError
+from audiodecode.augment import (
+    AddNoise,
+    Augmentation,
+    Compose,
+    Gain,
+    OneOf,
+    PitchShift,
+    SpeedPerturbation,
+    TimeStretch,
+    VolumeAdjust,
+)
 from audiodecode.cache import AudioCache, resolve_cache
 from audiodecode.loading import AudioInfo, BatchResult, DecodeWarning, info, load, load_batch
 
 __all__ = [
+    "AddNoise",
+    "Augmentation",
+    "Compose",
+    "Gain",
+    "OneOf",
+    "PitchShift",
+    "SpeedPerturbation",
+    "TimeStretch",
+    "VolumeAdjust",
     "AudioCache",
     "AudioDecodeError",
     "AudioInfo",

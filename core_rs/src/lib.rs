@@ -4,6 +4,7 @@
 //! The crate is plain Rust; the Python binding layer lives in [`python`] and
 //! is compiled only with the `python` feature (maturin turns it on).
 
+pub mod augment;
 mod convert;
 pub mod decode;
 pub mod error;

@@ -1,6 +1,7 @@
 //! The Python binding layer: the one `#[pymodule]`, thin wrappers that
 //! convert arguments, release the GIL around core work and map errors.
 
+mod augment;
 mod decode;
 mod errors;
 
@@ -10,5 +11,6 @@ use pyo3::prelude::*;
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     decode::register(m)?;
+    augment::register(m)?;
     Ok(())
 }

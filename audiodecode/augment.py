@@ -1,0 +1,238 @@
+"""Audio augmentations, rendered by the Rust core: seeded, deterministic and
+parallel over a batch with the GIL released.
+
+Every transform is called the same way::
+
+    pipe = Compose([TimeStretch(0.8, 1.2), PitchShift(-2, 2), AddNoise(snr_db=20)])
+    y_aug = pipe(y, sr, seed=1234)              # one clip, (n,) or (channels, n)
+    ys_aug = pipe.batch(ys, sr, seeds)          # a list, in parallel
+    pipe.sample_params(1234)                    # what seed 1234 draws
+
+The same `(seed, input)` gives bit-identical output on any number of
+threads and at any batch position; the input is never modified. Seeding
+rule: the k-th transform of a recipe (depth first, nested ones counted)
+draws from its own stream of the seed, so adding, removing or disabling one
+transform does not change what the others draw. All channels of a clip get
+the same drawn parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from audiodecode import _core
+
+_U64 = 2**64
+
+
+def _as_audio(y: Any) -> np.ndarray:
+    """float32 `(n,)` or `(channels, n)`; float64 is cast, anything else refused."""
+    a = np.asarray(y)
+    if a.dtype == np.float64:
+        a = a.astype(np.float32)
+    elif a.dtype != np.float32:
+        raise ValueError(f"audio must be float32 (or float64, which is cast), got {a.dtype}")
+    if a.ndim not in (1, 2):
+        raise ValueError(f"audio must be (n,) or (channels, n), got shape {a.shape}")
+    if a.size == 0:
+        raise ValueError("cannot augment an empty clip")
+    return a
+
+
+def _as_seed(seed: Any) -> int:
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed must be an int in [0, 2**64), got {seed!r}")
+    if not 0 <= int(seed) < _U64:
+        raise ValueError(f"seed must be in [0, 2**64), got {seed}")
+    return int(seed)
+
+
+def _as_sr(sr: Any) -> int:
+    if isinstance(sr, bool) or not isinstance(sr, (int, np.integer)) or sr <= 0:
+        raise ValueError(f"sr must be a positive int, got {sr!r}")
+    return int(sr)
+
+
+def _range(value: float | Sequence[float], what: str) -> tuple[float, float]:
+    """A number is the range (v, v); a pair is (min, max)."""
+    if isinstance(value, (int, float, np.number)):
+        return float(value), float(value)
+    low, high = value  # type: ignore[misc]
+    return float(low), float(high)
+
+
+class Augmentation:
+    """Base of every transform: the call forms and the parameter check."""
+
+    def _spec(self) -> tuple:
+        raise NotImplementedError
+
+    def _validate(self) -> None:
+        # Fail where the recipe is written, not in a worker later.
+        _core.augment_validate(self._spec())
+
+    def __call__(self, y: np.ndarray, sr: int, seed: int = 0) -> np.ndarray:
+        """Augment one clip.
+
+        Parameters
+        ----------
+        y : np.ndarray [shape=(n,) or (channels, n)], float32
+            Finite audio; float64 is cast to float32. Not modified.
+        sr : int
+            Its sampling rate in Hz.
+        seed : int in [0, 2**64)
+            Decides every random choice.
+
+        Returns
+        -------
+        np.ndarray [shape=(n',) or (channels, n')], float32
+            `n' = n` except after a TimeStretch or SpeedPerturbation.
+        """
+        return _core.augment(self._spec(), _as_audio(y), _as_sr(sr), _as_seed(seed))
+
+    def batch(
+        self, ys: Sequence[np.ndarray], sr: int, seeds: Sequence[int], *, num_threads: int | None = None
+    ) -> list[np.ndarray]:
+        """Augment clips in parallel (Rust threads, GIL released);
+        `seeds[i]` goes with `ys[i]`. Returns a list in input order."""
+        arrays = [_as_audio(y) for y in ys]
+        seed_list = [_as_seed(s) for s in seeds]
+        if len(seed_list) != len(arrays):
+            raise ValueError(f"{len(arrays)} clips but {len(seed_list)} seeds")
+        if num_threads is not None and num_threads < 1:
+            raise ValueError(f"num_threads must be >= 1, got {num_threads}")
+        return _core.augment_batch(self._spec(), arrays, _as_sr(sr), seed_list, num_threads)
+
+    def sample_params(self, seed: int) -> list[dict[str, Any]]:
+        """What `seed` draws: one dict per transform (depth first) with its
+        name, whether it fired, and its value (rate, semitones, snr_db or
+        gain_db; None when it did not fire)."""
+        return _core.augment_params(self._spec(), _as_seed(seed))
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({fields})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and vars(self) == vars(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class TimeStretch(Augmentation):
+    """Change the tempo by a factor drawn from `[min_rate, max_rate]`; the
+    pitch stays. `rate > 1` speeds up (shorter output: `round(n / rate)`).
+
+    A phase vocoder with identity phase locking, 64 ms frames."""
+
+    def __init__(self, min_rate: float = 0.8, max_rate: float = 1.25, p: float = 1.0) -> None:
+        self.min_rate, self.max_rate, self.p = float(min_rate), float(max_rate), float(p)
+        self._validate()
+
+    def _spec(self) -> tuple:
+        return ("TimeStretch", self.min_rate, self.max_rate, self.p)
+
+
+class PitchShift(Augmentation):
+    """Shift the pitch by semitones drawn from `[min_semitones,
+    max_semitones]`; the duration stays (time stretch, then band-limited
+    resampling back to the original length)."""
+
+    def __init__(self, min_semitones: float = -4.0, max_semitones: float = 4.0, p: float = 1.0) -> None:
+        self.min_semitones, self.max_semitones, self.p = float(min_semitones), float(max_semitones), float(p)
+        self._validate()
+
+    def _spec(self) -> tuple:
+        return ("PitchShift", self.min_semitones, self.max_semitones, self.p)
+
+
+class AddNoise(Augmentation):
+    """Add noise at a signal-to-noise ratio in dB: a number, or `(min, max)`
+    to draw from. `color` is "white", "pink" (-3 dB/octave) or "brown"
+    (-6 dB/octave). A silent clip has no SNR and is returned unchanged."""
+
+    def __init__(self, snr_db: float | tuple[float, float] = (10.0, 30.0), p: float = 1.0, color: str = "white") -> None:
+        self.snr_db = snr_db if isinstance(snr_db, (int, float)) else tuple(float(v) for v in snr_db)
+        self.p, self.color = float(p), color
+        self._validate()
+
+    def _spec(self) -> tuple:
+        low, high = _range(self.snr_db, "snr_db")
+        return ("AddNoise", low, high, self.color, self.p)
+
+
+class Gain(Augmentation):
+    """Multiply by a gain in dB drawn from `[min_db, max_db]`."""
+
+    def __init__(self, min_db: float = -12.0, max_db: float = 12.0, p: float = 1.0) -> None:
+        self.min_db, self.max_db, self.p = float(min_db), float(max_db), float(p)
+        self._validate()
+
+    def _spec(self) -> tuple:
+        return ("Gain", self.min_db, self.max_db, self.p)
+
+
+VolumeAdjust = Gain
+
+
+class SpeedPerturbation(Augmentation):
+    """Kaldi-style speed perturbation: play `rate` times faster by
+    resampling, so tempo and pitch change together (output length
+    `round(n / rate)`).
+
+    `rates` lists the factors to choose from uniformly (Kaldi's
+    `(0.9, 1.0, 1.1)`); pass `min_rate=` and `max_rate=` instead for a
+    continuous range."""
+
+    def __init__(
+        self,
+        rates: Sequence[float] = (0.9, 1.0, 1.1),
+        p: float = 1.0,
+        *,
+        min_rate: float | None = None,
+        max_rate: float | None = None,
+    ) -> None:
+        if (min_rate is None) != (max_rate is None):
+            raise ValueError("give both min_rate and max_rate for a range, or neither")
+        self.rates = tuple(float(r) for r in rates)
+        self.min_rate = None if min_rate is None else float(min_rate)
+        self.max_rate = None if max_rate is None else float(max_rate)
+        self.p = float(p)
+        self._validate()
+
+    def _spec(self) -> tuple:
+        if self.min_rate is not None:
+            return ("SpeedPerturbation", [self.min_rate, self.max_rate], True, self.p)
+        return ("SpeedPerturbation", list(self.rates), False, self.p)
+
+
+class Compose(Augmentation):
+    """Apply `transforms` in order (each with its own `p`); the whole chain
+    runs with probability `p`. A transform may itself be a Compose/OneOf."""
+
+    def __init__(self, transforms: Sequence[Augmentation], p: float = 1.0) -> None:
+        self.transforms = list(transforms)
+        if not all(isinstance(t, Augmentation) for t in self.transforms):
+            raise ValueError("Compose takes audiodecode augmentations")
+        self.p = float(p)
+        self._validate()
+
+    def _spec(self) -> tuple:
+        return ("Compose", [t._spec() for t in self.transforms], self.p)
+
+
+class OneOf(Augmentation):
+    """Apply one of `transforms`, chosen uniformly, with probability `p`."""
+
+    def __init__(self, transforms: Sequence[Augmentation], p: float = 1.0) -> None:
+        self.transforms = list(transforms)
+        if not all(isinstance(t, Augmentation) for t in self.transforms):
+            raise ValueError("OneOf takes audiodecode augmentations")
+        self.p = float(p)
+        self._validate()
+
+    def _spec(self) -> tuple:
+        return ("OneOf", [t._spec() for t in self.transforms], self.p)
