@@ -17,6 +17,7 @@ framework adapter (JAX, torch) driving the reader.
 
 from __future__ import annotations
 
+import inspect
 import math
 import sys
 import threading
@@ -50,7 +51,11 @@ class SkippedRecordWarning(UserWarning):
 
 
 class BatchAugmentation(Protocol):
-    """What `augment=` takes: `audiodecode.Compose` and the other transforms."""
+    """What `augment=` takes: `audiodecode.Compose` and the other transforms.
+
+    `batch` may also take a keyword `num_threads` (the audiodecode
+    transforms do); the reader then passes its own.
+    """
 
     def batch(self, ys: list[np.ndarray], sr: int, seeds: Sequence[int]) -> list[np.ndarray]: ...
 
@@ -240,6 +245,7 @@ class ClipReader:
         self.cache = cache
         self.candidates = np.arange(len(files)) if candidates is None else np.asarray(candidates, dtype=np.int64)
         self.stats = stats if stats is not None else PipelineStats()
+        self._augment_takes_threads = augment is not None and "num_threads" in inspect.signature(augment.batch).parameters
         self._init_bad()
 
     def _init_bad(self) -> None:
@@ -269,7 +275,8 @@ class ClipReader:
         epochs, indices : sequences of int, length b
             Each record's epoch and data-set index (`Schedule.batch`).
         num_threads : int or None
-            Rust threads for the decode; None: one per core.
+            Rust threads for the decode and the augmentation; None: one
+            per core.
 
         Returns
         -------
@@ -287,7 +294,8 @@ class ClipReader:
         if self.augment is not None:
             with self.stats.stage("augment"):
                 aug_seeds = [int(s) for s in seeding.derive(seeds, seeding.AUGMENT)]
-                ys = self.augment.batch(ys, self.spec.sr, aug_seeds)
+                threads = {"num_threads": num_threads} if self._augment_takes_threads else {}
+                ys = self.augment.batch(ys, self.spec.sr, aug_seeds, **threads)
         with self.stats.stage("collate"):
             audio, length = _pad(ys, self.spec.clip_samples)
         return {"audio": audio, "length": length, "label": self.files.labels[indices]}

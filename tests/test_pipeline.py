@@ -250,12 +250,14 @@ class SeedRecorder:
 
     def __init__(self) -> None:
         self.seeds: list[int] = []
+        self.threads: list[int | None] = []
         self.lock = threading.Lock()
 
-    def batch(self, ys: list[np.ndarray], sr: int, seeds: list[int]) -> list[np.ndarray]:
+    def batch(self, ys: list[np.ndarray], sr: int, seeds: list[int], *, num_threads: int | None = None) -> list[np.ndarray]:
         assert sr == SR and all(isinstance(s, int) and 0 <= s < 2**64 for s in seeds)
         with self.lock:
             self.seeds += seeds
+            self.threads.append(num_threads)
         out = []
         for y, s in zip(ys, seeds):
             rng = np.random.default_rng(s)
@@ -275,8 +277,10 @@ def test_augmentation_gets_per_record_seeds_and_lengths_are_refit(ramps: AudioFi
     assert batch["audio"].shape == (4, spec.clip_samples)
     # The same record in another epoch is augmented differently.
     assert not np.array_equal(batch["audio"][0], batch["audio"][2])
-    again = ClipReader(ramps, spec, augment=SeedRecorder()).read(epochs, indices, num_threads=1)
+    recorder = SeedRecorder()
+    again = ClipReader(ramps, spec, augment=recorder).read(epochs, indices, num_threads=1)
     np.testing.assert_array_equal(batch["audio"], again["audio"])
+    assert recorder.threads == [1]  # the reader's Rust threads reach the augmentation
     assert (batch["length"] <= spec.clip_samples).all()
 
 

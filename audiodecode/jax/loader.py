@@ -308,13 +308,10 @@ def loader(
         ClipReader(files, spec, augment=augment, candidates=shard), schedule, local_batch_size,
         num_threads, prefetch,
     )
-    # The core's shared pool already has one thread per core; asking for
-    # that many explicitly would build a new pool for every batch.
-    threads = None if tuning.choice.num_threads >= available_cores() else tuning.choice.num_threads
     host = (
         EpochShuffle(grain.MapDataset.source(AudioRecordSource(files)), schedule)
         .batch(local_batch_size, drop_remainder=drop_remainder, batch_fn=to_indices)
-        .map(ReadClips(reader, threads))
+        .map(ReadClips(reader, _rust_threads(tuning.choice.num_threads)))
         .to_iter_dataset(
             grain.ReadOptions(num_threads=tuning.choice.prefetch, prefetch_buffer_size=tuning.choice.prefetch)
         )
@@ -349,9 +346,15 @@ def _tune(
     samples = [schedule.batch(b, batch_size) for b in range(TUNING_BATCHES)
                if b * batch_size < len(schedule)]
     return autotune(
-        lambda b, t: probe.read(*samples[b], num_threads=t), len(samples),
+        lambda b, t: probe.read(*samples[b], num_threads=_rust_threads(t)), len(samples),
         num_threads=num_threads, prefetch=prefetch, batch_size=batch_size,
     )
+
+
+def _rust_threads(num_threads: int) -> int | None:
+    """`num_threads` for the core: None (its shared pool, one thread per
+    core) for all the cores, since naming that many builds a new pool per call."""
+    return None if num_threads >= available_cores() else num_threads
 
 
 def _shard_bytes(files: AudioFiles, shard_size: int, sr: int) -> int | None:
