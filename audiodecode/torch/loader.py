@@ -1,0 +1,513 @@
+"""`AudioDataLoader`: batches of audio (or features) as tensors on the device.
+
+    from audiodecode.torch import AudioDataLoader
+
+    loader = AudioDataLoader("data/", batch_size=32, target_sr=16000, clip_seconds=1.0,
+                             features="mfcc", n_mfcc=40, device="cuda")
+    for epoch in range(epochs):
+        for features, labels in loader:       # one epoch per iteration
+            loss = criterion(model(features), labels)
+
+The batches are those of `audiodecode.jax.loader` for the same files and
+seed (both drive `audiodecode.pipeline.ClipReader` through the same
+`Schedule`): one parallel Rust decode + crop + augmentation per batch, read
+`prefetch` batches ahead by threads, then moved to the device and turned
+into features by `audiodecode.torch.features` on a background thread.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import math
+import numbers
+import time
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from audiodecode.autotune import Tuning, autotune, available_cores
+from audiodecode.cache import AudioCache, resolve_cache
+from audiodecode.dataset import AudioFiles, StrPath, audio_files
+from audiodecode.pipeline import (
+    BatchAugmentation,
+    ClipReader,
+    ClipSpec,
+    Crop,
+    OnError,
+    Schedule,
+    estimate_decoded_bytes,
+    resolve_augment,
+)
+from audiodecode.stats import PipelineStats
+from audiodecode.torch import features as feature_functions
+from audiodecode.torch.prefetch import Prefetcher
+
+log = logging.getLogger("audiodecode")
+
+# Names `features=` accepts, and the `audiodecode.torch.features` function each means.
+FEATURES = {
+    "spectrogram": "spectrogram",
+    "melspectrogram": "melspectrogram",
+    "mel": "melspectrogram",
+    "log_mel": "log_mel",
+    "mfcc": "mfcc",
+}
+# Finished batches (on the device, features computed) waiting for the
+# consumer, as in the JAX loader: one in use, one ready.
+DEVICE_BUFFER = 2
+# Sample batches the autotuner cycles through.
+TUNING_BATCHES = 4
+
+Batch = tuple[torch.Tensor, ...]
+
+
+class AudioDataLoader:
+    """Iterate over a data set as `(features, labels)` tensors on `device`.
+
+    A drop-in for a `torch.utils.data.DataLoader` over an audio data set:
+    `len()` is batches per epoch, each `iter()` is one epoch, `set_epoch`
+    works as with a `DistributedSampler`, and every rank of a distributed
+    job reads its own shard.
+
+    Why threads, not worker processes: a batch is read with one
+    `audiodecode.load_batch`, whose decode, resampling and augmentation run
+    in Rust threads with the GIL released, so `prefetch` Python threads
+    keep every core busy. A multi-process DataLoader would pay for what
+    threads do not: forking (or spawning and importing) workers each epoch
+    or keeping them resident, pickling every batch through shared memory,
+    per-worker copies of the decoded-audio cache, and per-item Python
+    calls (`__getitem__` then `collate`) instead of one call per batch.
+
+    Parameters
+    ----------
+    files : directory, manifest, list of paths or AudioFiles
+        See `audiodecode.dataset.audio_files`: a directory with one
+        sub-folder per class, a CSV/JSONL manifest (path and label
+        columns), or a list of paths.
+    labels : sequence of int or str, optional
+        One per path when `files` is a list.
+    batch_size : int
+        Rows per batch on each rank (as with a DataLoader under DDP; the
+        JAX loader's `batch_size` is global instead).
+    target_sr : int
+        Sampling rate the audio is resampled to.
+    features : None, "spectrogram", "melspectrogram" ("mel"), "log_mel",
+        "mfcc" or a callable
+        Computed on `device` from the audio batch by
+        `audiodecode.torch.features` (librosa's defaults, `sr=target_sr`),
+        with `feature_kwargs`; a callable gets the (batch, samples) audio
+        tensor. None yields the audio itself.
+    n_mfcc : int
+        MFCCs per frame with `features="mfcc"`; ignored otherwise.
+    augmentations : transform, list of transforms or None
+        `audiodecode` augmentations (a list is chained with `Compose`),
+        applied per record with seeds from (seed, epoch, record), before
+        the clip is padded (a time stretch changes the length; rows are
+        cut or zero-padded to `clip_seconds` afterwards).
+    device : str or torch.device
+        Where batches are delivered. On CUDA, host batches are pinned and
+        copied with `non_blocking=True` on a side stream that the
+        consumer's current stream waits on, so copies and features overlap
+        the training step.
+    clip_seconds : float or None
+        Clip length: longer files are cropped (see `crop`), shorter ones
+        zero-padded, so every batch has the same shape. None (the JAX
+        loader's default too) keeps whole files and zero-pads each batch
+        to its longest clip: batches still stack, but their width (and
+        the number of feature frames) varies from batch to batch; pass
+        `return_lengths=True` to know the valid part of each row.
+    crop : {"random", "start", "center"}
+        Where files longer than `clip_seconds` are cut.
+    shuffle : bool
+        Visit records in a new random order every epoch.
+    seed : int
+        Determines the order, crops, augmentations and replacements of bad
+        records: the same seed and files give the same batches, with any
+        number of threads, and the same audio as `audiodecode.jax.loader`.
+    drop_last : bool
+        Drop the last, short batch of each epoch.
+    on_error : {"raise", "skip"}
+        An unreadable file raises, or is replaced by another record of the
+        shard chosen from the seed (counted in `stats()["skipped"]`, with a
+        `SkippedRecordWarning` naming the file).
+    cache : "auto", None or AudioCache
+        Whole decoded files kept for later epochs (`audiodecode.cache`);
+        "auto" makes a RAM cache sized to the shard, closed with the loader.
+    num_threads, prefetch : int or None
+        Rust threads per batch, and batches read at once ahead of the
+        consumer. None: measured on this machine when the loader is made
+        (`audiodecode.autotune`, a second or two), as in the JAX loader.
+    rank, world_size : int or None
+        This process's shard of the data set. None: from
+        `torch.distributed` when it is initialised, else one process. Each
+        rank reads `len(files) // world_size` records, disjoint from the
+        other ranks'.
+    return_lengths : bool
+        Yield `(features, labels, lengths)` instead of `(features, labels)`.
+    **feature_kwargs
+        Passed to the feature function (n_fft, hop_length, n_mels,
+        layout, ...).
+
+    Attributes
+    ----------
+    files : AudioFiles
+        The whole data set; `files.classes[label]` names a label.
+    indices : np.ndarray [shape=(records,)], int64
+        The records of this rank's shard.
+    epoch : int
+        The epoch the next `iter()` reads; each `iter()` then advances it.
+    tuning : audiodecode.autotune.Tuning
+        The parallelism in use and what was measured to choose it.
+    reader : ClipReader
+        Reads a batch of (epochs, indices) into numpy arrays, as the
+        loader does.
+
+    Yields
+    ------
+    features : torch.Tensor, float32, on `device`
+        Audio (batch, samples) with `features=None`; (batch, n_mfcc,
+        frames) for "mfcc", (batch, n_mels, frames) for "mel"/"log_mel",
+        (batch, 1 + n_fft // 2, frames) for "spectrogram" (frames and
+        features swap with `layout="features_last"`).
+    labels : torch.Tensor [shape=(batch,)], int64, on `device`
+        -1 where there is no label.
+    lengths : torch.Tensor [shape=(batch,)], int64, on `device`
+        Only with `return_lengths=True`: valid samples of each row, or
+        valid frames (those whose window starts inside the valid samples)
+        with a named feature.
+    """
+
+    def __init__(
+        self,
+        files: StrPath | Sequence[StrPath] | AudioFiles,
+        labels: Sequence[int | str] | None = None,
+        batch_size: int = 32,
+        target_sr: int = 16000,
+        features: str | Callable[[torch.Tensor], torch.Tensor] | None = None,
+        n_mfcc: int = 40,
+        augmentations: BatchAugmentation | Sequence[Any] | None = None,
+        device: str | torch.device = "cpu",
+        *,
+        clip_seconds: float | None = None,
+        crop: Crop = "random",
+        shuffle: bool = True,
+        seed: int = 0,
+        drop_last: bool = False,
+        on_error: OnError = "raise",
+        cache: AudioCache | Literal["auto"] | None = "auto",
+        num_threads: int | None = None,
+        prefetch: int | None = None,
+        rank: int | None = None,
+        world_size: int | None = None,
+        return_lengths: bool = False,
+        **feature_kwargs: Any,
+    ) -> None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        self.files = audio_files(files, labels)
+        self.batch_size = batch_size
+        self.drop_last = drop_last
+        self.return_lengths = return_lengths
+        self.device = torch.device(device)
+        self.rank, self.world_size = _process_group(rank, world_size)
+        self.indices = self.files.shard(self.rank, self.world_size)
+        if len(self.files) % self.world_size:
+            log.warning("%d of %d files left out so %d ranks get equal shards",
+                        len(self.files) % self.world_size, len(self.files), self.world_size)
+        spec = ClipSpec(sr=target_sr, clip_seconds=clip_seconds, crop=crop, seed=seed, on_error=on_error)
+        featurize = _featurizer(features, target_sr, n_mfcc, feature_kwargs)
+        if featurize is not None:
+            featurize.check(self.device, spec.clip_samples)
+        augment = resolve_augment(augmentations)
+        self._schedule = Schedule(self.indices, seed=seed, shuffle=shuffle, num_epochs=None)
+        self._stats = PipelineStats()
+        self._owns_cache = isinstance(cache, str)
+        self._cache = resolve_cache(
+            cache, dataset_bytes_estimate=_shard_bytes(self.files, len(self.indices), target_sr)
+            if self._owns_cache else None,
+        )
+        self.reader = ClipReader(self.files, spec, augment=augment, cache=self._cache, candidates=self.indices,
+                                 stats=self._stats)
+        # The probe has no cache: measuring neither fills it nor times hits.
+        self.tuning = _tune(ClipReader(self.files, spec, augment=augment, candidates=self.indices),
+                            self._schedule, batch_size, num_threads, prefetch)
+        self._num_threads = _rust_threads(self.tuning.choice.num_threads)
+        self._to_device = _ToDevice(self.device, featurize, self._stats, return_lengths)
+        self._iterators: weakref.WeakSet[_EpochIterator] = weakref.WeakSet()
+        self._closed = False
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        """Batches per epoch on this rank."""
+        if self.drop_last:
+            return len(self.indices) // self.batch_size
+        return math.ceil(len(self.indices) / self.batch_size)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Make the next `iter()` read epoch `epoch` (its order, crops and
+        augmentations), as `DistributedSampler.set_epoch` does. Without it,
+        each `iter()` reads the epoch after the previous one."""
+        if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or epoch < 0:
+            raise ValueError(f"epoch must be a non-negative integer, got {epoch!r}")
+        self.epoch = int(epoch)
+
+    def batches(self, epoch: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The (epochs, record indices) of each batch of `epoch`, in order.
+
+        Returns
+        -------
+        list of (np.ndarray [shape=(b,)], np.ndarray [shape=(b,)]), int64
+            `reader.read(*batches[k])` is batch k's host arrays.
+        """
+        order = self._schedule.order(epoch)
+        chunks = [order[start : start + self.batch_size] for start in range(0, len(self) * self.batch_size, self.batch_size)]
+        return [(np.full(len(chunk), epoch, dtype=np.int64), chunk) for chunk in chunks]
+
+    def __iter__(self) -> Iterator[Batch]:
+        """One epoch: `self.epoch`, which then advances by one."""
+        if self._closed:
+            raise RuntimeError("this AudioDataLoader is closed")
+        epoch, self.epoch = self.epoch, self.epoch + 1
+        it = _EpochIterator(self, epoch)
+        self._iterators.add(it)
+        return it
+
+    def _read(self, job: tuple[np.ndarray, np.ndarray]) -> dict[str, np.ndarray]:
+        return self.reader.read(*job, num_threads=self._num_threads)
+
+    def stats(self) -> dict[str, Any]:
+        """Throughput and where the time goes.
+
+        Returns
+        -------
+        dict
+            samples_per_s (this rank's examples per second of wall time,
+            first request to last delivery), data_stall_share (share of that
+            time the caller waited for a batch), batches, samples,
+            elapsed_s, wait_s, skipped (unreadable records replaced),
+            stage_s and stage_ms_per_batch (decode, augment, collate,
+            to_device: time per stage, summed over threads; on CUDA,
+            to_device counts launching the copies and features, not their
+            run time), cache (the cache's counters, or None), parallelism
+            (num_threads, prefetch, given: the settings the caller fixed).
+        """
+        out = self._stats.snapshot()
+        out["cache"] = self._cache.stats() if self._cache is not None else None
+        choice = self.tuning.choice
+        out["parallelism"] = {
+            "num_threads": choice.num_threads,
+            "prefetch": choice.prefetch,
+            "given": list(self.tuning.given),
+        }
+        return out
+
+    def close(self) -> None:
+        """Stop the background threads of open iterations and release a
+        cache the loader made (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        for it in list(self._iterators):
+            it.close()
+        if self._owns_cache and self._cache is not None:
+            self._cache.close()
+
+    def __enter__(self) -> AudioDataLoader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"AudioDataLoader({self.files!r}, batch_size={self.batch_size}, device={str(self.device)!r}, "
+                f"rank={self.rank}/{self.world_size}, {len(self)} batches per epoch)")
+
+
+class _EpochIterator(Iterator[Batch]):
+    """One epoch of an `AudioDataLoader`: batches prefetched on background
+    threads, handed over on the consumer's thread."""
+
+    def __init__(self, loader: AudioDataLoader, epoch: int) -> None:
+        self.epoch = epoch
+        self._stats = loader._stats
+        self._to_device = loader._to_device
+        self._remaining = len(loader)
+        self._prefetcher = Prefetcher(loader.batches(epoch), loader._read, self._to_device,
+                                      depth=loader.tuning.choice.prefetch, ready=DEVICE_BUFFER)
+
+    def __len__(self) -> int:
+        """Batches left in this epoch."""
+        return self._remaining
+
+    def __next__(self) -> Batch:
+        requested = time.perf_counter()
+        ready = next(self._prefetcher)
+        batch = self._to_device.hand_over(ready)
+        self._remaining -= 1
+        self._stats.delivered(requested, batch[1].shape[0])
+        return batch
+
+    def close(self) -> None:
+        """Stop reading ahead; the iteration ends."""
+        self._prefetcher.close()
+
+
+class _Ready:
+    """A batch finished on the device thread, and the CUDA event after its work."""
+
+    def __init__(self, tensors: Batch, event: torch.cuda.Event | None) -> None:
+        self.tensors = tensors
+        self.event = event
+
+
+class _ToDevice:
+    """Host arrays -> tensors on the device (+ features), on the device thread;
+    then `hand_over` on the consumer's thread.
+
+    On CUDA the copies and features run on a side stream, so they overlap
+    the consumer's kernels; `hand_over` makes the consumer's current stream
+    wait for them and tells the allocator that stream uses the tensors.
+    """
+
+    def __init__(
+        self, device: torch.device, featurize: _Featurizer | None, stats: PipelineStats, return_lengths: bool
+    ) -> None:
+        self.device = device
+        self.featurize = featurize
+        self.stats = stats
+        self.return_lengths = return_lengths
+        self.stream = torch.cuda.Stream(device) if device.type == "cuda" else None
+
+    def __call__(self, host: dict[str, np.ndarray]) -> _Ready:
+        with self.stats.stage("to_device"):
+            length = host["length"]
+            if self.featurize is not None:
+                length = self.featurize.frames(length)
+            arrays = (host["audio"], host["label"].astype(np.int64), length.astype(np.int64))
+            if self.stream is None:
+                tensors = tuple(torch.from_numpy(a).to(self.device) for a in arrays)
+                return _Ready(self._finish(tensors), None)
+            with torch.cuda.device(self.device), torch.cuda.stream(self.stream):
+                tensors = tuple(torch.from_numpy(a).pin_memory().to(self.device, non_blocking=True) for a in arrays)
+                tensors = self._finish(tensors)
+                event = torch.cuda.Event()
+                event.record(self.stream)
+            return _Ready(tensors, event)
+
+    def _finish(self, tensors: Batch) -> Batch:
+        audio, labels, lengths = tensors
+        x = self.featurize(audio) if self.featurize is not None else audio
+        return (x, labels, lengths) if self.return_lengths else (x, labels)
+
+    def hand_over(self, ready: _Ready) -> Batch:
+        if ready.event is not None:
+            stream = torch.cuda.current_stream(self.device)
+            stream.wait_event(ready.event)
+            for t in ready.tensors:
+                t.record_stream(stream)
+        return ready.tensors
+
+
+def _process_group(rank: int | None, world_size: int | None) -> tuple[int, int]:
+    """(rank, world size): the given values, else torch.distributed's, else (0, 1)."""
+    dist = torch.distributed
+    initialised = dist.is_available() and dist.is_initialized()
+    if rank is None:
+        rank = dist.get_rank() if initialised else 0
+    if world_size is None:
+        world_size = dist.get_world_size() if initialised else 1
+    if not 0 <= rank < world_size:
+        raise ValueError(f"rank {rank} is not in [0, world_size={world_size})")
+    return rank, world_size
+
+
+def _tune(
+    probe: ClipReader, schedule: Schedule, batch_size: int, num_threads: int | None, prefetch: int | None
+) -> Tuning:
+    """Measure the reader on the first batches of epoch 0 (as the JAX loader does)."""
+    samples = [schedule.batch(b, batch_size) for b in range(TUNING_BATCHES) if b * batch_size < len(schedule.indices)]
+    return autotune(
+        lambda b, t: probe.read(*samples[b], num_threads=_rust_threads(t)), len(samples),
+        num_threads=num_threads, prefetch=prefetch, batch_size=batch_size,
+    )
+
+
+def _rust_threads(num_threads: int) -> int | None:
+    """`num_threads` for the core: None (its shared pool, one thread per
+    core) for all the cores, since naming that many builds a new pool per call."""
+    return None if num_threads >= available_cores() else num_threads
+
+
+def _shard_bytes(files: AudioFiles, shard_size: int, sr: int) -> int | None:
+    total = estimate_decoded_bytes(files, sr)
+    return None if total is None else total * shard_size // len(files)
+
+
+class _Featurizer:
+    """A feature function with its settings, and the number of frames a row
+    of `length` valid samples gives."""
+
+    def __init__(
+        self, fn: Callable[..., torch.Tensor], kwargs: dict[str, Any], stft: tuple[int, int, bool] | None
+    ) -> None:
+        self.fn = fn
+        self.kwargs = kwargs
+        self.stft = stft
+
+    def __call__(self, audio: torch.Tensor) -> torch.Tensor:
+        return self.fn(audio, **self.kwargs)
+
+    def frames(self, length: np.ndarray) -> np.ndarray:
+        """Valid frames per row (`audiodecode.filters.frame_count` of the
+        valid samples); the lengths themselves for a callable."""
+        if self.stft is None:
+            return length
+        n_fft, hop, center = self.stft
+        padded = length.astype(np.int64) + (2 * (n_fft // 2) if center else 0)
+        return np.maximum(0, 1 + (padded - n_fft) // hop)
+
+    def check(self, device: torch.device, clip_samples: int | None) -> None:
+        """Raise now, not in the first batch, for settings the function refuses."""
+        if self.stft is None:
+            return
+        n = clip_samples if clip_samples is not None else self.stft[0]
+        self(torch.zeros(1, n, device=device))
+
+
+def _featurizer(
+    features: str | Callable[[torch.Tensor], torch.Tensor] | None, sr: int, n_mfcc: int, kwargs: dict[str, Any]
+) -> _Featurizer | None:
+    if features is None:
+        if kwargs:
+            raise TypeError(f"feature settings {sorted(kwargs)} given without features=")
+        return None
+    if callable(features):
+        if kwargs:
+            raise TypeError(f"feature settings {sorted(kwargs)} are for named features; bind them in the callable")
+        return _Featurizer(features, {}, None)
+    if features not in FEATURES:
+        raise ValueError(f"features must be one of {sorted(FEATURES)}, a callable or None, not {features!r}")
+    fn = getattr(feature_functions, FEATURES[features])
+    params = inspect.signature(fn).parameters
+    unknown = sorted(set(kwargs) - set(params))
+    if unknown:
+        raise TypeError(f"{FEATURES[features]}() takes no {', '.join(unknown)}")
+    settings = dict(kwargs)
+    if "sr" in params:
+        settings["sr"] = sr
+    if "n_mfcc" in params:
+        settings["n_mfcc"] = n_mfcc
+
+    def setting(name: str) -> Any:
+        return settings[name] if name in settings else params[name].default
+
+    n_fft, win_length = setting("n_fft"), setting("win_length")
+    hop = setting("hop_length")
+    if hop is None:
+        # librosa's default hop: a quarter of the window.
+        hop = (win_length or n_fft) // 4
+    return _Featurizer(fn, settings, (n_fft, hop, setting("center")))
