@@ -218,11 +218,11 @@ impl Transform {
 
 /// Applies `transform` with `seed` to planar `channels` at `sr`; the input
 /// must be finite and non-empty (checked here).
-pub fn apply(transform: &Transform, channels: &[Vec<f32>], sr: u32, seed: u64) -> Result<Vec<Vec<f32>>> {
-    validate_input(channels, sr)?;
+pub fn apply(transform: &Transform, channels: Vec<Vec<f32>>, sr: u32, seed: u64) -> Result<Vec<Vec<f32>>> {
+    validate_input(&channels, sr)?;
     let mut leaves = Vec::new();
     transform.leaves(&mut leaves);
-    let mut audio: Vec<Vec<f32>> = channels.to_vec();
+    let mut audio = channels;
     for (leaf, drawn) in leaves.into_iter().zip(transform.sample(seed)) {
         let Some(value) = drawn.value else { continue };
         audio = render(leaf, audio, sr, value, Rng::new(seed, drawn.noise_stream).fork(1));
@@ -233,7 +233,7 @@ pub fn apply(transform: &Transform, channels: &[Vec<f32>], sr: u32, seed: u64) -
 /// [`apply`] over a batch in parallel; `seeds[i]` goes with `batch[i]`.
 pub fn apply_batch(
     transform: &Transform,
-    batch: &[Vec<Vec<f32>>],
+    batch: Vec<Vec<Vec<f32>>>,
     sr: u32,
     seeds: &[u64],
     num_threads: Option<usize>,
@@ -242,7 +242,7 @@ pub fn apply_batch(
         return Err(Error::invalid(format!("{} clips but {} seeds", batch.len(), seeds.len())));
     }
     pool::run(num_threads, || {
-        batch.par_iter().zip(seeds).map(|(clip, &seed)| apply(transform, clip, sr, seed)).collect()
+        batch.into_par_iter().zip(seeds).map(|(clip, &seed)| apply(transform, clip, sr, seed)).collect()
     })?
 }
 
@@ -315,10 +315,10 @@ mod tests {
         let clip: Vec<Vec<f32>> = vec![(0..8000).map(|i| (i as f32 * 0.03).sin()).collect()];
         let batch = vec![clip.clone(); 6];
         let seeds: Vec<u64> = (0..6).map(|i| i * 7919).collect();
-        let one = apply_batch(&chain(), &batch, 16000, &seeds, Some(1)).unwrap();
-        let two = apply_batch(&chain(), &batch, 16000, &seeds, Some(2)).unwrap();
+        let one = apply_batch(&chain(), batch.clone(), 16000, &seeds, Some(1)).unwrap();
+        let two = apply_batch(&chain(), batch, 16000, &seeds, Some(2)).unwrap();
         assert_eq!(one, two);
-        assert_eq!(one[3], apply(&chain(), &clip, 16000, seeds[3]).unwrap());
+        assert_eq!(one[3], apply(&chain(), clip, 16000, seeds[3]).unwrap());
         assert_ne!(one[1], one[2]);
     }
 
@@ -341,7 +341,7 @@ mod tests {
         assert!(Transform::TimeStretch { min_rate: 0.0, max_rate: 1.0, p: 1.0 }.validate().is_err());
         assert!(Transform::Gain { min_db: 2.0, max_db: 1.0, p: 1.0 }.validate().is_err());
         assert!(Transform::Gain { min_db: 0.0, max_db: 1.0, p: 1.5 }.validate().is_err());
-        assert!(apply(&chain(), &[vec![]], 16000, 0).is_err());
-        assert!(apply(&chain(), &[vec![f32::NAN; 10]], 16000, 0).is_err());
+        assert!(apply(&chain(), vec![vec![]], 16000, 0).is_err());
+        assert!(apply(&chain(), vec![vec![f32::NAN; 10]], 16000, 0).is_err());
     }
 }

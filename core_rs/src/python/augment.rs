@@ -42,16 +42,22 @@ fn parse(spec: &Bound<'_, PyAny>) -> PyResult<Transform> {
 /// `(channels, n)` planes of a 1-D or 2-D float32 array.
 fn planes(y: &PyReadonlyArrayDyn<'_, f32>) -> PyResult<Vec<Vec<f32>>> {
     let view = y.as_array();
+    let row = |r: numpy::ndarray::ArrayViewD<'_, f32>| r.as_slice().map_or_else(|| r.iter().copied().collect(), <[f32]>::to_vec);
     match view.ndim() {
-        1 => Ok(vec![view.iter().copied().collect()]),
-        2 => Ok(view.outer_iter().map(|row| row.iter().copied().collect()).collect()),
+        1 => Ok(vec![row(view)]),
+        2 => Ok(view.outer_iter().map(row).collect()),
         n => Err(PyValueError::new_err(format!("audio must be (n,) or (channels, n), got {n} dimensions"))),
     }
 }
 
 fn to_array<'py>(py: Python<'py>, audio: Vec<Vec<f32>>, one_d: bool) -> PyResult<Bound<'py, PyAny>> {
     let (count, frames) = (audio.len(), audio.first().map_or(0, Vec::len));
-    let flat = PyArray1::from_vec(py, audio.concat());
+    // One channel moves into numpy without a copy.
+    let flat = if count == 1 {
+        PyArray1::from_vec(py, audio.into_iter().next().unwrap_or_default())
+    } else {
+        PyArray1::from_vec(py, audio.concat())
+    };
     if one_d {
         Ok(flat.into_any())
     } else {
@@ -98,7 +104,7 @@ fn augment<'py>(
     let transform = parse(spec)?;
     let one_d = y.ndim() == 1;
     let audio = planes(&y)?;
-    let out = py.detach(|| apply(&transform, &audio, sr, seed))?;
+    let out = py.detach(|| apply(&transform, audio, sr, seed))?;
     to_array(py, out, one_d)
 }
 
@@ -116,7 +122,7 @@ fn augment_batch<'py>(
     let transform = parse(spec)?;
     let one_d: Vec<bool> = ys.iter().map(|y| y.ndim() == 1).collect();
     let batch: Vec<Vec<Vec<f32>>> = ys.iter().map(planes).collect::<PyResult<_>>()?;
-    let out = py.detach(|| apply_batch(&transform, &batch, sr, &seeds, num_threads))?;
+    let out = py.detach(|| apply_batch(&transform, batch, sr, &seeds, num_threads))?;
     out.into_iter().zip(one_d).map(|(audio, one_d)| to_array(py, audio, one_d)).collect()
 }
 
