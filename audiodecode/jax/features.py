@@ -148,8 +148,9 @@ def _stft_features(
     batch_pad = [(0, 0)] * (y.ndim - 1)
     rows = math.prod(y.shape[:-1])
     chunk = max(1, _CPU_CHUNK_BYTES // (rows * n_fft * y.dtype.itemsize))
+    if pad:
+        y = jnp.pad(y, [*batch_pad, (pad, pad)], mode=pad_mode)
     if jax.default_backend() != "cpu" or chunk >= n_frames:
-        y = jnp.pad(y, [*batch_pad, (pad, pad)], mode=pad_mode) if pad else y
         return frames_to_features(y, n_frames)
 
     # CPU: `chunk` frames at a time. Chunk c covers samples
@@ -158,8 +159,6 @@ def _stft_features(
     n_chunks = -(-n_frames // chunk)
     segment = (chunk - 1) * hop_length + n_fft
     total = (n_chunks - 1) * chunk * hop_length + segment
-    if pad:
-        y = jnp.pad(y, [*batch_pad, (pad, pad)], mode=pad_mode)
     y = jnp.pad(y, [*batch_pad, (0, max(0, total - y.shape[-1]))])
 
     def one_chunk(c: jax.Array) -> jax.Array:
