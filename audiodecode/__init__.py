@@ -21,6 +21,8 @@ from audiodecode.cache import AudioCache, resolve_cache
 from audiodecode.loading import AudioInfo, BatchResult, DecodeWarning, info, load, load_batch
 
 __all__ = [
+    "AudioDataLoader",
+    "AudioDataset",
     "AddNoise",
     "Augmentation",
     "Compose",
@@ -43,3 +45,19 @@ __all__ = [
     "resolve_cache",
 ]
 __version__ = "0.1.0"
+
+# The torch adapter's classes, imported on first use so that `import
+# audiodecode` never imports (or needs) torch.
+_TORCH_EXPORTS = ("AudioDataLoader", "AudioDataset")
+
+
+def __getattr__(name: str) -> object:
+    if name in _TORCH_EXPORTS:
+        import audiodecode.torch as torch_adapter
+
+        return getattr(torch_adapter, name)
+    raise AttributeError(f"module 'audiodecode' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_TORCH_EXPORTS])
