@@ -8,9 +8,8 @@ Two settings decide how fast a loader's host side runs:
 Which pair is fastest depends on the files (codec, length, rate), the
 augmentations, the cores and the disk, so no formula of the CPU count gets
 it right everywhere. `autotune` times real batches of the data set at
-candidate settings and keeps the fastest (the cheapest of those within
-`tolerance` of it). A value the user passes is kept and only the other is
-searched.
+candidate settings and keeps the fastest. A value the user passes is kept
+and only the other is searched.
 """
 
 from __future__ import annotations
@@ -27,9 +26,11 @@ from itertools import cycle
 log = logging.getLogger("audiodecode")
 
 # Largest prefetch tried: beyond it a deeper queue only costs memory.
-MAX_PREFETCH = 16
+MAX_PREFETCH = 8
+# Grids up to this size are measured whole (2 cores: 2 x 4 settings).
+FULL_GRID = 8
 # How many of the fastest settings are measured a second time.
-CONFIRM = 3
+CONFIRM = 4
 
 
 @dataclass(frozen=True, order=True)
@@ -134,15 +135,22 @@ def autotune(
 ) -> Tuning:
     """Measure candidate settings and pick the fastest.
 
-    The search is coordinate-wise, so it stays short on a many-core
-    machine: Rust threads over powers of two up to the core count (at
-    prefetch 2), then prefetch over 1, 2, 4, ... while it keeps helping,
-    then threads once more next to the choice at the chosen prefetch;
-    the three fastest are then measured again, keeping the better run.
-    Every sample batch is read once first, so all settings see warm
-    files. Among settings within `tolerance` of the fastest, the one using
-    the fewest threads wins: measurements on a busy machine are noisy, and
-    idle cores are worth more to the rest of the training step.
+    Candidates are Rust threads in powers of two up to the core count and
+    prefetch in 1, 2, 4, 8. Where that grid is small (up to
+    `FULL_GRID` settings, i.e. up to 2 cores), all of it is measured.
+    Otherwise the search is coordinate-wise, so it stays short on a
+    many-core machine: threads (at prefetch 2), then prefetch at the best
+    threads, then threads next to that choice at the best prefetch.
+    Either way the contenders are measured a second time, each keeping its
+    better run: other processes come and go while this runs, and one run
+    can fall on a busy moment. Every sample batch is read once first, so
+    all settings see warm files.
+
+    Among settings within `tolerance` of the fastest, the one with the
+    fewest Rust threads per batch and then the most batches in flight wins:
+    on a busy machine everything measures alike, and a deep queue of
+    single-threaded batches uses the cores best once they are free again
+    (and costs only memory while they are not).
 
     Parameters
     ----------
@@ -158,9 +166,9 @@ def autotune(
     max_threads : int or None
         Upper end of the thread search; default `available_cores()`.
     tolerance : float
-        Relative margin within which a cheaper setting beats a faster one.
+        Relative margin within which measurements count as a tie.
     min_seconds : float
-        Minimum time measured per setting.
+        Minimum time measured per setting and run.
     batch_size : int
         Examples per batch, for the log message.
 
@@ -183,32 +191,28 @@ def autotune(
             measured[setting] = throughput(read, setting, num_samples, min_seconds=min_seconds)
         return measured[setting]
 
-    def cheapest_of_fastest(settings: list[Parallelism]) -> Parallelism:
+    def best_of(settings: list[Parallelism]) -> Parallelism:
         fastest = max(measure(s) for s in settings)
         return min(
             (s for s in settings if measured[s] >= fastest * (1 - tolerance)),
-            key=lambda s: (s.num_threads * s.prefetch, s.num_threads),
+            key=lambda s: (s.num_threads, -s.prefetch),
         )
 
-    threads = _powers_of_two(max_threads)
-    best_threads = num_threads or cheapest_of_fastest([Parallelism(t, prefetch or 2) for t in threads]).num_threads
-    best_prefetch = prefetch
-    if best_prefetch is None:
-        best_prefetch, best = 1, measure(Parallelism(best_threads, 1))
-        for p in _powers_of_two(MAX_PREFETCH)[1:]:
-            rate = measure(Parallelism(best_threads, p))
-            if rate <= best * (1 + tolerance):
-                break
-            best_prefetch, best = p, rate
-    if num_threads is None:
+    threads = [num_threads] if num_threads else _powers_of_two(max_threads)
+    prefetches = [prefetch] if prefetch else _powers_of_two(MAX_PREFETCH)
+    grid = [Parallelism(t, p) for t in threads for p in prefetches]
+    if len(grid) <= FULL_GRID:
+        for setting in grid:
+            measure(setting)
+    else:
+        best_threads = best_of([Parallelism(t, prefetch or 2) for t in threads]).num_threads
+        best_prefetch = best_of([Parallelism(best_threads, p) for p in prefetches]).prefetch
         position = threads.index(best_threads)
         for t in threads[max(0, position - 1) : position + 2]:
             measure(Parallelism(t, best_prefetch))
-    # Other processes come and go while this runs; the contenders are
-    # measured once more, and each keeps its better run.
     for setting in sorted(measured, key=measured.get, reverse=True)[:CONFIRM]:
         measured[setting] = max(measured[setting], throughput(read, setting, num_samples, min_seconds=min_seconds))
-    choice = cheapest_of_fastest(list(measured))
+    choice = best_of(list(measured))
     fastest = max(measured.values())
     seconds = time.perf_counter() - t0
     log.info(

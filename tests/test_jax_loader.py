@@ -177,6 +177,15 @@ def test_restored_state_continues_like_an_uninterrupted_run(ramps: AudioFiles, t
         assert_same(take(it, 5), uninterrupted[4:])
     with loader(ramps, **{**settings, "seed": 4}) as other, pytest.raises(ValueError, match="other files or settings"):
         other.set_state(state)
+    # A custom augmentation object (default repr with an address) restores
+    # into a loader with a new instance of it, as after a restart.
+    from test_pipeline import SeedRecorder
+
+    with loader(ramps, augmentations=SeedRecorder(), **settings) as it:
+        take(it, 2)
+        state = it.get_state()
+    with loader(ramps, augmentations=SeedRecorder(), **settings) as it:
+        it.set_state(state)
 
 
 def test_unreadable_files_raise_or_are_replaced(tagged: Path, tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
@@ -321,7 +322,7 @@ def loader(
     )
     fingerprint = hashlib.sha1(
         repr((files.fingerprint, spec, local_batch_size, processes, process, shuffle, num_epochs,
-              drop_remainder, repr(augment), features if isinstance(features, str) else None,
+              drop_remainder, _stable_repr(augment), features if isinstance(features, str) else None,
               sorted(feature_kwargs.items()))).encode()
     ).hexdigest()[:16]
     return AudioLoader(
@@ -349,6 +350,12 @@ def _tune(
         lambda b, t: probe.read(*samples[b], num_threads=_rust_threads(t)), len(samples),
         num_threads=num_threads, prefetch=prefetch, batch_size=batch_size,
     )
+
+
+def _stable_repr(obj: object) -> str:
+    """`repr` without memory addresses (a custom object's default repr has
+    one), so the same settings fingerprint alike in every run."""
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(obj))
 
 
 def _rust_threads(num_threads: int) -> int | None:
