@@ -47,7 +47,7 @@ test-python: build
 test: test-rust test-python
 
 demo: build-release
-	$(PY) benchmarks/decode.py --quick
+	$(PY) -m demo
 
 bench: build-release
 	$(PY) benchmarks/decode.py
