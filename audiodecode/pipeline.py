@@ -246,9 +246,9 @@ class ClipReader:
         self.candidates = np.arange(len(files)) if candidates is None else np.asarray(candidates, dtype=np.int64)
         self.stats = stats if stats is not None else PipelineStats()
         self._augment_takes_threads = augment is not None and "num_threads" in inspect.signature(augment.batch).parameters
-        self._init_bad()
+        self._init_process_state()
 
-    def _init_bad(self) -> None:
+    def _init_process_state(self) -> None:
         # Per-process memory: records known to be unreadable, and each
         # record's (sampling rate, frames) from its header.
         self._meta: dict[int, tuple[int, int | None]] = {}
@@ -263,7 +263,7 @@ class ClipReader:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._init_bad()
+        self._init_process_state()
 
     def read(
         self, epochs: Sequence[int] | np.ndarray, indices: Sequence[int] | np.ndarray, *, num_threads: int | None = None

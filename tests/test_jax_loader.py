@@ -228,6 +228,19 @@ def test_stats_report_throughput_stall_stages_and_cache(tagged: Path, caplog: py
     assert stats["parallelism"]["prefetch"] == 1 and stats["parallelism"]["given"] == ["prefetch"]
 
 
+def test_auto_cache_only_when_the_shard_fits(tagged: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import audiodecode.jax.loader as module
+
+    monkeypatch.setattr(module, "auto_ram_budget", lambda *a: 2**20)  # 1 MiB: 12 x 0.25 s (192 KB) fit
+    with loader(tagged, batch_size=4, clip_seconds=0.25, num_threads=1, prefetch=1) as it:
+        take(it, 1)
+        assert it.stats()["cache"] is not None
+    monkeypatch.setattr(module, "auto_ram_budget", lambda *a: 2**16)  # 64 KiB: they do not
+    with loader(tagged, batch_size=4, clip_seconds=0.25, num_threads=1, prefetch=1) as it:
+        take(it, 1)
+        assert it.stats()["cache"] is None
+
+
 def test_overrides_win_over_autotuning(tagged: Path) -> None:
     with loader(tagged, batch_size=4, clip_seconds=0.25, num_threads=2, prefetch=3, cache=None) as it:
         assert (it.tuning.choice.num_threads, it.tuning.choice.prefetch) == (2, 3)

@@ -39,6 +39,7 @@ import numpy as np
 
 from audiodecode.autotune import Parallelism, Tuning, autotune, available_cores
 from audiodecode.cache import AudioCache, resolve_cache
+from audiodecode.cache.budget import ENTRY_OVERHEAD, auto_ram_budget
 from audiodecode.dataset import AudioFiles, StrPath, audio_files
 from audiodecode.jax.source import AudioRecordSource, EpochShuffle, ReadClips, to_indices
 from audiodecode.pipeline import (
@@ -260,6 +261,10 @@ def loader(
         `SkippedRecordWarning` naming the file).
     cache : "auto", None or AudioCache
         Whole decoded files kept for later epochs (`audiodecode.cache`).
+        "auto": a RAM cache when this process's share of the data set fits
+        the automatic budget (a quarter of the free memory), else none.
+        Without a cache each clip is decoded as a window of its file (the
+        same samples as the crop of the whole file).
     num_threads, prefetch : int or None
         Rust threads per batch, and batches read at once ahead of the
         consumer. None: measured on this machine at start-up.
@@ -299,9 +304,7 @@ def loader(
     featurize = _featurizer(features, sr, feature_kwargs)
     augment = resolve_augment(augmentations)
     owns_cache = isinstance(cache, str)
-    cache = resolve_cache(
-        cache, dataset_bytes_estimate=_shard_bytes(files, len(shard), sr) if owns_cache else None
-    )
+    cache = _auto_cache(files, len(shard), sr) if owns_cache else resolve_cache(cache)
     schedule = Schedule(shard, seed=seed, shuffle=shuffle, num_epochs=num_epochs)
     stats = PipelineStats()
     reader = ClipReader(files, spec, augment=augment, cache=cache, candidates=shard, stats=stats)
@@ -364,9 +367,22 @@ def _rust_threads(num_threads: int) -> int | None:
     return None if num_threads >= available_cores() else num_threads
 
 
-def _shard_bytes(files: AudioFiles, shard_size: int, sr: int) -> int | None:
+def _auto_cache(files: AudioFiles, shard_size: int, sr: int) -> AudioCache | None:
+    """What `cache="auto"` means for this shard: a RAM cache if the shard's
+    decoded audio fits the automatic budget, else none.
+
+    Read in a random order, a cache that holds a share h of the data set
+    hits about h of the time, and every miss decodes a whole file; without
+    a cache only each clip's window is decoded, which is cheaper unless
+    nearly everything hits.
+    """
     total = estimate_decoded_bytes(files, sr)
-    return None if total is None else total * shard_size // len(files)
+    needed = None if total is None else total * shard_size // len(files)
+    if needed is not None and needed * ENTRY_OVERHEAD > auto_ram_budget():
+        log.info("audiodecode: no cache: this shard is about %.1f GB decoded, more than the automatic "
+                 "budget of %.1f GB; decoding each clip's window instead", needed / 1e9, auto_ram_budget() / 1e9)
+        return None
+    return resolve_cache("auto", dataset_bytes_estimate=needed)
 
 
 class _Placement:
