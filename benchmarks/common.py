@@ -32,6 +32,10 @@ def machine() -> str:
 
 
 def header(title: str) -> None:
+    from audiodecode import _core
+
+    if _core.DEBUG_BUILD:
+        raise SystemExit("audiodecode is a test (debug) build here: run `make build-release` first")
     print(f"# {title}")
     print(f"# {datetime.date.today().isoformat()} on {machine()}")
 

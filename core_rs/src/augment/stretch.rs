@@ -142,7 +142,8 @@ fn lock_phases(
     // Locking pays off around partials; in the noise floor it cancels
     // energy (measured: high bands of speech lost 5-10 dB). Bins this far
     // below the frame's strongest are advanced on their own, as in a plain
-    // phase vocoder.
+    // phase vocoder. That makes most bins peaks, so the trigonometry below
+    // is polynomial (errors near 1e-5 rad) rather than libm's.
     let floor = magnitude.iter().copied().fold(0.0f32, f32::max) * LOCK_FLOOR;
     peaks.clear();
     for k in 0..bins {
@@ -173,18 +174,60 @@ fn lock_phases(
     for (p, &k) in peaks.iter().enumerate() {
         let region_end = peaks.get(p + 1).map_or(bins, |&next| (k + next).div_ceil(2));
         let omega = two_pi * k as f32 / n_fft as f32;
-        let phase_now = spectrum[k].arg();
-        let phase_before = previous[k].arg();
+        let phase_now = fast_atan2(spectrum[k].im, spectrum[k].re);
+        let phase_before = fast_atan2(previous[k].im, previous[k].re);
         let deviation = wrap(phase_now - phase_before - omega * advance_in);
         let instantaneous = omega + deviation / advance_in;
-        let target = previous_synthesis[k].arg() + instantaneous * advance_out;
+        let target = fast_atan2(previous_synthesis[k].im, previous_synthesis[k].re) + instantaneous * advance_out;
         // Rotation taking the analysis phase of the peak to its target.
-        let rotation = Complex32::from_polar(1.0, target - phase_now);
+        let (sin, cos) = fast_sin_cos(wrap(target - phase_now));
+        let rotation = Complex32::new(cos, sin);
         for j in region_start..region_end {
             synthesis[j] = spectrum[j] * rotation;
         }
         region_start = region_end;
     }
+}
+
+/// atan2 to about 1e-5 rad: octant reduction and a minimax polynomial.
+fn fast_atan2(y: f32, x: f32) -> f32 {
+    let (ax, ay) = (x.abs(), y.abs());
+    let (small, large) = if ax > ay { (ay, ax) } else { (ax, ay) };
+    if large == 0.0 {
+        return 0.0;
+    }
+    let t = small / large;
+    let t2 = t * t;
+    let mut angle = t * (0.999_866 + t2 * (-0.330_299_5 + t2 * (0.180_141 + t2 * (-0.085_133 + t2 * 0.020_835_1))));
+    if ay > ax {
+        angle = std::f32::consts::FRAC_PI_2 - angle;
+    }
+    if x < 0.0 {
+        angle = std::f32::consts::PI - angle;
+    }
+    if y < 0.0 {
+        -angle
+    } else {
+        angle
+    }
+}
+
+/// (sin, cos) of an angle in [-pi, pi] to about 1e-6, by Taylor series on a
+/// quarter period.
+fn fast_sin_cos(angle: f32) -> (f32, f32) {
+    use std::f32::consts::{FRAC_PI_2, PI};
+    // Fold into [-pi/2, pi/2] where the series converges fast.
+    let (folded, flip) = if angle > FRAC_PI_2 {
+        (PI - angle, true)
+    } else if angle < -FRAC_PI_2 {
+        (-PI - angle, true)
+    } else {
+        (angle, false)
+    };
+    let x2 = folded * folded;
+    let sin = folded * (1.0 + x2 * (-1.0 / 6.0 + x2 * (1.0 / 120.0 + x2 * (-1.0 / 5040.0 + x2 * (1.0 / 362_880.0)))));
+    let cos = 1.0 + x2 * (-0.5 + x2 * (1.0 / 24.0 + x2 * (-1.0 / 720.0 + x2 * (1.0 / 40320.0 + x2 * (-1.0 / 3_628_800.0)))));
+    (sin, if flip { -cos } else { cos })
 }
 
 fn wrap(phase: f32) -> f32 {
@@ -201,6 +244,16 @@ mod tests {
         let mid = &x[x.len() / 4..3 * x.len() / 4];
         let crossings = mid.windows(2).filter(|w| w[0] <= 0.0 && w[1] > 0.0).count();
         crossings as f64 * sr / mid.len() as f64
+    }
+
+    #[test]
+    fn fast_trigonometry_is_accurate() {
+        for i in 0..2000 {
+            let angle = -std::f32::consts::PI + i as f32 * std::f32::consts::TAU / 2000.0;
+            let (s, c) = fast_sin_cos(angle);
+            assert!((s - angle.sin()).abs() < 1e-5 && (c - angle.cos()).abs() < 1e-5, "{angle}");
+            assert!((fast_atan2(s, c) - angle).abs() < 2e-5 || (angle.abs() - std::f32::consts::PI).abs() < 1e-4);
+        }
     }
 
     #[test]

@@ -9,6 +9,8 @@ use pyo3::prelude::*;
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // Benchmarks refuse to time a test build (see benchmarks/common.py).
+    m.add("DEBUG_BUILD", cfg!(debug_assertions))?;
     errors::register(m)?;
     decode::register(m)?;
     augment::register(m)?;
