@@ -457,6 +457,8 @@ def test_unreadable_files_raise_or_are_replaced_like_the_jax_loader(tagged: Path
     with AudioDataLoader(paths, batch_size=14, clip_seconds=0.25, shuffle=False, **FAST) as loader:
         with pytest.raises(audiodecode.AudioDecodeError, match="broken.mp3"):
             next(iter(loader))
+    with pytest.raises(audiodecode.AudioDecodeError, match="broken.mp3"):  # while autotuning
+        AudioDataLoader(paths, batch_size=14, clip_seconds=0.25, shuffle=False, num_threads=1)
     settings = dict(batch_size=7, clip_seconds=0.25, on_error="skip", seed=2, **FAST)
     with pytest.warns(SkippedRecordWarning, match="broken.mp3|gone.wav"):
         with AudioDataLoader(paths, **settings) as loader:

@@ -145,7 +145,8 @@ class AudioDataLoader:
         This process's shard of the data set. None: from
         `torch.distributed` when it is initialised, else one process. Each
         rank reads `len(files) // world_size` records, disjoint from the
-        other ranks'.
+        other ranks', so every rank has the same number of batches (as
+        DDP needs; the `len(files) % world_size` left over are skipped).
     return_lengths : bool
         Yield `(features, labels, lengths)` instead of `(features, labels)`.
     **feature_kwargs
@@ -232,9 +233,16 @@ class AudioDataLoader:
         )
         self.reader = ClipReader(self.files, spec, augment=augment, cache=self._cache, candidates=self.indices,
                                  stats=self._stats)
-        # The probe has no cache: measuring neither fills it nor times hits.
-        self.tuning = _tune(ClipReader(self.files, spec, augment=augment, candidates=self.indices),
-                            self._schedule, batch_size, num_threads, prefetch)
+        try:
+            # The probe has no cache: measuring neither fills it nor times hits.
+            self.tuning = _tune(ClipReader(self.files, spec, augment=augment, candidates=self.indices),
+                                self._schedule, batch_size, num_threads, prefetch)
+        except BaseException:
+            # An unreadable file (on_error="raise") fails the measurement:
+            # release the cache made for this loader before passing it on.
+            if self._owns_cache and self._cache is not None:
+                self._cache.close()
+            raise
         self._num_threads = _rust_threads(self.tuning.choice.num_threads)
         self._to_device = _ToDevice(self.device, featurize, self._stats, return_lengths)
         self._iterators: weakref.WeakSet[_EpochIterator] = weakref.WeakSet()
