@@ -531,6 +531,9 @@ def test_cuda_batches_are_on_the_gpu_and_equal_the_cpu_batches(ramps: AudioFiles
 # -- AudioDataset ------------------------------------------------------------------------------
 
 
+# JAX (imported by other tests in this process) warns about any fork; the
+# forked workers never use JAX.
+@pytest.mark.filterwarnings("ignore:os.fork:RuntimeWarning")
 @pytest.mark.parametrize("workers", [0, 2])
 def test_dataset_items_equal_the_loaders_reader_with_workers(ramps: AudioFiles, workers: int) -> None:
     aug = SeedRecorder()
