@@ -361,3 +361,11 @@ def test_augmentation_is_reproducible_and_independent_of_threads(ramps: AudioFil
     with loader(ramps, batch_size=3, clip_seconds=0.5, seed=8, **FAST) as it:
         plain = take(it, 4)
     assert not np.array_equal(first[0]["audio"], plain[0]["audio"])
+
+
+def test_the_package_exports_the_loader_function() -> None:
+    import audiodecode.jax
+    import audiodecode.jax.loader as module
+
+    assert audiodecode.jax.loader is module.loader
+    assert callable(audiodecode.jax.loader)

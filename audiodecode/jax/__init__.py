@@ -1,4 +1,4 @@
-"""JAX adapter: feature extraction and augmentation as jittable functions.
+"""JAX adapter: the Grain `loader`, and features as jittable functions.
 
 Everything here is a pure function of arrays plus static configuration, so it
 runs on the accelerator inside a jitted training step, or on its own::
@@ -26,4 +26,8 @@ time spans of a batch of features.
 from audiodecode.jax.features import log_mel, melspectrogram, mfcc, power_to_db, spectrogram
 from audiodecode.jax.specaugment import spec_augment
 
-__all__ = ["log_mel", "melspectrogram", "mfcc", "power_to_db", "spec_augment", "spectrogram"]
+# Imported last: `audiodecode.jax.loader` is both the submodule and, once
+# this line has run, the function (the submodule stays importable by name).
+from audiodecode.jax.loader import loader  # noqa: E402
+
+__all__ = ["loader", "log_mel", "melspectrogram", "mfcc", "power_to_db", "spec_augment", "spectrogram"]
