@@ -364,8 +364,10 @@ def test_augmentation_is_reproducible_and_independent_of_threads(ramps: AudioFil
 
 
 def test_the_package_exports_the_loader_function() -> None:
-    import audiodecode.jax
-    import audiodecode.jax.loader as module
+    import importlib
 
+    import audiodecode.jax
+
+    module = importlib.import_module("audiodecode.jax.loader")
     assert audiodecode.jax.loader is module.loader
     assert callable(audiodecode.jax.loader)
