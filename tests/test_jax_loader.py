@@ -229,7 +229,10 @@ def test_stats_report_throughput_stall_stages_and_cache(tagged: Path, caplog: py
 
 
 def test_auto_cache_only_when_the_shard_fits(tagged: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import audiodecode.jax.loader as module
+    import importlib
+
+    # The module, not the `loader` function the package exports under its name.
+    module = importlib.import_module("audiodecode.jax.loader")
 
     monkeypatch.setattr(module, "auto_ram_budget", lambda *a: 2**20)  # 1 MiB: 12 x 0.25 s (192 KB) fit
     with loader(tagged, batch_size=4, clip_seconds=0.25, num_threads=1, prefetch=1) as it:
