@@ -72,8 +72,15 @@ def torch_audiomentations_transforms() -> dict[str, Callable[[object], object]]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             import torch
+
+            # torch-audiomentations imports torchaudio, which needs the same
+            # workaround as the pipeline benchmark's baseline.
+            from pipeline import import_torchaudio
+
+            import_torchaudio()
             import torch_audiomentations as tam
-    except Exception:
+    except Exception as err:
+        print(f"# torch-audiomentations unavailable: {type(err).__name__}: {err}")
         return {}
     made = {
         "PitchShift": tam.PitchShift(-4, 4, p=1.0, sample_rate=SR, output_type="tensor"),
