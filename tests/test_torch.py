@@ -492,6 +492,17 @@ def test_stats_overrides_and_autotuning(tagged: Path, caplog: pytest.LogCaptureF
         assert fixed.stats()["cache"] is None
 
 
+def test_auto_cache_only_when_the_shard_fits(tagged: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import audiodecode.torch.loader as module
+
+    monkeypatch.setattr(module, "auto_ram_budget", lambda *a: 2**20)  # 1 MiB: 12 x 0.25 s (192 KB) fit
+    with AudioDataLoader(tagged, batch_size=4, clip_seconds=0.25, num_threads=1, prefetch=1) as loader:
+        assert loader.stats()["cache"] is not None
+    monkeypatch.setattr(module, "auto_ram_budget", lambda *a: 2**16)  # 64 KiB: they do not
+    with AudioDataLoader(tagged, batch_size=4, clip_seconds=0.25, num_threads=1, prefetch=1) as loader:
+        assert loader.stats()["cache"] is None
+
+
 def reader_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("audiodecode-")]
 

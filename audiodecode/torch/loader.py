@@ -31,6 +31,7 @@ import torch
 
 from audiodecode.autotune import Tuning, autotune, available_cores
 from audiodecode.cache import AudioCache, resolve_cache
+from audiodecode.cache.budget import ENTRY_OVERHEAD, auto_ram_budget
 from audiodecode.dataset import AudioFiles, StrPath, audio_files
 from audiodecode.pipeline import (
     BatchAugmentation,
@@ -135,8 +136,10 @@ class AudioDataLoader:
         shard chosen from the seed (counted in `stats()["skipped"]`, with a
         `SkippedRecordWarning` naming the file).
     cache : "auto", None or AudioCache
-        Whole decoded files kept for later epochs (`audiodecode.cache`);
-        "auto" makes a RAM cache sized to the shard, closed with the loader.
+        Whole decoded files kept for later epochs (`audiodecode.cache`).
+        "auto": a RAM cache, closed with the loader, when this rank's
+        shard fits the automatic budget (a quarter of the free memory),
+        else none (each clip's window is decoded instead).
     num_threads, prefetch : int or None
         Rust threads per batch, and batches read at once ahead of the
         consumer. None: measured on this machine when the loader is made
@@ -227,10 +230,7 @@ class AudioDataLoader:
         self._schedule = Schedule(self.indices, seed=seed, shuffle=shuffle, num_epochs=None)
         self._stats = PipelineStats()
         self._owns_cache = isinstance(cache, str)
-        self._cache = resolve_cache(
-            cache, dataset_bytes_estimate=_shard_bytes(self.files, len(self.indices), target_sr)
-            if self._owns_cache else None,
-        )
+        self._cache = _auto_cache(self.files, len(self.indices), target_sr) if self._owns_cache else resolve_cache(cache)
         self.reader = ClipReader(self.files, spec, augment=augment, cache=self._cache, candidates=self.indices,
                                  stats=self._stats)
         try:
@@ -450,9 +450,22 @@ def _rust_threads(num_threads: int) -> int | None:
     return None if num_threads >= available_cores() else num_threads
 
 
-def _shard_bytes(files: AudioFiles, shard_size: int, sr: int) -> int | None:
+def _auto_cache(files: AudioFiles, shard_size: int, sr: int) -> AudioCache | None:
+    """What `cache="auto"` means for this shard (as in the JAX loader): a RAM
+    cache if the shard's decoded audio fits the automatic budget, else none.
+
+    Read in a random order, a cache that holds a share h of the data set
+    hits about h of the time, and every miss decodes a whole file; without
+    a cache only each clip's window is decoded, which is cheaper unless
+    nearly everything hits.
+    """
     total = estimate_decoded_bytes(files, sr)
-    return None if total is None else total * shard_size // len(files)
+    needed = None if total is None else total * shard_size // len(files)
+    if needed is not None and needed * ENTRY_OVERHEAD > auto_ram_budget():
+        log.info("audiodecode: no cache: this shard is about %.1f GB decoded, more than the automatic "
+                 "budget of %.1f GB; decoding each clip's window instead", needed / 1e9, auto_ram_budget() / 1e9)
+        return None
+    return resolve_cache("auto", dataset_bytes_estimate=needed)
 
 
 class _Featurizer:
