@@ -147,7 +147,7 @@ def baseline_batches(paths: list[str], labels: list[int], augment: str | None, w
 
 def our_loader(paths: list[str], labels: list[int], augment: bool, **parallelism: int | None):  # noqa: ANN201
     import audiodecode
-    from audiodecode.jax.loader import loader
+    from audiodecode.jax.data_loader import loader
 
     augmentations = [
         audiodecode.PitchShift(-PITCH_SEMITONES, PITCH_SEMITONES, p=AUGMENT_P),
@@ -180,7 +180,7 @@ def baseline_rate(paths: list[str], labels: list[int], augment: str | None, work
 
 
 def our_rate(paths: list[str], labels: list[int], augment: bool, count: int, **parallelism: int | None) -> tuple[float, object]:
-    from audiodecode.jax.loader import DEVICE_BUFFER
+    from audiodecode.jax.data_loader import DEVICE_BUFFER
 
     with our_loader(paths, labels, augment, **parallelism) as it:
         warmup = it.tuning.choice.prefetch + DEVICE_BUFFER + 3

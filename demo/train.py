@@ -16,7 +16,7 @@ import audiodecode
 from audiodecode import seeding
 from audiodecode.autotune import Parallelism
 from audiodecode.dataset import AudioFiles, audio_files
-from audiodecode.jax.loader import AudioLoader, loader
+from audiodecode.jax.data_loader import AudioLoader, loader
 from demo.model import AudioCNN, eval_step, train_step
 
 SR = 16000

@@ -21,7 +21,7 @@ import pytest
 import audiodecode
 from audiodecode import seeding
 from audiodecode.dataset import AudioFiles, audio_files
-from audiodecode.jax.loader import AudioLoader, loader
+from audiodecode.jax.data_loader import AudioLoader, loader
 from audiodecode.jax.source import AudioRecordSource
 from audiodecode.pipeline import ClipReader, ClipSpec, Schedule, SkippedRecordWarning
 from synth import encode
@@ -232,7 +232,7 @@ def test_auto_cache_only_when_the_shard_fits(tagged: Path, monkeypatch: pytest.M
     import importlib
 
     # The module, not the `loader` function the package exports under its name.
-    module = importlib.import_module("audiodecode.jax.loader")
+    module = importlib.import_module("audiodecode.jax.data_loader")
 
     monkeypatch.setattr(module, "auto_ram_budget", lambda *a: 2**20)  # 1 MiB: 12 x 0.25 s (192 KB) fit
     with loader(tagged, batch_size=4, clip_seconds=0.25, num_threads=1, prefetch=1) as it:
@@ -289,7 +289,7 @@ WORKER = textwrap.dedent(
     jax.config.update("jax_platforms", "cpu")
     jax.distributed.initialize(coordinator_address=sys.argv[1], num_processes=2, process_id=int(sys.argv[2]))
     import numpy as np
-    from audiodecode.jax.loader import loader
+    from audiodecode.jax.data_loader import loader
 
     out = {"process": jax.process_index(), "rows": [], "global_shapes": []}
     with loader(sys.argv[3], batch_size=4, clip_seconds=0.25, num_epochs=1, seed=7,
@@ -371,6 +371,6 @@ def test_the_package_exports_the_loader_function() -> None:
 
     import audiodecode.jax
 
-    module = importlib.import_module("audiodecode.jax.loader")
+    module = importlib.import_module("audiodecode.jax.data_loader")
     assert audiodecode.jax.loader is module.loader
     assert callable(audiodecode.jax.loader)

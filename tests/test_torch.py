@@ -162,7 +162,7 @@ def test_the_readme_loop_trains_a_model_on_mfcc_batches(tones: tuple[list[str], 
 
 
 def jax_batches(files: AudioFiles, epochs: int, **settings: object) -> list[dict[str, np.ndarray]]:
-    jax_loader = pytest.importorskip("audiodecode.jax.loader", reason="the jax extra is not installed")
+    jax_loader = pytest.importorskip("audiodecode.jax.data_loader", reason="the jax extra is not installed")
     with jax_loader.loader(files, num_epochs=epochs, drop_remainder=False, features=None, **settings) as it:
         return [{k: np.asarray(v) for k, v in batch.items()} for batch in it]
 

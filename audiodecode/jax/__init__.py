@@ -23,11 +23,19 @@ functions of the same names; :func:`spec_augment` masks frequency bands and
 time spans of a batch of features.
 """
 
+from typing import Any
+
 from audiodecode.jax.features import log_mel, melspectrogram, mfcc, power_to_db, spectrogram
 from audiodecode.jax.specaugment import spec_augment
 
-# Imported last: `audiodecode.jax.loader` is both the submodule and, once
-# this line has run, the function (the submodule stays importable by name).
-from audiodecode.jax.loader import loader  # noqa: E402
+__all__ = ["AudioLoader", "loader", "log_mel", "melspectrogram", "mfcc", "power_to_db", "spec_augment", "spectrogram"]
 
-__all__ = ["loader", "log_mel", "melspectrogram", "mfcc", "power_to_db", "spec_augment", "spectrogram"]
+
+def __getattr__(name: str) -> Any:
+    # The loader needs Grain; the feature functions need only JAX. Importing
+    # it on first use keeps `from audiodecode.jax import mfcc` free of Grain.
+    if name in ("loader", "AudioLoader"):
+        from audiodecode.jax import data_loader
+
+        return getattr(data_loader, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

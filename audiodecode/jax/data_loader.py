@@ -1,6 +1,6 @@
 """`loader`: batches of audio (or features) on the accelerator, from files.
 
-    from audiodecode.jax.loader import loader
+    from audiodecode.jax import loader
 
     train = loader("data/", batch_size=32, clip_seconds=1.0, features="mfcc",
                    augmentations=[ad.Gain(-6, 6, p=0.5), ad.PitchShift(-2, 2, p=0.5)])
