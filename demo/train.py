@@ -32,7 +32,7 @@ REPORT_EVERY = 20
 
 # Applied in Rust to each training clip, seeded by (seed, epoch, file):
 # what a model of short sounds should not care about. Pitch shifting is
-# the costly one (a phase vocoder), so it gets a lower probability.
+# the one that alters a sound most, so it fires least often.
 AUGMENTATIONS = [
     audiodecode.Gain(min_db=-6.0, max_db=6.0, p=0.5),
     audiodecode.SpeedPerturbation(rates=(0.9, 1.0, 1.1), p=0.5),

@@ -14,6 +14,7 @@ mod interp;
 mod noise;
 pub mod rng;
 mod stretch;
+mod wsola;
 
 use rayon::prelude::*;
 
@@ -23,13 +24,41 @@ use rng::Rng;
 use crate::error::{Error, Result};
 use crate::pool;
 
+/// How a time stretch (and the stretch inside a pitch shift) is computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StretchMethod {
+    /// Waveform-similarity overlap-add in the time domain (`wsola.rs`):
+    /// fast, and faithful on speech and other periodic sounds.
+    Wsola,
+    /// Phase vocoder with identity phase locking (`stretch.rs`): better on
+    /// dense polyphonic music, several times slower.
+    PhaseVocoder,
+}
+
+impl StretchMethod {
+    pub fn parse(name: &str) -> Option<StretchMethod> {
+        match name {
+            "wsola" => Some(StretchMethod::Wsola),
+            "phase_vocoder" => Some(StretchMethod::PhaseVocoder),
+            _ => None,
+        }
+    }
+
+    fn stretch(self, channels: &[Vec<f32>], rate: f64, sr: u32) -> Vec<Vec<f32>> {
+        match self {
+            StretchMethod::Wsola => wsola::time_stretch(channels, rate, sr),
+            StretchMethod::PhaseVocoder => channels.iter().map(|c| stretch::time_stretch(c, rate, sr)).collect(),
+        }
+    }
+}
+
 /// An augmentation recipe.
 #[derive(Clone, Debug)]
 pub enum Transform {
     /// Tempo by a factor drawn from `[min_rate, max_rate]`, pitch kept.
-    TimeStretch { min_rate: f64, max_rate: f64, p: f64 },
+    TimeStretch { min_rate: f64, max_rate: f64, method: StretchMethod, p: f64 },
     /// Pitch by semitones drawn from `[min, max]`, duration kept.
-    PitchShift { min_semitones: f64, max_semitones: f64, p: f64 },
+    PitchShift { min_semitones: f64, max_semitones: f64, method: StretchMethod, p: f64 },
     /// Noise at an SNR (dB) drawn from `[min, max]`.
     AddNoise { min_snr_db: f64, max_snr_db: f64, color: Color, p: f64 },
     /// Gain in dB drawn from `[min, max]`.
@@ -89,7 +118,7 @@ impl Transform {
     /// recipe fails where it is written, not in a worker later.
     pub fn validate(&self) -> Result<()> {
         match self {
-            Transform::TimeStretch { min_rate, max_rate, p } => {
+            Transform::TimeStretch { min_rate, max_rate, p, .. } => {
                 check_probability(*p)?;
                 check_range("rate", *min_rate, *max_rate)?;
                 if *min_rate <= 0.0 {
@@ -100,7 +129,7 @@ impl Transform {
                 }
                 Ok(())
             }
-            Transform::PitchShift { min_semitones, max_semitones, p } => {
+            Transform::PitchShift { min_semitones, max_semitones, p, .. } => {
                 check_probability(*p)?;
                 check_range("semitones", *min_semitones, *max_semitones)?;
                 if min_semitones.abs() > 48.0 || max_semitones.abs() > 48.0 {
@@ -264,19 +293,14 @@ fn validate_input(channels: &[Vec<f32>], sr: u32) -> Result<()> {
 
 fn render(leaf: &Transform, mut audio: Vec<Vec<f32>>, sr: u32, value: f64, mut rng: Rng) -> Vec<Vec<f32>> {
     match leaf {
-        Transform::TimeStretch { .. } => audio.iter().map(|c| stretch::time_stretch(c, value, sr)).collect(),
-        Transform::PitchShift { .. } => {
+        Transform::TimeStretch { method, .. } => method.stretch(&audio, value, sr),
+        Transform::PitchShift { method, .. } => {
+            // Slow down by the pitch factor, then read it back at the
+            // original length: duration kept, frequencies scaled.
             let factor = 2f64.powf(value / 12.0);
-            audio
-                .iter()
-                .map(|c| {
-                    // Slow down by the pitch factor, then read it back at the
-                    // original length: duration kept, frequencies scaled.
-                    let stretched = stretch::time_stretch(c, 1.0 / factor, sr);
-                    let step = stretched.len() as f64 / c.len() as f64;
-                    interp::read_at_rate(&stretched, step, c.len())
-                })
-                .collect()
+            let stretched = method.stretch(&audio, 1.0 / factor, sr);
+            let step = stretched[0].len() as f64 / audio[0].len() as f64;
+            stretched.iter().map(|c| interp::read_at_rate(c, step, audio[0].len())).collect()
         }
         Transform::SpeedPerturbation { .. } => {
             let out_len = ((audio[0].len() as f64 / value).round() as usize).max(1);
@@ -302,7 +326,7 @@ mod tests {
     fn chain() -> Transform {
         Transform::Compose {
             transforms: vec![
-                Transform::TimeStretch { min_rate: 0.8, max_rate: 1.2, p: 0.7 },
+                Transform::TimeStretch { min_rate: 0.8, max_rate: 1.2, method: StretchMethod::Wsola, p: 0.7 },
                 Transform::Gain { min_db: -6.0, max_db: 6.0, p: 1.0 },
                 Transform::AddNoise { min_snr_db: 10.0, max_snr_db: 20.0, color: Color::Pink, p: 0.5 },
             ],
@@ -338,7 +362,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_recipes_and_inputs() {
-        assert!(Transform::TimeStretch { min_rate: 0.0, max_rate: 1.0, p: 1.0 }.validate().is_err());
+        assert!(Transform::TimeStretch { min_rate: 0.0, max_rate: 1.0, method: StretchMethod::Wsola, p: 1.0 }.validate().is_err());
         assert!(Transform::Gain { min_db: 2.0, max_db: 1.0, p: 1.0 }.validate().is_err());
         assert!(Transform::Gain { min_db: 0.0, max_db: 1.0, p: 1.5 }.validate().is_err());
         assert!(apply(&chain(), vec![vec![]], 16000, 0).is_err());

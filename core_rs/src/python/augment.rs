@@ -8,7 +8,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
-use crate::augment::{apply, apply_batch, Color, Transform};
+use crate::augment::{apply, apply_batch, Color, StretchMethod, Transform};
 
 fn parse(spec: &Bound<'_, PyAny>) -> PyResult<Transform> {
     let tuple = spec.cast::<PyTuple>().map_err(|_| PyValueError::new_err("a transform spec is a tuple"))?;
@@ -17,9 +17,17 @@ fn parse(spec: &Bound<'_, PyAny>) -> PyResult<Transform> {
     let children = |i: usize| -> PyResult<Vec<Transform>> {
         tuple.get_item(i)?.try_iter()?.map(|child| parse(&child?)).collect()
     };
+    let method = |i: usize| -> PyResult<StretchMethod> {
+        let name: String = tuple.get_item(i)?.extract()?;
+        StretchMethod::parse(&name).ok_or_else(|| {
+            PyValueError::new_err(format!("method must be 'wsola' or 'phase_vocoder', not {name:?}"))
+        })
+    };
     let transform = match name.as_str() {
-        "TimeStretch" => Transform::TimeStretch { min_rate: f(1)?, max_rate: f(2)?, p: f(3)? },
-        "PitchShift" => Transform::PitchShift { min_semitones: f(1)?, max_semitones: f(2)?, p: f(3)? },
+        "TimeStretch" => Transform::TimeStretch { min_rate: f(1)?, max_rate: f(2)?, method: method(3)?, p: f(4)? },
+        "PitchShift" => {
+            Transform::PitchShift { min_semitones: f(1)?, max_semitones: f(2)?, method: method(3)?, p: f(4)? }
+        }
         "AddNoise" => {
             let color: String = tuple.get_item(3)?.extract()?;
             let color = Color::parse(&color).ok_or_else(|| {
