@@ -25,6 +25,8 @@ fn tolerance(sr: u32) -> usize {
     ((sr as f64 * 0.012) as usize).max(2)
 }
 
+use super::simd::dot;
+
 /// Decimation of the coarse search.
 const COARSE: usize = 4;
 
@@ -167,21 +169,6 @@ fn block_sums(x: &[f32], out: &mut [f32]) {
     for (o, block) in out.iter_mut().zip(x.chunks_exact(COARSE)) {
         *o = block.iter().sum();
     }
-}
-
-/// `sum(a[i] * b[i])` over the shorter slice, in eight independent sums so
-/// that the compiler vectorizes it (one sum would serialize on its adds).
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 8];
-    let (a_chunks, b_chunks) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = a_chunks.remainder().iter().zip(b_chunks.remainder()).map(|(x, y)| x * y).sum();
-    for (x, y) in a_chunks.zip(b_chunks) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    // A tree, not a chain: three dependent adds instead of eight.
-    ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7])) + tail
 }
 
 /// Periodic Hann window: copies at half-window hops sum to one.
