@@ -18,6 +18,13 @@ epoch of each kind. The MP3 files sit in the OS page cache in every mode
 (they were just generated or read), so the no-cache epochs measure
 decoding, not the disk.
 
+Then the same question through both loaders, as training uses them:
+`audiodecode.jax.loader` and `audiodecode.torch.AudioDataLoader` with
+augmentation on (PitchShift, TimeStretch, AddNoise, each at p=0.5), 1 s
+random crops and MFCCs, for two epochs with no cache, the RAM cache, and
+RAM + disk. Parallelism is fixed (2 threads, 2 batches ahead) so that no
+autotuning run warms the cache before epoch 1.
+
     python benchmarks/cache.py [--quick]
 """
 
@@ -107,13 +114,95 @@ def run(root: Path, n_clips: int, repeat: int) -> None:
     print(table(rows, ["mode", "epoch 1 clips/s", "epoch 2 clips/s", "epoch 2 / epoch 1", "kB read epoch 1", "kB read epoch 2"]))
 
 
+LOADER_SETTINGS = dict(batch_size=BATCH, clip_seconds=1.0, features="mfcc", n_mfcc=40, seed=0,
+                       num_threads=2, prefetch=2)  # fmt: skip
+
+
+def augmentations() -> list[ad.Augmentation]:
+    return [ad.PitchShift(-2, 2, p=0.5), ad.TimeStretch(0.9, 1.1, p=0.5), ad.AddNoise((10, 30), p=0.5)]
+
+
+def jax_epochs(paths: list[str], labels: list[int], cache: AudioCache | None) -> list[float]:
+    """Seconds per epoch of `audiodecode.jax.loader` (features ready on the device)."""
+    from audiodecode.jax import loader
+
+    per_epoch = len(paths) // BATCH
+    times = []
+    with loader(paths, labels, sr=SR, augmentations=augmentations(), cache=cache, num_epochs=2,
+                **LOADER_SETTINGS) as batches:  # fmt: skip
+        t0 = time.perf_counter()
+        for i, batch in enumerate(batches, 1):
+            batch["features"].block_until_ready()
+            if i % per_epoch == 0:
+                times.append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+    return times
+
+
+def torch_epochs(paths: list[str], labels: list[int], cache: AudioCache | None) -> list[float]:
+    """Seconds per epoch of `audiodecode.torch.AudioDataLoader` (features on the CPU)."""
+    from audiodecode.torch import AudioDataLoader
+
+    loader = AudioDataLoader(paths, labels, target_sr=SR, augmentations=augmentations(), cache=cache,
+                             drop_last=True, **LOADER_SETTINGS)  # fmt: skip
+    times = []
+    for epoch in range(2):
+        loader.set_epoch(epoch)
+        t0 = time.perf_counter()
+        for features, _ in loader:
+            features.sum().item()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def run_loaders(root: Path, n_clips: int, repeat: int) -> None:
+    header(f"Loaders, epoch 1 vs epoch 2: {n_clips} MP3 clips, 1 s crops, augmentation on, MFCC")
+    seconds = list(np.round(np.random.default_rng(0).uniform(2, 5, n_clips), 1))
+    paths = [str(p) for p in corpus(root / "cache-clips", "mp3", seconds)]
+    labels = [i % 4 for i in range(n_clips)]
+    budget_gb = 2 * sum(4 * int(round(s * SR)) for s in seconds) / 2**30
+    loaders: dict[str, Callable[[list[str], list[int], AudioCache | None], list[float]]] = {"jax": jax_epochs}
+    try:
+        import torch  # noqa: F401
+
+        loaders["torch"] = torch_epochs
+    except ImportError as err:
+        print(f"# torch unavailable ({err}): the torch loader is left out")
+
+    def modes() -> dict[str, Callable[[Callable], list[float]]]:
+        def ram(epochs: Callable) -> list[float]:
+            with AudioCache(max_ram_gb=budget_gb) as cache:
+                return epochs(paths, labels, cache)
+
+        def disk(epochs: Callable) -> list[float]:
+            cache_dir = tempfile.mkdtemp(prefix="audiodecode-bench-cache-")
+            try:
+                with AudioCache(max_ram_gb=budget_gb, cache_dir=cache_dir) as cache:
+                    return epochs(paths, labels, cache)
+            finally:
+                shutil.rmtree(cache_dir)
+
+        return {"no cache": lambda epochs: epochs(paths, labels, None), "RAM cache": ram, "RAM + disk": disk}
+
+    rows = []
+    for loader_name, epochs in loaders.items():
+        for mode, run_mode in modes().items():
+            runs = [run_mode(epochs) for _ in range(repeat)]
+            t1, t2 = (min(r[e] for r in runs) for e in (0, 1))
+            clips = (n_clips // BATCH) * BATCH
+            rows.append([loader_name, mode, f"{clips / t1:,.0f}", f"{clips / t2:,.0f}", f"{t1 / t2:.1f}x"])
+    print(table(rows, ["loader", "cache", "epoch 1 clips/s", "epoch 2 clips/s", "epoch 2 / epoch 1"]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="40 clips, one repeat")
+    parser.add_argument("--quick", action="store_true", help="64 clips, one repeat")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each mode (fastest epoch shown)")
     parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "audiodecode-bench", help="where generated files are cached")
     args = parser.parse_args()
-    run(args.data, 40 if args.quick else 200, 1 if args.quick else args.repeat)
+    n_clips, repeat = (64, 1) if args.quick else (256, args.repeat)
+    run(args.data, n_clips, repeat)
+    run_loaders(args.data, n_clips, repeat)
 
 
 if __name__ == "__main__":
