@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -143,6 +144,20 @@ class TestSeeking:
             np.testing.assert_array_equal(part, want)
         else:
             assert snr_db(part, want) >= 40
+
+    @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="a long file is split only over several threads")
+    @pytest.mark.parametrize("fmt", ["wav", "flac", "mp3", "ogg", "m4a"])
+    def test_a_long_file_decoded_in_parallel_pieces_has_no_seams(self, tmp_path: Path, fmt: str) -> None:
+        # 65 s: two 32.5 s pieces on two threads (AAC is never split).
+        sr = 16000
+        y = np.resize(signal(sr, 2, seconds=5.0), (2, 65 * sr))
+        path = make(tmp_path, "long", y, sr, fmt)
+        pieces, _ = ad.load(path, mono=False)
+        (one_thread, _), = ad.load_batch([path], mono=False, num_threads=1)
+        np.testing.assert_array_equal(pieces, one_thread)
+        part, _ = ad.load(path, mono=False, offset=1.5, duration=62.0)
+        np.testing.assert_array_equal(part, one_thread[:, int(1.5 * sr): int(1.5 * sr) + 62 * sr])
+        assert pieces.shape[1] == 65 * sr  # gapless: the encoded length
 
     def test_duration_past_the_end_stops_at_the_end(self, tmp_path: Path) -> None:
         path = make(tmp_path, "clip", signal(16000, 1, 1.0), 16000, "flac")

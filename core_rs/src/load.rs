@@ -5,7 +5,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use rayon::prelude::*;
 
-use crate::decode::{decode, DecodeOptions};
+use crate::decode::{decode, open, DecodeOptions, Decoded};
 use crate::error::{Error, Result};
 use crate::pool;
 use crate::resample::resample;
@@ -47,7 +47,7 @@ pub(crate) fn guard_panics<T>(source: &AudioSource, work: impl FnOnce() -> Resul
 }
 
 fn load_unguarded(request: &LoadRequest) -> Result<Audio> {
-    let decoded = decode(&request.source, &request.decode)?;
+    let decoded = decode_in_pieces(&request.source, &request.decode, rayon::current_num_threads())?;
     if decoded.channels.iter().flatten().any(|s| !s.is_finite()) {
         return Err(Error::decode(request.source.name(), "the audio contains NaN or infinite samples"));
     }
@@ -56,6 +56,80 @@ fn load_unguarded(request: &LoadRequest) -> Result<Audio> {
     let sample_rate = request.sample_rate.unwrap_or(sr_in);
     let channels = resample(channels, sr_in, sample_rate)?;
     Ok(Audio { channels, sample_rate, warning: decoded.warning })
+}
+
+/// A request at least twice this long is decoded in pieces of at least
+/// this length, in parallel: a long file alone would otherwise leave all
+/// but one core idle.
+const PIECE_SECONDS: f64 = 30.0;
+
+/// [`decode`], split over up to `threads` pieces when the request is long
+/// and the codec restarts exactly. Each piece seeks with the decoder's
+/// pre-roll, so the pieces join without a seam. Anything unusual in a piece (an error, a warning, a short read)
+/// falls back to one sequential decode, whose behaviour on damaged files
+/// is the defined one.
+fn decode_in_pieces(source: &AudioSource, options: &DecodeOptions, threads: usize) -> Result<Decoded> {
+    let Some((sample_rate, bounds)) = plan_pieces(source, options, threads) else {
+        return decode(source, options);
+    };
+    let sr = sample_rate as f64;
+    let last = bounds.len() - 2;
+    let pieces: Vec<Result<Decoded>> = (0..=last)
+        .into_par_iter()
+        .map(|k| {
+            let open_ended = k == last && options.duration_s.is_none();
+            let frames = bounds[k + 1] - bounds[k];
+            let piece = DecodeOptions {
+                offset_s: bounds[k] as f64 / sr,
+                duration_s: (!open_ended).then_some(frames as f64 / sr),
+                ..options.clone()
+            };
+            decode(source, &piece).and_then(|d| {
+                let whole = d.warning.is_none() && (open_ended || d.frames() as u64 == frames);
+                if whole { Ok(d) } else { Err(Error::invalid("piece")) }
+            })
+        })
+        .collect();
+    let Ok(pieces) = pieces.into_iter().collect::<Result<Vec<_>>>() else {
+        return decode(source, options);
+    };
+    let mut channels: Vec<Vec<f32>> = Vec::new();
+    for piece in pieces {
+        if channels.is_empty() {
+            let total = (bounds[last + 1] - bounds[0]) as usize;
+            channels = piece.channels.iter().map(|_| Vec::with_capacity(total)).collect();
+        }
+        channels.iter_mut().zip(&piece.channels).for_each(|(all, part)| all.extend_from_slice(part));
+    }
+    Ok(Decoded { channels, sample_rate, warning: None })
+}
+
+/// The frame bounds of the pieces (`None`: decode in one go): the request's
+/// range of the declared length, cut evenly.
+fn plan_pieces(source: &AudioSource, options: &DecodeOptions, threads: usize) -> Option<(u32, Vec<u64>)> {
+    if threads < 2 || !options.offset_s.is_finite() || options.offset_s < 0.0 {
+        return None;
+    }
+    let track = open(source).ok()?;
+    if !seams_are_exact(&track.codec) {
+        return None;
+    }
+    let (sr, declared) = (track.sample_rate, track.declared_frames?);
+    let start = (options.offset_s * sr as f64).round() as u64;
+    let end = options.duration_s.filter(|d| d.is_finite() && *d > 0.0).map_or(declared, |d| {
+        (start + (d * sr as f64).round() as u64).min(declared)
+    });
+    let piece_frames = (PIECE_SECONDS * sr as f64) as u64;
+    let count = (end.saturating_sub(start) / piece_frames).min(threads as u64);
+    (count >= 2).then(|| (sr, (0..=count).map(|k| start + (end - start) * k / count).collect()))
+}
+
+/// Codecs whose output after a seek (with pre-roll) is bit-identical to a
+/// continuous decode (tests/test_decode.py checks each). Not AAC: its
+/// perceptual noise substitution draws from a decoder-wide random state,
+/// so a decode that starts mid-file fills those bands with other noise.
+fn seams_are_exact(codec: &str) -> bool {
+    codec.starts_with("pcm") || matches!(codec, "flac" | "mp3" | "vorbis")
 }
 
 /// Loads every request in parallel, results in input order. `num_threads`
@@ -112,6 +186,41 @@ mod tests {
         assert_eq!(mono.channels.len(), 1);
         let want = (left[77] as f32 / 32768.0 + right[77] as f32 / 32768.0) * 0.5;
         assert_eq!(mono.channels[0][77], want);
+    }
+
+    #[test]
+    fn a_long_request_decoded_in_pieces_equals_one_decode() {
+        // 150 s at 1 kHz: five 30 s pieces at most, three with three threads.
+        let (left, right) = (ramp(150_000, 7), ramp(150_000, -3));
+        let source = AudioSource::bytes(wav(&[left, right], 1000), "long.wav");
+        for options in [
+            DecodeOptions::default(),
+            DecodeOptions { mono: true, ..Default::default() },
+            DecodeOptions { offset_s: 10.5, duration_s: Some(100.0), ..Default::default() },
+            DecodeOptions { offset_s: 20.0, duration_s: Some(1000.0), ..Default::default() },
+        ] {
+            let bounds = plan_pieces(&source, &options, 3).expect("long enough to split").1;
+            assert!(bounds.len() >= 3, "{bounds:?}");
+            let pieces = pool::run(Some(3), || decode_in_pieces(&source, &options, 3)).unwrap().unwrap();
+            let whole = decode(&source, &options).unwrap();
+            assert_eq!(pieces.channels, whole.channels, "{options:?}");
+        }
+        let short = DecodeOptions { duration_s: Some(50.0), ..Default::default() };
+        assert!(plan_pieces(&source, &short, 3).is_none());
+        assert!(plan_pieces(&source, &DecodeOptions::default(), 1).is_none());
+    }
+
+    #[test]
+    fn a_truncated_long_file_falls_back_to_one_decode_and_warns() {
+        let mut bytes = wav(&[ramp(100_000, 5)], 1000);
+        bytes.truncate(bytes.len() / 2);
+        let source = AudioSource::bytes(bytes, "cut.wav");
+        let options = DecodeOptions::default();
+        assert!(plan_pieces(&source, &options, 2).is_some());
+        let pieces = pool::run(Some(2), || decode_in_pieces(&source, &options, 2)).unwrap().unwrap();
+        let whole = decode(&source, &options).unwrap();
+        assert_eq!(pieces.channels, whole.channels);
+        assert!(pieces.warning.is_some() && pieces.warning == whole.warning);
     }
 
     #[test]
