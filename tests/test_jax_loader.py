@@ -229,10 +229,7 @@ def test_stats_report_throughput_stall_stages_and_cache(tagged: Path, caplog: py
 
 
 def test_auto_cache_only_when_the_shard_fits(tagged: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import importlib
-
-    # The module, not the `loader` function the package exports under its name.
-    module = importlib.import_module("audiodecode.jax.data_loader")
+    import audiodecode.loader_setup as module
 
     monkeypatch.setattr(module, "auto_ram_budget", lambda *a: 2**20)  # 1 MiB: 12 x 0.25 s (192 KB) fit
     with loader(tagged, batch_size=4, clip_seconds=0.25, num_threads=1, prefetch=1) as it:
@@ -367,10 +364,8 @@ def test_augmentation_is_reproducible_and_independent_of_threads(ramps: AudioFil
 
 
 def test_the_package_exports_the_loader_function() -> None:
-    import importlib
-
     import audiodecode.jax
+    import audiodecode.jax.data_loader
 
-    module = importlib.import_module("audiodecode.jax.data_loader")
-    assert audiodecode.jax.loader is module.loader
-    assert callable(audiodecode.jax.loader)
+    assert audiodecode.jax.loader is audiodecode.jax.data_loader.loader
+    assert audiodecode.jax.AudioLoader is audiodecode.jax.data_loader.AudioLoader

@@ -493,7 +493,7 @@ def test_stats_overrides_and_autotuning(tagged: Path, caplog: pytest.LogCaptureF
 
 
 def test_auto_cache_only_when_the_shard_fits(tagged: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import audiodecode.torch.loader as module
+    import audiodecode.loader_setup as module
 
     monkeypatch.setattr(module, "auto_ram_budget", lambda *a: 2**20)  # 1 MiB: 12 x 0.25 s (192 KB) fit
     with AudioDataLoader(tagged, batch_size=4, clip_seconds=0.25, num_threads=1, prefetch=1) as loader:

@@ -37,10 +37,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from audiodecode.autotune import Parallelism, Tuning, autotune, available_cores
+from audiodecode.autotune import Tuning
 from audiodecode.cache import AudioCache, resolve_cache
-from audiodecode.cache.budget import ENTRY_OVERHEAD, auto_ram_budget
 from audiodecode.dataset import AudioFiles, StrPath, audio_files
+from audiodecode.loader_setup import auto_cache, rust_threads, tune_reader
 from audiodecode.jax.source import AudioRecordSource, EpochShuffle, ReadClips, to_indices
 from audiodecode.pipeline import (
     BatchAugmentation,
@@ -49,7 +49,6 @@ from audiodecode.pipeline import (
     Crop,
     OnError,
     Schedule,
-    estimate_decoded_bytes,
     resolve_augment,
 )
 from audiodecode.stats import PipelineStats
@@ -66,8 +65,6 @@ FEATURES = {
 }
 # Batches held on the device ahead of the consumer: one in use, one ready.
 DEVICE_BUFFER = 2
-# Sample batches the autotuner cycles through.
-TUNING_BATCHES = 4
 
 Batch = dict[str, jax.Array]
 
@@ -304,18 +301,18 @@ def loader(
     featurize = _featurizer(features, sr, feature_kwargs)
     augment = resolve_augment(augmentations)
     owns_cache = isinstance(cache, str)
-    cache = _auto_cache(files, len(shard), sr) if owns_cache else resolve_cache(cache)
+    cache = auto_cache(files, len(shard), sr) if owns_cache else resolve_cache(cache)
     schedule = Schedule(shard, seed=seed, shuffle=shuffle, num_epochs=num_epochs)
     stats = PipelineStats()
     reader = ClipReader(files, spec, augment=augment, cache=cache, candidates=shard, stats=stats)
-    tuning = _tune(
+    tuning = tune_reader(
         ClipReader(files, spec, augment=augment, candidates=shard), schedule, local_batch_size,
         num_threads, prefetch,
     )
     host = (
         EpochShuffle(grain.MapDataset.source(AudioRecordSource(files)), schedule)
         .batch(local_batch_size, drop_remainder=drop_remainder, batch_fn=to_indices)
-        .map(ReadClips(reader, _rust_threads(tuning.choice.num_threads)))
+        .map(ReadClips(reader, rust_threads(tuning.choice.num_threads)))
         .to_iter_dataset(
             grain.ReadOptions(num_threads=tuning.choice.prefetch, prefetch_buffer_size=tuning.choice.prefetch)
         )
@@ -342,17 +339,6 @@ def loader(
     )
 
 
-def _tune(
-    probe: ClipReader, schedule: Schedule, batch_size: int, num_threads: int | None, prefetch: int | None
-) -> Tuning:
-    """Measure the reader on the first batches of the stream. `probe` has no
-    cache, so measuring neither fills the cache nor times cache hits."""
-    samples = [schedule.batch(b, batch_size) for b in range(TUNING_BATCHES)
-               if b * batch_size < len(schedule)]
-    return autotune(
-        lambda b, t: probe.read(*samples[b], num_threads=_rust_threads(t)), len(samples),
-        num_threads=num_threads, prefetch=prefetch, batch_size=batch_size,
-    )
 
 
 def _stable_repr(obj: object) -> str:
@@ -361,28 +347,8 @@ def _stable_repr(obj: object) -> str:
     return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(obj))
 
 
-def _rust_threads(num_threads: int) -> int | None:
-    """`num_threads` for the core: None (its shared pool, one thread per
-    core) for all the cores, since naming that many builds a new pool per call."""
-    return None if num_threads >= available_cores() else num_threads
 
 
-def _auto_cache(files: AudioFiles, shard_size: int, sr: int) -> AudioCache | None:
-    """What `cache="auto"` means for this shard: a RAM cache if the shard's
-    decoded audio fits the automatic budget, else none.
-
-    Read in a random order, a cache that holds a share h of the data set
-    hits about h of the time, and every miss decodes a whole file; without
-    a cache only each clip's window is decoded, which is cheaper unless
-    nearly everything hits.
-    """
-    total = estimate_decoded_bytes(files, sr)
-    needed = None if total is None else total * shard_size // len(files)
-    if needed is not None and needed * ENTRY_OVERHEAD > auto_ram_budget():
-        log.info("audiodecode: no cache: this shard is about %.1f GB decoded, more than the automatic "
-                 "budget of %.1f GB; decoding each clip's window instead", needed / 1e9, auto_ram_budget() / 1e9)
-        return None
-    return resolve_cache("auto", dataset_bytes_estimate=needed)
 
 
 class _Placement:

@@ -29,10 +29,10 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from audiodecode.autotune import Tuning, autotune, available_cores
+from audiodecode.autotune import Tuning
 from audiodecode.cache import AudioCache, resolve_cache
-from audiodecode.cache.budget import ENTRY_OVERHEAD, auto_ram_budget
 from audiodecode.dataset import AudioFiles, StrPath, audio_files
+from audiodecode.loader_setup import auto_cache, rust_threads, tune_reader
 from audiodecode.pipeline import (
     BatchAugmentation,
     ClipReader,
@@ -40,7 +40,6 @@ from audiodecode.pipeline import (
     Crop,
     OnError,
     Schedule,
-    estimate_decoded_bytes,
     resolve_augment,
 )
 from audiodecode.stats import PipelineStats
@@ -60,8 +59,6 @@ FEATURES = {
 # Finished batches (on the device, features computed) waiting for the
 # consumer, as in the JAX loader: one in use, one ready.
 DEVICE_BUFFER = 2
-# Sample batches the autotuner cycles through.
-TUNING_BATCHES = 4
 
 Batch = tuple[torch.Tensor, ...]
 
@@ -230,12 +227,12 @@ class AudioDataLoader:
         self._schedule = Schedule(self.indices, seed=seed, shuffle=shuffle, num_epochs=None)
         self._stats = PipelineStats()
         self._owns_cache = isinstance(cache, str)
-        self._cache = _auto_cache(self.files, len(self.indices), target_sr) if self._owns_cache else resolve_cache(cache)
+        self._cache = auto_cache(self.files, len(self.indices), target_sr) if self._owns_cache else resolve_cache(cache)
         self.reader = ClipReader(self.files, spec, augment=augment, cache=self._cache, candidates=self.indices,
                                  stats=self._stats)
         try:
             # The probe has no cache: measuring neither fills it nor times hits.
-            self.tuning = _tune(ClipReader(self.files, spec, augment=augment, candidates=self.indices),
+            self.tuning = tune_reader(ClipReader(self.files, spec, augment=augment, candidates=self.indices),
                                 self._schedule, batch_size, num_threads, prefetch)
         except BaseException:
             # An unreadable file (on_error="raise") fails the measurement:
@@ -243,7 +240,7 @@ class AudioDataLoader:
             if self._owns_cache and self._cache is not None:
                 self._cache.close()
             raise
-        self._num_threads = _rust_threads(self.tuning.choice.num_threads)
+        self._num_threads = rust_threads(self.tuning.choice.num_threads)
         self._to_device = _ToDevice(self.device, featurize, self._stats, return_lengths)
         self._iterators: weakref.WeakSet[_EpochIterator] = weakref.WeakSet()
         self._closed = False
@@ -433,39 +430,10 @@ def _process_group(rank: int | None, world_size: int | None) -> tuple[int, int]:
     return rank, world_size
 
 
-def _tune(
-    probe: ClipReader, schedule: Schedule, batch_size: int, num_threads: int | None, prefetch: int | None
-) -> Tuning:
-    """Measure the reader on the first batches of epoch 0 (as the JAX loader does)."""
-    samples = [schedule.batch(b, batch_size) for b in range(TUNING_BATCHES) if b * batch_size < len(schedule.indices)]
-    return autotune(
-        lambda b, t: probe.read(*samples[b], num_threads=_rust_threads(t)), len(samples),
-        num_threads=num_threads, prefetch=prefetch, batch_size=batch_size,
-    )
 
 
-def _rust_threads(num_threads: int) -> int | None:
-    """`num_threads` for the core: None (its shared pool, one thread per
-    core) for all the cores, since naming that many builds a new pool per call."""
-    return None if num_threads >= available_cores() else num_threads
 
 
-def _auto_cache(files: AudioFiles, shard_size: int, sr: int) -> AudioCache | None:
-    """What `cache="auto"` means for this shard (as in the JAX loader): a RAM
-    cache if the shard's decoded audio fits the automatic budget, else none.
-
-    Read in a random order, a cache that holds a share h of the data set
-    hits about h of the time, and every miss decodes a whole file; without
-    a cache only each clip's window is decoded, which is cheaper unless
-    nearly everything hits.
-    """
-    total = estimate_decoded_bytes(files, sr)
-    needed = None if total is None else total * shard_size // len(files)
-    if needed is not None and needed * ENTRY_OVERHEAD > auto_ram_budget():
-        log.info("audiodecode: no cache: this shard is about %.1f GB decoded, more than the automatic "
-                 "budget of %.1f GB; decoding each clip's window instead", needed / 1e9, auto_ram_budget() / 1e9)
-        return None
-    return resolve_cache("auto", dataset_bytes_estimate=needed)
 
 
 class _Featurizer:
