@@ -1,5 +1,6 @@
-"""Input-pipeline throughput: `audiodecode.jax.loader` against the loader
-people write today, side by side in one run on the same MP3 files.
+"""Input-pipeline throughput: `audiodecode.jax.loader` and the torch adapter
+against the loader people write today, side by side in one run on the same
+MP3 files.
 
 Both turn 2-5 s speech-like MP3 clips (44.1 kHz stereo) into batches of
 32 one-second 16 kHz mono clips (random crop), optionally augmented with
@@ -13,7 +14,9 @@ p=0.5, and then into 40 MFCCs (n_fft=400, hop 200, 128 mel bands):
   stretches with audiomentations and computes `torchaudio.transforms.MFCC`,
   at num_workers in {0, 1, 2, 4};
 - ours: `audiodecode.jax.loader(..., features="mfcc", augmentations=[...])`,
-  no cache (every clip decoded, as in a first epoch), MFCCs on the device.
+  MFCCs on the device, and `audiodecode.torch.AudioDataLoader` with the
+  same arguments, MFCCs by torch in its background thread; no cache
+  (every clip decoded, as in a first epoch).
 
 Throughput is measured in steady state: after the prefetch buffers have
 drained, the consumer takes batches as fast as they come (blocking until
@@ -158,6 +161,19 @@ def our_loader(paths: list[str], labels: list[int], augment: bool, **parallelism
                   **MFCC_SETTINGS, **parallelism)
 
 
+def our_torch_loader(paths: list[str], labels: list[int], augment: bool, **parallelism: int | None):  # noqa: ANN201
+    import audiodecode
+    from audiodecode.torch import AudioDataLoader
+
+    augmentations = [
+        audiodecode.PitchShift(-PITCH_SEMITONES, PITCH_SEMITONES, p=AUGMENT_P),
+        audiodecode.TimeStretch(*STRETCH, p=AUGMENT_P),
+    ]
+    return AudioDataLoader(paths, labels, batch_size=BATCH, target_sr=SR, features="mfcc",
+                           augmentations=augmentations if augment else None, clip_seconds=CLIP / SR, cache=None,
+                           seed=0, drop_last=True, **MFCC_SETTINGS, **parallelism)  # fmt: skip
+
+
 # -- measuring ----------------------------------------------------------------------
 
 
@@ -180,12 +196,27 @@ def baseline_rate(paths: list[str], labels: list[int], augment: str | None, work
 
 
 def our_rate(paths: list[str], labels: list[int], augment: bool, count: int, **parallelism: int | None) -> tuple[float, object]:
+    """Samples/s of `audiodecode.jax.loader`, and its tuning."""
     from audiodecode.jax.data_loader import DEVICE_BUFFER
 
     with our_loader(paths, labels, augment, **parallelism) as it:
         warmup = it.tuning.choice.prefetch + DEVICE_BUFFER + 3
         rate = steady_rate(it, lambda b: b["features"].block_until_ready(), warmup=warmup, count=count)
         return rate, it.tuning
+
+
+def our_torch_rate(paths: list[str], labels: list[int], augment: bool, count: int) -> tuple[float, object]:
+    """Samples/s of `audiodecode.torch.AudioDataLoader` (features on the CPU), and its tuning."""
+    from audiodecode.torch.loader import DEVICE_BUFFER
+
+    with our_torch_loader(paths, labels, augment) as loader:
+
+        def forever() -> Iterator[object]:
+            while True:
+                yield from loader
+
+        warmup = loader.tuning.choice.prefetch + DEVICE_BUFFER + 3
+        return steady_rate(forever(), lambda batch: batch, warmup=warmup, count=count), loader.tuning
 
 
 def interleaved(runs: dict[object, Callable[[], float]], rounds: int) -> dict[object, float]:
@@ -204,13 +235,16 @@ def interleaved(runs: dict[object, Callable[[], float]], rounds: int) -> dict[ob
 PRESCRIBED, FAST = "torch-audiomentations", "audiomentations"
 
 
-def speedup(paths: list[str], labels: list[int], counts: dict[str, int], rounds: dict[str, int]) -> dict:
-    """Table 1: samples/s of the baseline at each num_workers and of ours."""
-    tunings = []
+OURS = {"audiodecode.jax.loader": our_rate, "audiodecode.torch.AudioDataLoader": our_torch_rate}
 
-    def ours(augment: bool) -> float:
-        rate, tuning = our_rate(paths, labels, augment, counts["ours"])
-        tunings.append(tuning.choice)
+
+def speedup(paths: list[str], labels: list[int], counts: dict[str, int], rounds: dict[str, int]) -> dict:
+    """Table 1: samples/s of the baseline at each num_workers and of both our loaders."""
+    tunings: dict[str, list[object]] = {name: [] for name in OURS}
+
+    def ours(name: str, augment: bool) -> float:
+        rate, tuning = OURS[name](paths, labels, augment, counts["ours"])
+        tunings[name].append(tuning.choice)
         return rate
 
     variants = (None, PRESCRIBED, FAST)
@@ -218,20 +252,24 @@ def speedup(paths: list[str], labels: list[int], counts: dict[str, int], rounds:
         (w, v): (lambda w=w, v=v: baseline_rate(paths, labels, v, w, counts["baseline"]))
         for w in WORKERS for v in variants
     }, rounds["baseline"])
-    rate.update(interleaved({a: (lambda a=a: ours(a)) for a in (False, True)}, rounds["ours"]))
+    rate.update(interleaved({(n, a): (lambda n=n, a=a: ours(n, a)) for n in OURS for a in (False, True)},
+                            rounds["ours"]))  # fmt: skip
     best = {v: max(rate[w, v] for w in WORKERS) for v in variants}
     rows = [[f"torch DataLoader + librosa, num_workers={w}", *(f"{rate[w, v]:.0f}" for v in variants)]
             for w in WORKERS]
-    chosen = ", ".join(sorted({f"({c.num_threads}, {c.prefetch})" for c in tunings}))
-    rows.append([f"audiodecode.jax.loader, autotuned (num_threads, prefetch) = {chosen}",
-                 f"{rate[False]:.0f}", f"{rate[True]:.0f}", f"{rate[True]:.0f}"])
-    rows.append(["ours / the baseline's best", *(f"{rate[v is not None] / best[v]:.1f}x" for v in variants)])
+    for name in OURS:
+        chosen = ", ".join(sorted({f"({c.num_threads}, {c.prefetch})" for c in tunings[name]}))
+        rows.append([f"{name}, autotuned (num_threads, prefetch) = {chosen}",
+                     f"{rate[name, False]:.0f}", f"{rate[name, True]:.0f}", f"{rate[name, True]:.0f}"])
+        rows.append([f"{name} / the baseline's best",
+                     *(f"{rate[name, v is not None] / best[v]:.1f}x" for v in variants)])
     print("\n## 1. Samples/s: 1 s MFCC clips from 2-5 s MP3, batches of 32 (higher is better)\n")
     print(table(rows, ["pipeline", "augmentation off", f"on, pitch: {PRESCRIBED}", f"on, pitch: {FAST}"]))
-    for v in (PRESCRIBED, FAST):
-        print(f"target >= 3x the baseline's best with augmentation on (pitch: {v}): "
-              f"{'met' if rate[True] >= 3 * best[v] else 'NOT met'} ({rate[True] / best[v]:.1f}x)")
-    return {"best": best, "ours": {a: rate[a] for a in (False, True)}}
+    for name in OURS:
+        for v in (PRESCRIBED, FAST):
+            print(f"target >= 3x the baseline's best with augmentation on (pitch: {v}), {name}: "
+                  f"{'met' if rate[name, True] >= 3 * best[v] else 'NOT met'} ({rate[name, True] / best[v]:.1f}x)")
+    return {"best": best, "ours": {name: {a: rate[name, a] for a in (False, True)} for name in OURS}}
 
 
 def augmentation_cost(result: dict) -> None:
@@ -240,9 +278,11 @@ def augmentation_cost(result: dict) -> None:
     ours, best = result["ours"], result["best"]
     rows = [[f"baseline, pitch: {v} (best num_workers each way)", f"{best[None]:.0f}", f"{best[v]:.0f}",
              f"{1 - best[v] / best[None]:.0%}"] for v in (PRESCRIBED, FAST)]
-    rows.append(["audiodecode.jax.loader", f"{ours[False]:.0f}", f"{ours[True]:.0f}", f"{1 - ours[True] / ours[False]:.0%}"])
+    for name, rate in ours.items():
+        rows.append([name, f"{rate[False]:.0f}", f"{rate[True]:.0f}", f"{1 - rate[True] / rate[False]:.0%}"])
     print(table(rows, ["pipeline", "off (samples/s)", "on (samples/s)", "cost"]))
-    print(f"\ntarget <= 25% for ours: {'met' if 1 - ours[True] / ours[False] <= 0.25 else 'NOT met'}")
+    for name, rate in ours.items():
+        print(f"target <= 25% for {name}: {'met' if 1 - rate[True] / rate[False] <= 0.25 else 'NOT met'}")
 
 
 def autotune_vs_grid(paths: list[str], labels: list[int], count: int, rounds: int) -> None:
