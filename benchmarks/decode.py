@@ -34,7 +34,13 @@ def competitors() -> dict[str, Callable[[Path], np.ndarray]]:
     try:
         import librosa
 
-        tools["librosa.load"] = lambda p: librosa.load(p, sr=SR)[0]
+        def librosa_load(p: Path) -> np.ndarray:
+            # M4A goes through audioread, with two warnings per file.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return librosa.load(p, sr=SR)[0]
+
+        tools["librosa.load"] = librosa_load
     except ImportError:
         pass
     try:

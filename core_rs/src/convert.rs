@@ -2,7 +2,8 @@
 //!
 //! symphonia's generic `copy_to_slice_planar` converts sample by sample
 //! through its `Sample` traits and cost more than decoding a WAV file; these
-//! are plain loops over each plane the compiler vectorises. Scales are
+//! are plain loops over each plane the compiler vectorises. 16-bit PCM skips
+//! symphonia's decoder altogether (`Frames::InterleavedS16`). Scales are
 //! symphonia's (and FFmpeg's): full-scale integer to [-1, 1).
 
 use symphonia::core::audio::{Audio, AudioBuffer, GenericAudioBufferRef};
@@ -16,16 +17,67 @@ enum Sink {
     Mean,
 }
 
-/// Appends frames `skip..skip + take` of every plane of `buffer` to the
+/// The frames of one packet: a decoder's buffer, or 16-bit little-endian
+/// PCM read straight from the packet (a WAV file's usual content, where
+/// symphonia's per-sample decoding cost more than everything else).
+pub enum Frames<'a> {
+    Buffer(GenericAudioBufferRef<'a>),
+    InterleavedS16 { data: &'a [u8], channels: usize },
+}
+
+impl Frames<'_> {
+    pub fn frames(&self) -> usize {
+        match self {
+            Frames::Buffer(buffer) => buffer.frames(),
+            Frames::InterleavedS16 { data, channels } => data.len() / (2 * channels),
+        }
+    }
+
+    pub fn channels(&self) -> usize {
+        match self {
+            Frames::Buffer(buffer) => buffer.spec().channels().count(),
+            Frames::InterleavedS16 { channels, .. } => *channels,
+        }
+    }
+}
+
+/// Appends frames `skip..skip + take` of every plane of `frames` to the
 /// matching `channels` entry.
-pub fn append_planar(buffer: &GenericAudioBufferRef<'_>, skip: usize, take: usize, channels: &mut [Vec<f32>]) {
-    dispatch(buffer, skip, take, channels, Sink::Planar);
+pub fn append_planar(frames: &Frames<'_>, skip: usize, take: usize, channels: &mut [Vec<f32>]) {
+    match frames {
+        Frames::Buffer(buffer) => dispatch(buffer, skip, take, channels, Sink::Planar),
+        Frames::InterleavedS16 { data, channels: count } => {
+            let rows = || data.chunks_exact(2 * count).skip(skip).take(take);
+            for (c, dst) in channels.iter_mut().enumerate() {
+                dst.extend(rows().map(|row| s16_at(row, c)));
+            }
+        }
+    }
 }
 
 /// Appends the mean over planes of frames `skip..skip + take` to `mono`:
 /// the sum in plane order, then one scale, exactly as librosa's `to_mono`.
-pub fn append_mean(buffer: &GenericAudioBufferRef<'_>, skip: usize, take: usize, mono: &mut Vec<f32>) {
-    dispatch(buffer, skip, take, std::slice::from_mut(mono), Sink::Mean);
+pub fn append_mean(frames: &Frames<'_>, skip: usize, take: usize, mono: &mut Vec<f32>) {
+    match frames {
+        Frames::Buffer(buffer) => dispatch(buffer, skip, take, std::slice::from_mut(mono), Sink::Mean),
+        // The same operations, in the same order, as `emit` on planes.
+        Frames::InterleavedS16 { data, channels: 1 } => {
+            mono.extend(data.chunks_exact(2).skip(skip).take(take).map(|row| s16_at(row, 0)))
+        }
+        Frames::InterleavedS16 { data, channels: count } => {
+            let scale = 1.0 / *count as f32;
+            mono.extend(data.chunks_exact(2 * count).skip(skip).take(take).map(|row| {
+                let sum = (1..*count).fold(s16_at(row, 0), |sum, c| sum + s16_at(row, c));
+                sum * scale
+            }));
+        }
+    }
+}
+
+/// Sample `c` of an interleaved 16-bit little-endian frame, scaled to [-1, 1).
+#[inline(always)]
+fn s16_at(row: &[u8], c: usize) -> f32 {
+    i16::from_le_bytes([row[2 * c], row[2 * c + 1]]) as f32 * (1.0 / 32768.0)
 }
 
 fn dispatch(buffer: &GenericAudioBufferRef<'_>, skip: usize, take: usize, out: &mut [Vec<f32>], sink: Sink) {

@@ -1,6 +1,7 @@
 //! Decoding with symphonia: probe the content, seek to the offset, decode
 //! the frames asked for into planar f32.
 
+use symphonia::core::codecs::audio::well_known::CODEC_ID_PCM_S16LE;
 use symphonia::core::codecs::audio::AudioDecoderOptions;
 use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::probe::Hint;
@@ -9,7 +10,7 @@ use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::units::Timestamp;
 
-use crate::convert::{append_mean, append_planar};
+use crate::convert::{append_mean, append_planar, Frames};
 use crate::error::{Error, Result, UNSUPPORTED};
 use crate::mp4_edit;
 use crate::source::AudioSource;
@@ -134,6 +135,12 @@ pub fn decode(source: &AudioSource, options: &DecodeOptions) -> Result<Decoded> 
         .make_audio_decoder(&track_params, &AudioDecoderOptions::default().gapless(true))
         .map_err(|err| Error::decode(&name, format!("{UNSUPPORTED} codec parameters ({err})")))?;
 
+    // 16-bit little-endian PCM is read from the packets directly.
+    let interleaved_s16 = (track_params.codec == CODEC_ID_PCM_S16LE)
+        .then(|| track_params.channels.as_ref().map(|c| c.count()))
+        .flatten()
+        .filter(|&count| count > 0);
+
     let sr = track.sample_rate as f64;
     let start = (options.offset_s * sr).round() as u64;
     let mut end = options.duration_s.map(|d| start + (d * sr).round() as u64);
@@ -197,30 +204,34 @@ pub fn decode(source: &AudioSource, options: &DecodeOptions) -> Result<Decoded> 
         if packet.track_id != track.track_id {
             continue;
         }
-        let buffer = match decoder.decode(&packet) {
-            Ok(buffer) => buffer,
-            Err(SymphoniaError::DecodeError(reason)) | Err(SymphoniaError::LimitError(reason)) => {
-                if options.strict {
-                    return Err(Error::decode(&name, format!("damaged packet ({reason})")));
+        let buffer = if let Some(count) = interleaved_s16 {
+            Frames::InterleavedS16 { data: &packet.data, channels: count }
+        } else {
+            match decoder.decode(&packet) {
+                Ok(buffer) => Frames::Buffer(buffer),
+                Err(SymphoniaError::DecodeError(reason)) | Err(SymphoniaError::LimitError(reason)) => {
+                    if options.strict {
+                        return Err(Error::decode(&name, format!("damaged packet ({reason})")));
+                    }
+                    warning.get_or_insert_with(|| format!("{name}: skipped a damaged packet ({reason})"));
+                    continue;
                 }
-                warning.get_or_insert_with(|| format!("{name}: skipped a damaged packet ({reason})"));
-                continue;
-            }
-            Err(SymphoniaError::IoError(err)) => {
-                if options.strict {
-                    return Err(Error::decode(&name, format!("damaged packet ({err})")));
+                Err(SymphoniaError::IoError(err)) => {
+                    if options.strict {
+                        return Err(Error::decode(&name, format!("damaged packet ({err})")));
+                    }
+                    warning.get_or_insert_with(|| format!("{name}: skipped a damaged packet ({err})"));
+                    continue;
                 }
-                warning.get_or_insert_with(|| format!("{name}: skipped a damaged packet ({err})"));
-                continue;
+                Err(err) => return Err(Error::decode(&name, format!("decoder failed ({err})"))),
             }
-            Err(err) => return Err(Error::decode(&name, format!("decoder failed ({err})"))),
         };
         let frames = buffer.frames();
         if frames == 0 {
             continue;
         }
         if channels.is_empty() {
-            let count = buffer.spec().channels().count();
+            let count = buffer.channels();
             if count == 0 {
                 return Err(Error::decode(&name, "stream has no channels"));
             }
