@@ -1,5 +1,6 @@
 """What both loaders decide before they read: the cache `cache="auto"`
-means, and the parallelism measured on this machine.
+means, the parallelism measured on this machine, and which feature
+function `features=` names with what settings.
 
 Framework-free, shared by `audiodecode.jax.loader` and
 `audiodecode.torch.AudioDataLoader`, so that the two choose alike.
@@ -7,7 +8,12 @@ Framework-free, shared by `audiodecode.jax.loader` and
 
 from __future__ import annotations
 
+import inspect
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
 
 from audiodecode.autotune import Tuning, autotune, available_cores
 from audiodecode.cache import AudioCache, resolve_cache
@@ -19,6 +25,16 @@ log = logging.getLogger("audiodecode")
 
 # Sample batches the autotuner cycles through.
 TUNING_BATCHES = 4
+
+# Names `features=` accepts, and the function of an adapter's features
+# module each means.
+FEATURES = {
+    "spectrogram": "spectrogram",
+    "melspectrogram": "melspectrogram",
+    "mel": "melspectrogram",
+    "log_mel": "log_mel",
+    "mfcc": "mfcc",
+}
 
 
 def auto_cache(files: AudioFiles, shard_size: int, sr: int) -> AudioCache | None:
@@ -56,3 +72,49 @@ def rust_threads(num_threads: int) -> int | None:
     """`num_threads` for the core: None (its shared pool, one thread per
     core) for all the cores, since naming that many builds a new pool per call."""
     return None if num_threads >= available_cores() else num_threads
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """A feature function and the keyword arguments to call it with; for a
+    named feature also `(n_fft, hop_length, center)`, which decide how many
+    frames a row of valid samples gives (None for the caller's function)."""
+
+    fn: Callable[..., Any]
+    settings: dict[str, Any]
+    stft: tuple[int, int, bool] | None
+
+
+def feature_spec(
+    features: str | Callable[..., Any] | None, functions: ModuleType, kwargs: dict[str, Any], **fixed: Any
+) -> FeatureSpec | None:
+    """Check `features=` and its keyword arguments against `functions` (the
+    adapter's features module); `fixed` are the loader's own arguments the
+    function takes too (`sr`, the torch loader's `n_mfcc`)."""
+    if features is None:
+        if kwargs:
+            raise TypeError(f"feature settings {sorted(kwargs)} given without features=")
+        return None
+    if callable(features):
+        if kwargs:
+            raise TypeError(f"feature settings {sorted(kwargs)} are for named features; bind them in the callable")
+        return FeatureSpec(features, {}, None)
+    if features not in FEATURES:
+        raise ValueError(f"features must be one of {sorted(FEATURES)}, a callable or None, not {features!r}")
+    fn = getattr(functions, FEATURES[features])
+    params = inspect.signature(fn).parameters
+    unknown = sorted(set(kwargs) - set(params))
+    if unknown:
+        raise TypeError(f"{FEATURES[features]}() takes no {', '.join(unknown)}")
+    settings = {**kwargs, **{name: value for name, value in fixed.items() if name in params}}
+
+    def setting(name: str, default: Any = None) -> Any:
+        if name in settings:
+            return settings[name]
+        return params[name].default if name in params else default
+
+    n_fft, hop = setting("n_fft"), setting("hop_length")
+    if hop is None:
+        # librosa's default hop: a quarter of the window.
+        hop = (setting("win_length") or n_fft) // 4
+    return FeatureSpec(fn, settings, (n_fft, hop, setting("center", True)))

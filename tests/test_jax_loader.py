@@ -332,8 +332,8 @@ def test_two_processes_read_disjoint_shards_covering_the_data_set(tagged: Path) 
 
 
 def test_mfcc_features_equal_the_jitted_mfcc_of_the_audio(ramps: AudioFiles) -> None:
-    features = pytest.importorskip("audiodecode.jax.features", reason="audiodecode.jax.features not merged yet")
     from audiodecode.filters import frame_count
+    from audiodecode.jax import features
 
     settings = dict(n_mfcc=13, n_mels=40, n_fft=512, hop_length=160)
     with loader(ramps, batch_size=4, features="mfcc", seed=1, **settings, **FAST) as it:
@@ -347,9 +347,19 @@ def test_mfcc_features_equal_the_jitted_mfcc_of_the_audio(ramps: AudioFiles) -> 
     assert np.asarray(batch["length"]).tolist() == frames
 
 
+def test_a_spectrogram_without_hop_length_counts_frames_at_librosas_default_hop(ramps: AudioFiles) -> None:
+    from audiodecode.filters import frame_count
+
+    # spectrogram's hop_length=None means n_fft // 4, as in librosa.
+    with loader(ramps, batch_size=4, features="spectrogram", n_fft=256, seed=1, **FAST) as it:
+        batch = next(it)
+    with loader(ramps, batch_size=4, seed=1, **FAST) as it:
+        raw = next(it)
+    assert batch["features"].shape[-1] == frame_count(raw["audio"].shape[-1], 256, 64, True)
+    assert np.asarray(batch["length"]).tolist() == [frame_count(int(n), 256, 64, True) for n in np.asarray(raw["length"])]
+
+
 def test_augmentation_is_reproducible_and_independent_of_threads(ramps: AudioFiles) -> None:
-    if not hasattr(audiodecode, "Compose"):
-        pytest.skip("audiodecode.Compose (the augmentation module) is not merged yet")
     pipe = [audiodecode.Gain(-6, 6, p=1.0), audiodecode.PitchShift(-2, 2, p=1.0)]
 
     def run(**kw: object) -> list[dict[str, np.ndarray]]:

@@ -115,15 +115,7 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torc
     return loss.item()
 
 
-def skip_until_the_readme_names_exist() -> None:
-    if not hasattr(audiodecode, "TimeStretch"):
-        pytest.skip("audiodecode.TimeStretch/PitchShift/AddNoise (the augmentation module) are not merged yet")
-    if not hasattr(audiodecode, "AudioDataLoader"):
-        pytest.skip("audiodecode/__init__.py does not export AudioDataLoader yet (the lazy __getattr__ of issue #6)")
-
-
 def test_readme_example_runs_as_written(tones: tuple[list[str], list[int]]) -> None:
-    skip_until_the_readme_names_exist()
     audio_files, labels = tones
     torch.manual_seed(0)
     model = TinyClassifier()
@@ -198,8 +190,6 @@ def test_augmented_audio_is_identical_to_the_jax_loader(ramps: AudioFiles) -> No
         ours = [batch for _ in range(2) for batch in loader]
     for (audio, _), want in zip(ours, fake, strict=True):
         assert np.array_equal(audio.numpy(), want["audio"])
-    if not hasattr(audiodecode, "TimeStretch"):
-        pytest.skip("audiodecode.TimeStretch/PitchShift (the augmentation module) are not merged yet")
     real = [audiodecode.TimeStretch(0.8, 1.2), audiodecode.PitchShift(-2, 2)]
     want_real = jax_batches(ramps, epochs=1, augmentations=real, **settings)
     with AudioDataLoader(ramps, augmentations=real, **settings) as loader:

@@ -25,7 +25,6 @@ batches in flight) is measured at start-up (`audiodecode.autotune`).
 from __future__ import annotations
 
 import hashlib
-import inspect
 import logging
 import re
 import time
@@ -40,7 +39,7 @@ import numpy as np
 from audiodecode.autotune import Tuning
 from audiodecode.cache import AudioCache, resolve_cache
 from audiodecode.dataset import AudioFiles, StrPath, audio_files
-from audiodecode.loader_setup import auto_cache, rust_threads, tune_reader
+from audiodecode.loader_setup import auto_cache, feature_spec, rust_threads, tune_reader
 from audiodecode.jax.source import AudioRecordSource, EpochShuffle, ReadClips, to_indices
 from audiodecode.pipeline import (
     BatchAugmentation,
@@ -55,14 +54,6 @@ from audiodecode.stats import PipelineStats
 
 log = logging.getLogger("audiodecode")
 
-# Names `features=` accepts, and the `audiodecode.jax` function each means.
-FEATURES = {
-    "spectrogram": "spectrogram",
-    "melspectrogram": "melspectrogram",
-    "mel": "melspectrogram",
-    "log_mel": "log_mel",
-    "mfcc": "mfcc",
-}
 # Batches held on the device ahead of the consumer: one in use, one ready.
 DEVICE_BUFFER = 2
 
@@ -407,31 +398,14 @@ class _Featurizer:
 def _featurizer(
     features: str | Callable[[jax.Array], jax.Array] | None, sr: int, kwargs: dict[str, Any]
 ) -> _Featurizer | None:
-    if features is None:
-        if kwargs:
-            raise TypeError(f"feature settings {sorted(kwargs)} given without features=")
-        return None
-    if callable(features):
-        if kwargs:
-            raise TypeError(f"feature settings {sorted(kwargs)} are for named features; bind them in the callable")
-        return _Featurizer(features, {}, None)
-    if features not in FEATURES:
-        raise ValueError(f"features must be one of {sorted(FEATURES)}, a callable or None, not {features!r}")
     from audiodecode.jax import features as feature_functions
 
-    fn = getattr(feature_functions, FEATURES[features])
-    params = inspect.signature(fn).parameters
-    unknown = sorted(set(kwargs) - set(params))
-    if unknown:
-        raise TypeError(f"{FEATURES[features]}() takes no {', '.join(unknown)}")
-    settings = {**kwargs, **({"sr": sr} if "sr" in params else {})}
-
-    def setting(name: str, default: Any = None) -> Any:
-        if name in kwargs:
-            return kwargs[name]
-        return params[name].default if name in params else default
-
-    hop, n_fft, center = setting("hop_length"), setting("n_fft"), setting("center", True)
+    spec = feature_spec(features, feature_functions, kwargs, sr=sr)
+    if spec is None:
+        return None
+    if spec.stft is None:
+        return _Featurizer(spec.fn, {}, None)
+    n_fft, hop, center = spec.stft
 
     def frames(length: jax.Array) -> jax.Array:
         # `audiodecode.filters.frame_count` per row: the frames whose window
@@ -439,7 +413,7 @@ def _featurizer(
         padded = length + 2 * (n_fft // 2) if center else length
         return jnp.maximum(0, 1 + (padded - n_fft) // hop).astype(jnp.int32)
 
-    return _Featurizer(fn, settings, frames)
+    return _Featurizer(spec.fn, spec.settings, frames)
 
 
 class _ToDevice(grain.transforms.Map):

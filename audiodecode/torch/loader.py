@@ -17,7 +17,6 @@ into features by `audiodecode.torch.features` on a background thread.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import math
 import numbers
@@ -32,7 +31,7 @@ import torch
 from audiodecode.autotune import Tuning
 from audiodecode.cache import AudioCache, resolve_cache
 from audiodecode.dataset import AudioFiles, StrPath, audio_files
-from audiodecode.loader_setup import auto_cache, rust_threads, tune_reader
+from audiodecode.loader_setup import auto_cache, feature_spec, rust_threads, tune_reader
 from audiodecode.pipeline import (
     BatchAugmentation,
     ClipReader,
@@ -48,14 +47,6 @@ from audiodecode.torch.prefetch import Prefetcher
 
 log = logging.getLogger("audiodecode")
 
-# Names `features=` accepts, and the `audiodecode.torch.features` function each means.
-FEATURES = {
-    "spectrogram": "spectrogram",
-    "melspectrogram": "melspectrogram",
-    "mel": "melspectrogram",
-    "log_mel": "log_mel",
-    "mfcc": "mfcc",
-}
 # Finished batches (on the device, features computed) waiting for the
 # consumer, as in the JAX loader: one in use, one ready.
 DEVICE_BUFFER = 2
@@ -470,33 +461,5 @@ class _Featurizer:
 def _featurizer(
     features: str | Callable[[torch.Tensor], torch.Tensor] | None, sr: int, n_mfcc: int, kwargs: dict[str, Any]
 ) -> _Featurizer | None:
-    if features is None:
-        if kwargs:
-            raise TypeError(f"feature settings {sorted(kwargs)} given without features=")
-        return None
-    if callable(features):
-        if kwargs:
-            raise TypeError(f"feature settings {sorted(kwargs)} are for named features; bind them in the callable")
-        return _Featurizer(features, {}, None)
-    if features not in FEATURES:
-        raise ValueError(f"features must be one of {sorted(FEATURES)}, a callable or None, not {features!r}")
-    fn = getattr(feature_functions, FEATURES[features])
-    params = inspect.signature(fn).parameters
-    unknown = sorted(set(kwargs) - set(params))
-    if unknown:
-        raise TypeError(f"{FEATURES[features]}() takes no {', '.join(unknown)}")
-    settings = dict(kwargs)
-    if "sr" in params:
-        settings["sr"] = sr
-    if "n_mfcc" in params:
-        settings["n_mfcc"] = n_mfcc
-
-    def setting(name: str) -> Any:
-        return settings[name] if name in settings else params[name].default
-
-    n_fft, win_length = setting("n_fft"), setting("win_length")
-    hop = setting("hop_length")
-    if hop is None:
-        # librosa's default hop: a quarter of the window.
-        hop = (win_length or n_fft) // 4
-    return _Featurizer(fn, settings, (n_fft, hop, setting("center")))
+    spec = feature_spec(features, feature_functions, kwargs, sr=sr, n_mfcc=n_mfcc)
+    return None if spec is None else _Featurizer(spec.fn, spec.settings, spec.stft)
