@@ -1,6 +1,6 @@
 """What both loaders decide before they read: the cache `cache="auto"`
-means, the parallelism measured on this machine, and which feature
-function `features=` names with what settings.
+means, the parallelism measured on this machine, which feature function
+`features=` names with what settings, and what `stats()` reports.
 
 Framework-free, shared by `audiodecode.jax.loader` and
 `audiodecode.torch.AudioDataLoader`, so that the two choose alike.
@@ -20,6 +20,7 @@ from audiodecode.cache import AudioCache, resolve_cache
 from audiodecode.cache.budget import ENTRY_OVERHEAD, auto_ram_budget
 from audiodecode.dataset import AudioFiles
 from audiodecode.pipeline import ClipReader, Schedule, estimate_decoded_bytes
+from audiodecode.stats import PipelineStats
 
 log = logging.getLogger("audiodecode")
 
@@ -66,6 +67,19 @@ def tune_reader(
         lambda b, t: probe.read(*samples[b], num_threads=rust_threads(t)), len(samples),
         num_threads=num_threads, prefetch=prefetch, batch_size=batch_size,
     )
+
+
+def loader_stats(stats: PipelineStats, cache: AudioCache | None, tuning: Tuning) -> dict[str, Any]:
+    """A loader's `stats()`: the pipeline's counters, the cache's, and the
+    parallelism it runs with (and which settings the caller fixed)."""
+    out = stats.snapshot()
+    out["cache"] = cache.stats() if cache is not None else None
+    out["parallelism"] = {
+        "num_threads": tuning.choice.num_threads,
+        "prefetch": tuning.choice.prefetch,
+        "given": list(tuning.given),
+    }
+    return out
 
 
 def rust_threads(num_threads: int) -> int | None:

@@ -39,7 +39,7 @@ import numpy as np
 from audiodecode.autotune import Tuning
 from audiodecode.cache import AudioCache, resolve_cache
 from audiodecode.dataset import AudioFiles, StrPath, audio_files
-from audiodecode.loader_setup import auto_cache, feature_spec, rust_threads, tune_reader
+from audiodecode.loader_setup import auto_cache, feature_spec, loader_stats, rust_threads, tune_reader
 from audiodecode.jax.source import AudioRecordSource, EpochShuffle, ReadClips, to_indices
 from audiodecode.pipeline import (
     BatchAugmentation,
@@ -146,15 +146,7 @@ class AudioLoader(grain.DatasetIterator):
             (the cache's counters, or None), parallelism (num_threads,
             prefetch, given: the settings the caller fixed).
         """
-        out = self._stats.snapshot()
-        out["cache"] = self._cache.stats() if self._cache is not None else None
-        choice = self.tuning.choice
-        out["parallelism"] = {
-            "num_threads": choice.num_threads,
-            "prefetch": choice.prefetch,
-            "given": list(self.tuning.given),
-        }
-        return out
+        return loader_stats(self._stats, self._cache, self.tuning)
 
     def close(self) -> None:
         """Stop the background threads and release a cache the loader made."""

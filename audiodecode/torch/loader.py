@@ -31,7 +31,7 @@ import torch
 from audiodecode.autotune import Tuning
 from audiodecode.cache import AudioCache, resolve_cache
 from audiodecode.dataset import AudioFiles, StrPath, audio_files
-from audiodecode.loader_setup import auto_cache, feature_spec, rust_threads, tune_reader
+from audiodecode.loader_setup import auto_cache, feature_spec, loader_stats, rust_threads, tune_reader
 from audiodecode.pipeline import (
     BatchAugmentation,
     ClipReader,
@@ -291,15 +291,7 @@ class AudioDataLoader:
             run time), cache (the cache's counters, or None), parallelism
             (num_threads, prefetch, given: the settings the caller fixed).
         """
-        out = self._stats.snapshot()
-        out["cache"] = self._cache.stats() if self._cache is not None else None
-        choice = self.tuning.choice
-        out["parallelism"] = {
-            "num_threads": choice.num_threads,
-            "prefetch": choice.prefetch,
-            "given": list(self.tuning.given),
-        }
-        return out
+        return loader_stats(self._stats, self._cache, self.tuning)
 
     def close(self) -> None:
         """Stop the background threads of open iterations and release a
