@@ -12,7 +12,7 @@ export CARGO_TARGET_DIR ?= $(CACHE)/target
 export VIRTUAL_ENV := $(VENV)
 MATURIN := $(VENV)/bin/maturin develop --skip-install --quiet
 
-.PHONY: env system-deps build build-release test test-rust test-python demo bench clean
+.PHONY: env system-deps build build-release test test-rust test-python lint demo bench clean
 
 env: $(VENV)/.ready system-deps
 
@@ -38,8 +38,15 @@ build: env
 build-release: env
 	$(MATURIN) --release
 
+# Formatting is checked where rustfmt is installed (it ships with rustup's
+# default profile); `make lint` adds clippy with warnings as errors.
 test-rust:
 	cargo test --manifest-path core_rs/Cargo.toml --quiet
+	@if cargo fmt --version >/dev/null 2>&1; then cargo fmt --manifest-path core_rs/Cargo.toml --check; fi
+
+lint:
+	cargo fmt --manifest-path core_rs/Cargo.toml --check
+	cargo clippy --manifest-path core_rs/Cargo.toml --all-targets --quiet -- -D warnings
 
 test-python: build
 	$(PY) -m pytest -q -n 2

@@ -88,9 +88,7 @@ fn dispatch(buffer: &GenericAudioBufferRef<'_>, skip: usize, take: usize, out: &
         GenericAudioBufferRef::S32(buf) => {
             append(buf, skip, take, out, sink, |x| (x as f64 * (1.0 / 2147483648.0)) as f32)
         }
-        GenericAudioBufferRef::S24(buf) => {
-            append(buf, skip, take, out, sink, |x| x.inner() as f32 * (1.0 / 8388608.0))
-        }
+        GenericAudioBufferRef::S24(buf) => append(buf, skip, take, out, sink, |x| x.inner() as f32 * (1.0 / 8388608.0)),
         GenericAudioBufferRef::U8(buf) => append(buf, skip, take, out, sink, |x| (x as f32 - 128.0) * (1.0 / 128.0)),
         other => {
             // Rare formats (u16, u24, u32, i8): symphonia's own conversion.
@@ -111,8 +109,7 @@ fn append<S: symphonia::core::audio::sample::Sample + Copy>(
     sink: Sink,
     to_f32: impl Fn(S) -> f32 + Copy,
 ) {
-    let planes: Vec<&[S]> =
-        (0..buf.num_planes()).filter_map(|i| buf.plane(i)).map(|p| &p[skip..skip + take]).collect();
+    let planes: Vec<&[S]> = (0..buf.num_planes()).filter_map(|i| buf.plane(i)).map(|p| &p[skip..skip + take]).collect();
     emit(&planes, out, sink, to_f32);
 }
 

@@ -75,9 +75,7 @@ pub(crate) fn open(source: &AudioSource) -> Result<OpenedTrack> {
     let format = symphonia::default::get_probe()
         .probe(&Hint::new(), mss, FormatOptions::default(), MetadataOptions::default())
         .map_err(|err| match err {
-            SymphoniaError::Unsupported(_) => {
-                Error::decode(&name, format!("{UNSUPPORTED} or unrecognised container"))
-            }
+            SymphoniaError::Unsupported(_) => Error::decode(&name, format!("{UNSUPPORTED} or unrecognised container")),
             other => Error::decode(&name, format!("not a readable audio file ({other})")),
         })?;
     let container = format.format_info().short_name;

@@ -86,7 +86,11 @@ fn decode_in_pieces(source: &AudioSource, options: &DecodeOptions, threads: usiz
             };
             decode(source, &piece).and_then(|d| {
                 let whole = d.warning.is_none() && (open_ended || d.frames() as u64 == frames);
-                if whole { Ok(d) } else { Err(Error::invalid("piece")) }
+                if whole {
+                    Ok(d)
+                } else {
+                    Err(Error::invalid("piece"))
+                }
             })
         })
         .collect();
@@ -116,9 +120,10 @@ fn plan_pieces(source: &AudioSource, options: &DecodeOptions, threads: usize) ->
     }
     let (sr, declared) = (track.sample_rate, track.declared_frames?);
     let start = (options.offset_s * sr as f64).round() as u64;
-    let end = options.duration_s.filter(|d| d.is_finite() && *d > 0.0).map_or(declared, |d| {
-        (start + (d * sr as f64).round() as u64).min(declared)
-    });
+    let end = options
+        .duration_s
+        .filter(|d| d.is_finite() && *d > 0.0)
+        .map_or(declared, |d| (start + (d * sr as f64).round() as u64).min(declared));
     let piece_frames = (PIECE_SECONDS * sr as f64) as u64;
     let count = (end.saturating_sub(start) / piece_frames).min(threads as u64);
     (count >= 2).then(|| (sr, (0..=count).map(|k| start + (end - start) * k / count).collect()))
@@ -227,7 +232,7 @@ mod tests {
     fn offset_and_duration_select_frames() {
         let left = ramp(8000, 1);
         let options = DecodeOptions { offset_s: 0.25, duration_s: Some(0.125), ..Default::default() };
-        let audio = load(&request(wav(&[left.clone()], 8000), options)).unwrap();
+        let audio = load(&request(wav(std::slice::from_ref(&left), 8000), options)).unwrap();
         assert_eq!(audio.channels[0].len(), 1000);
         assert_eq!(audio.channels[0][0], left[2000] as f32 / 32768.0);
     }

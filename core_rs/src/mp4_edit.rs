@@ -62,10 +62,8 @@ fn find_audio_priming(reader: &mut dyn ReadSeek, start: u64, end: u64, depth: us
     while let Some(header) = read_header(reader, at, end) {
         match &header.kind {
             b"moov" => return find_audio_priming(reader, header.payload, header.end, depth + 1),
-            b"trak" => {
-                if track_is_sound(reader, header.payload, header.end) {
-                    return Some(edit_media_time(reader, header.payload, header.end).unwrap_or(0));
-                }
+            b"trak" if track_is_sound(reader, header.payload, header.end) => {
+                return Some(edit_media_time(reader, header.payload, header.end).unwrap_or(0));
             }
             _ => {}
         }

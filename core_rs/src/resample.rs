@@ -46,7 +46,8 @@ pub fn resample(channels: Vec<Vec<f32>>, sr_in: u32, sr_out: u32) -> Result<Vec<
 /// Kernels are built once per rate pair and shared: a table costs about as
 /// much as resampling a one-second clip, and a data set has few rate pairs.
 fn kernel_for(sr_in: u32, sr_out: u32) -> Arc<Kernel> {
-    static KERNELS: OnceLock<Mutex<HashMap<(u32, u32), Arc<Kernel>>>> = OnceLock::new();
+    type KernelsByRates = Mutex<HashMap<(u32, u32), Arc<Kernel>>>;
+    static KERNELS: OnceLock<KernelsByRates> = OnceLock::new();
     let kernels = KERNELS.get_or_init(Default::default);
     if let Some(kernel) = kernels.lock().unwrap_or_else(|e| e.into_inner()).get(&(sr_in, sr_out)) {
         return kernel.clone();
@@ -277,7 +278,9 @@ mod tests {
 
     #[test]
     fn length_is_ceil_of_ratio() {
-        for &(n, a, b) in &[(16000, 44100, 16000), (12345, 48000, 22050), (7, 8000, 16000), (1, 44100, 16000), (0, 8000, 16000)] {
+        for &(n, a, b) in
+            &[(16000, 44100, 16000), (12345, 48000, 22050), (7, 8000, 16000), (1, 44100, 16000), (0, 8000, 16000)]
+        {
             let out = resample(vec![vec![0.1; n]], a, b).unwrap();
             assert_eq!(out[0].len(), (n as u64 * b as u64).div_ceil(a as u64) as usize, "{n} {a}->{b}");
         }
@@ -286,7 +289,13 @@ mod tests {
     #[test]
     fn tones_below_the_passband_edge_survive_exactly_aligned() {
         // 44101 -> 16000 has too many phases to tabulate: the untabled path.
-        for &(a, b, f) in &[(44100, 16000, 440.0), (16000, 44100, 3000.0), (48000, 22050, 9000.0), (22050, 16000, 7000.0), (44101, 16000, 5000.0)] {
+        for &(a, b, f) in &[
+            (44100, 16000, 440.0),
+            (16000, 44100, 3000.0),
+            (48000, 22050, 9000.0),
+            (22050, 16000, 7000.0),
+            (44101, 16000, 5000.0),
+        ] {
             let out = resample(vec![sine(f, a, a as usize)], a, b).unwrap();
             let want = sine(f, b, b as usize);
             // The edges see the zero padding; compare the interior.

@@ -15,7 +15,10 @@ pub enum AudioSource {
     Path(PathBuf),
     /// Bytes plus a name for error messages (`"<bytes>"` when the caller
     /// gave none).
-    Bytes { data: Arc<[u8]>, name: String },
+    Bytes {
+        data: Arc<[u8]>,
+        name: String,
+    },
 }
 
 /// A readable, seekable byte stream symphonia can demux.
@@ -59,9 +62,7 @@ impl AudioSource {
     /// Opens a plain reader, for the container parsing symphonia leaves to us.
     pub fn reader(&self) -> Result<Box<dyn ByteStream>> {
         match self {
-            AudioSource::Path(path) => {
-                Ok(Box::new(File::open(path).map_err(|err| self.io_error(err))?))
-            }
+            AudioSource::Path(path) => Ok(Box::new(File::open(path).map_err(|err| self.io_error(err))?)),
             AudioSource::Bytes { data, .. } => Ok(Box::new(Cursor::new(SharedBytes(data.clone())))),
         }
     }

@@ -9,7 +9,6 @@
 
 use std::sync::OnceLock;
 
-
 /// Zero crossings on each side at unit cutoff: about 70 dB of stop band,
 /// plenty for augmentation, and half the taps of the decode path's kernel.
 const ZERO_CROSSINGS: usize = 8;

@@ -194,10 +194,9 @@ impl Transform {
             Transform::TimeStretch { min_rate, max_rate, .. } => {
                 out.push(leaf("TimeStretch", min_rate + (max_rate - min_rate) * value_draw))
             }
-            Transform::PitchShift { min_semitones, max_semitones, .. } => out.push(leaf(
-                "PitchShift",
-                min_semitones + (max_semitones - min_semitones) * value_draw,
-            )),
+            Transform::PitchShift { min_semitones, max_semitones, .. } => {
+                out.push(leaf("PitchShift", min_semitones + (max_semitones - min_semitones) * value_draw))
+            }
             Transform::AddNoise { min_snr_db, max_snr_db, .. } => {
                 out.push(leaf("AddNoise", min_snr_db + (max_snr_db - min_snr_db) * value_draw))
             }
@@ -372,7 +371,9 @@ mod tests {
 
     #[test]
     fn rejects_bad_recipes_and_inputs() {
-        assert!(Transform::TimeStretch { min_rate: 0.0, max_rate: 1.0, method: StretchMethod::Wsola, p: 1.0 }.validate().is_err());
+        assert!(Transform::TimeStretch { min_rate: 0.0, max_rate: 1.0, method: StretchMethod::Wsola, p: 1.0 }
+            .validate()
+            .is_err());
         assert!(Transform::Gain { min_db: 2.0, max_db: 1.0, p: 1.0 }.validate().is_err());
         assert!(Transform::Gain { min_db: 0.0, max_db: 1.0, p: 1.5 }.validate().is_err());
         assert!(apply(&chain(), vec![vec![]], 16000, 0).is_err());

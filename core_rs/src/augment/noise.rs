@@ -80,8 +80,7 @@ pub fn rms(x: &[f32]) -> f64 {
 /// signal has no defined SNR and is returned unchanged.
 pub fn add_at_snr(channels: &mut [Vec<f32>], snr_db: f64, color: Color, rng: &mut Rng) {
     let frames = channels.first().map_or(0, Vec::len);
-    let signal_power: f64 =
-        channels.iter().map(|c| rms(c).powi(2)).sum::<f64>() / channels.len().max(1) as f64;
+    let signal_power: f64 = channels.iter().map(|c| rms(c).powi(2)).sum::<f64>() / channels.len().max(1) as f64;
     if signal_power == 0.0 || frames == 0 {
         return;
     }

@@ -153,7 +153,13 @@ fn lock_phases(
             }
             continue;
         }
-        let left = if k >= 2 { magnitude[k - 2].max(magnitude[k - 1]) } else if k == 1 { magnitude[0] } else { 0.0 };
+        let left = if k >= 2 {
+            magnitude[k - 2].max(magnitude[k - 1])
+        } else if k == 1 {
+            magnitude[0]
+        } else {
+            0.0
+        };
         let right = match bins - 1 - k {
             0 => 0.0,
             1 => magnitude[k + 1],
@@ -226,7 +232,8 @@ fn fast_sin_cos(angle: f32) -> (f32, f32) {
     };
     let x2 = folded * folded;
     let sin = folded * (1.0 + x2 * (-1.0 / 6.0 + x2 * (1.0 / 120.0 + x2 * (-1.0 / 5040.0 + x2 * (1.0 / 362_880.0)))));
-    let cos = 1.0 + x2 * (-0.5 + x2 * (1.0 / 24.0 + x2 * (-1.0 / 720.0 + x2 * (1.0 / 40320.0 + x2 * (-1.0 / 3_628_800.0)))));
+    let cos =
+        1.0 + x2 * (-0.5 + x2 * (1.0 / 24.0 + x2 * (-1.0 / 720.0 + x2 * (1.0 / 40320.0 + x2 * (-1.0 / 3_628_800.0)))));
     (sin, if flip { -cos } else { cos })
 }
 
@@ -259,7 +266,8 @@ mod tests {
     #[test]
     fn stretch_changes_length_not_pitch() {
         let sr = 16000;
-        let x: Vec<f32> = (0..32000).map(|i| (0.5 * (std::f64::consts::TAU * 440.0 * i as f64 / sr as f64).sin()) as f32).collect();
+        let x: Vec<f32> =
+            (0..32000).map(|i| (0.5 * (std::f64::consts::TAU * 440.0 * i as f64 / sr as f64).sin()) as f32).collect();
         for rate in [0.8, 1.25] {
             let y = time_stretch(&x, rate, sr);
             assert_eq!(y.len(), (32000.0 / rate).round() as usize);

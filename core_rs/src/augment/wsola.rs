@@ -196,7 +196,7 @@ mod tests {
         let sr = 16000;
         let x = tone(440.0, sr, 32000);
         for rate in [0.5, 0.8, 1.25, 2.0] {
-            let y = time_stretch(&[x.clone()], rate, sr);
+            let y = time_stretch(std::slice::from_ref(&x), rate, sr);
             assert_eq!(y[0].len(), (32000.0 / rate).round() as usize);
             let hz = crossing_hz(&y[0], sr);
             assert!((hz - 440.0).abs() < 440.0 * 0.002, "rate {rate}: {hz} Hz");

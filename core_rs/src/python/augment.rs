@@ -14,14 +14,12 @@ fn parse(spec: &Bound<'_, PyAny>) -> PyResult<Transform> {
     let tuple = spec.cast::<PyTuple>().map_err(|_| PyValueError::new_err("a transform spec is a tuple"))?;
     let name: String = tuple.get_item(0)?.extract()?;
     let f = |i: usize| -> PyResult<f64> { tuple.get_item(i)?.extract() };
-    let children = |i: usize| -> PyResult<Vec<Transform>> {
-        tuple.get_item(i)?.try_iter()?.map(|child| parse(&child?)).collect()
-    };
+    let children =
+        |i: usize| -> PyResult<Vec<Transform>> { tuple.get_item(i)?.try_iter()?.map(|child| parse(&child?)).collect() };
     let method = |i: usize| -> PyResult<StretchMethod> {
         let name: String = tuple.get_item(i)?.extract()?;
-        StretchMethod::parse(&name).ok_or_else(|| {
-            PyValueError::new_err(format!("method must be 'wsola' or 'phase_vocoder', not {name:?}"))
-        })
+        StretchMethod::parse(&name)
+            .ok_or_else(|| PyValueError::new_err(format!("method must be 'wsola' or 'phase_vocoder', not {name:?}")))
     };
     let transform = match name.as_str() {
         "TimeStretch" => Transform::TimeStretch { min_rate: f(1)?, max_rate: f(2)?, method: method(3)?, p: f(4)? },
@@ -36,9 +34,11 @@ fn parse(spec: &Bound<'_, PyAny>) -> PyResult<Transform> {
             Transform::AddNoise { min_snr_db: f(1)?, max_snr_db: f(2)?, color, p: f(4)? }
         }
         "Gain" => Transform::Gain { min_db: f(1)?, max_db: f(2)?, p: f(3)? },
-        "SpeedPerturbation" => {
-            Transform::SpeedPerturbation { rates: tuple.get_item(1)?.extract()?, range: tuple.get_item(2)?.extract()?, p: f(3)? }
-        }
+        "SpeedPerturbation" => Transform::SpeedPerturbation {
+            rates: tuple.get_item(1)?.extract()?,
+            range: tuple.get_item(2)?.extract()?,
+            p: f(3)?,
+        },
         "Compose" => Transform::Compose { transforms: children(1)?, p: f(2)? },
         "OneOf" => Transform::OneOf { transforms: children(1)?, p: f(2)? },
         other => return Err(PyValueError::new_err(format!("unknown transform {other:?}"))),
@@ -50,7 +50,9 @@ fn parse(spec: &Bound<'_, PyAny>) -> PyResult<Transform> {
 /// `(channels, n)` planes of a 1-D or 2-D float32 array.
 fn planes(y: &PyReadonlyArrayDyn<'_, f32>) -> PyResult<Vec<Vec<f32>>> {
     let view = y.as_array();
-    let row = |r: numpy::ndarray::ArrayViewD<'_, f32>| r.as_slice().map_or_else(|| r.iter().copied().collect(), <[f32]>::to_vec);
+    let row = |r: numpy::ndarray::ArrayViewD<'_, f32>| {
+        r.as_slice().map_or_else(|| r.iter().copied().collect(), <[f32]>::to_vec)
+    };
     match view.ndim() {
         1 => Ok(vec![row(view)]),
         2 => Ok(view.outer_iter().map(row).collect()),

@@ -42,7 +42,14 @@ fn to_python<'py>(py: Python<'py>, audio: Audio, mono: bool) -> PyResult<Loaded<
     Ok((array, audio.sample_rate, audio.warning))
 }
 
-fn request(source: AudioSource, sr: Option<u32>, mono: bool, offset: f64, duration: Option<f64>, strict: bool) -> LoadRequest {
+fn request(
+    source: AudioSource,
+    sr: Option<u32>,
+    mono: bool,
+    offset: f64,
+    duration: Option<f64>,
+    strict: bool,
+) -> LoadRequest {
     LoadRequest {
         source,
         sample_rate: sr,
