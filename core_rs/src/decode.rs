@@ -117,6 +117,13 @@ pub(crate) fn open(source: &AudioSource) -> Result<OpenedTrack> {
 
 /// Decodes `[offset, offset + duration)` of `source`.
 pub fn decode(source: &AudioSource, options: &DecodeOptions) -> Result<Decoded> {
+    decode_reserving(source, options, 0)
+}
+
+/// [`decode`], with room for at least `capacity` frames per output channel
+/// (within the file-size cap): the first of several pieces reserves the
+/// whole request, so the others are appended without moving it.
+pub(crate) fn decode_reserving(source: &AudioSource, options: &DecodeOptions, capacity: u64) -> Result<Decoded> {
     let name = source.name();
     validate(options)?;
     let mut track = open(source)?;
@@ -172,6 +179,7 @@ pub fn decode(source: &AudioSource, options: &DecodeOptions) -> Result<Decoded> 
         .map(|e| e - start)
         .or(track.declared_frames.map(|n| n.saturating_sub(start)))
         .unwrap_or(0)
+        .max(capacity)
         .min(track.byte_len.saturating_mul(16));
 
     loop {

@@ -13,6 +13,7 @@ pub mod load;
 mod mp4_edit;
 pub mod pool;
 pub mod resample;
+mod samples;
 pub mod source;
 
 #[cfg(feature = "python")]

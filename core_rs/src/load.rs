@@ -5,10 +5,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use rayon::prelude::*;
 
-use crate::decode::{decode, open, DecodeOptions, Decoded};
+use crate::decode::{decode, decode_reserving, open, DecodeOptions, Decoded};
 use crate::error::{Error, Result};
 use crate::pool;
 use crate::resample::resample;
+use crate::samples::has_non_finite;
 use crate::source::AudioSource;
 
 #[derive(Clone, Debug)]
@@ -48,7 +49,7 @@ pub(crate) fn guard_panics<T>(source: &AudioSource, work: impl FnOnce() -> Resul
 
 fn load_unguarded(request: &LoadRequest) -> Result<Audio> {
     let decoded = decode_in_pieces(&request.source, &request.decode, rayon::current_num_threads())?;
-    if decoded.channels.iter().flatten().any(|s| !s.is_finite()) {
+    if decoded.channels.iter().any(|c| has_non_finite(c)) {
         return Err(Error::decode(request.source.name(), "the audio contains NaN or infinite samples"));
     }
     let sr_in = decoded.sample_rate;
@@ -84,7 +85,8 @@ fn decode_in_pieces(source: &AudioSource, options: &DecodeOptions, threads: usiz
                 duration_s: (!open_ended).then_some(frames as f64 / sr),
                 ..options.clone()
             };
-            decode(source, &piece).and_then(|d| {
+            let capacity = if k == 0 { bounds[last + 1] - bounds[0] } else { 0 };
+            decode_reserving(source, &piece, capacity).and_then(|d| {
                 let whole = d.warning.is_none() && (open_ended || d.frames() as u64 == frames);
                 if whole {
                     Ok(d)
@@ -97,15 +99,12 @@ fn decode_in_pieces(source: &AudioSource, options: &DecodeOptions, threads: usiz
     let Ok(pieces) = pieces.into_iter().collect::<Result<Vec<_>>>() else {
         return decode(source, options);
     };
-    let mut channels: Vec<Vec<f32>> = Vec::new();
+    let mut pieces = pieces.into_iter();
+    let Some(mut whole) = pieces.next() else { return decode(source, options) };
     for piece in pieces {
-        if channels.is_empty() {
-            let total = (bounds[last + 1] - bounds[0]) as usize;
-            channels = piece.channels.iter().map(|_| Vec::with_capacity(total)).collect();
-        }
-        channels.iter_mut().zip(&piece.channels).for_each(|(all, part)| all.extend_from_slice(part));
+        whole.channels.iter_mut().zip(&piece.channels).for_each(|(all, part)| all.extend_from_slice(part));
     }
-    Ok(Decoded { channels, sample_rate, warning: None })
+    Ok(whole)
 }
 
 /// The frame bounds of the pieces (`None`: decode in one go): the request's

@@ -112,48 +112,74 @@ impl Kernel {
     fn apply(&self, input: &[f32]) -> Vec<f32> {
         let n = input.len();
         let out_len = (n as u128 * self.up as u128).div_ceil(self.down as u128) as usize;
-        let left = 2 * self.half;
-        // Zeros on both sides stand for the signal outside the clip.
-        let mut padded = vec![0.0f32; left + n + self.width + 1];
-        padded[left..left + n].copy_from_slice(input);
         let mut out = vec![0.0f32; out_len];
         // Output frames are independent: long clips are split across rayon's
         // threads (a batch of files already keeps them busy, so this pays
         // for single long files). The result does not depend on the split.
         out.par_chunks_mut(PARALLEL_CHUNK).enumerate().for_each(|(index, chunk)| {
-            self.run_chunk(&padded, chunk, index * PARALLEL_CHUNK);
+            let first = index * PARALLEL_CHUNK;
+            let (lo, hi) = self.reads(first, chunk.len());
+            // The input sits at `left..left + n` of a zero-padded timeline
+            // (zeros stand for the signal outside the clip). A chunk inside
+            // the clip reads the input in place; one at an edge copies its
+            // span next to the zeros it needs. Padding the whole input would
+            // copy it once more, on one thread, into fresh pages.
+            let left = 2 * self.half;
+            if lo >= left && hi <= left + n {
+                self.run_chunk(&input[lo - left..hi - left], lo, chunk, first);
+            } else {
+                let mut span = vec![0.0f32; hi - lo];
+                let (from, to) = (lo.max(left), hi.min(left + n));
+                if from < to {
+                    span[from - lo..to - lo].copy_from_slice(&input[from - left..to - left]);
+                }
+                self.run_chunk(&span, lo, chunk, first);
+            }
         });
         out
     }
 
-    /// Output frames `first..first + out.len()`.
-    fn run_chunk(&self, padded: &[f32], out: &mut [f32], first: usize) {
+    /// Where output frame `k`'s taps start on the padded timeline, and its
+    /// phase. Input frame `base - half + 1` (`base = k * down / up`) sits at
+    /// padded index `base + 1 + half` (the left padding is `2 * half`).
+    fn tap_start(&self, k: usize) -> (usize, usize) {
+        let position = k as u64 * self.down;
+        ((position / self.up) as usize + self.half + 1, (position % self.up) as usize)
+    }
+
+    /// The padded-timeline span `[lo, hi)` that output frames
+    /// `first..first + len` read.
+    fn reads(&self, first: usize, len: usize) -> (usize, usize) {
+        (self.tap_start(first).0, self.tap_start(first + len - 1).0 + self.width)
+    }
+
+    /// Output frames `first..first + out.len()`, reading `span`, which
+    /// starts at index `origin` of the padded timeline.
+    fn run_chunk(&self, span: &[f32], origin: usize, out: &mut [f32], first: usize) {
         if self.tables.is_empty() {
-            return self.run_untabled(padded, out, first);
+            return self.run_untabled(span, origin, out, first);
         }
         #[cfg(target_arch = "x86_64")]
         if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
             // SAFETY: the CPU was just checked for AVX2 and FMA.
-            return unsafe { self.run_avx2_fma(padded, out, first) };
+            return unsafe { self.run_avx2_fma(span, origin, out, first) };
         }
-        self.run(padded, out, first, false);
+        self.run(span, origin, out, first, false);
     }
 
     /// The hot loop: one dot product of `width` taps per output frame. The
     /// input position advances by `down / up` frames per output frame,
     /// stepped in integers so that no division sits in the loop.
     #[inline(always)]
-    fn run(&self, padded: &[f32], out: &mut [f32], first: usize, fused: bool) {
+    fn run(&self, span: &[f32], origin: usize, out: &mut [f32], first: usize, fused: bool) {
         let width = self.width;
         let (step, step_phase) = ((self.down / self.up) as usize, (self.down % self.up) as usize);
         let up = self.up as usize;
-        let position = first as u64 * self.down;
-        // Input frame `base - half + 1` sits at padded index `base + 1 + half`
-        // (the left padding is `2 * half`).
-        let (mut start, mut phase) = ((position / self.up) as usize + self.half + 1, (position % self.up) as usize);
+        let (start, mut phase) = self.tap_start(first);
+        let mut start = start - origin;
         for y in out.iter_mut() {
             let taps = &self.tables[phase * width..(phase + 1) * width];
-            *y = dot_lanes(&padded[start..start + width], taps, fused);
+            *y = dot_lanes(&span[start..start + width], taps, fused);
             start += step;
             phase += step_phase;
             if phase >= up {
@@ -165,20 +191,19 @@ impl Kernel {
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn run_avx2_fma(&self, padded: &[f32], out: &mut [f32], first: usize) {
-        self.run(padded, out, first, true);
+    unsafe fn run_avx2_fma(&self, span: &[f32], origin: usize, out: &mut [f32], first: usize) {
+        self.run(span, origin, out, first, true);
     }
 
     /// For ratios with too many phases to tabulate (coprime rates such as
     /// 44101 -> 16000): the kernel is computed for every output frame.
-    fn run_untabled(&self, padded: &[f32], out: &mut [f32], first: usize) {
+    fn run_untabled(&self, span: &[f32], origin: usize, out: &mut [f32], first: usize) {
         let mut taps = vec![0.0f32; self.width];
         for (k, y) in (first..).zip(out.iter_mut()) {
-            let position = k as u64 * self.down;
-            let (base, phase) = ((position / self.up) as usize, position % self.up);
+            let (start, phase) = self.tap_start(k);
             self.fill(phase as f64 / self.up as f64, &mut taps);
-            let start = base + self.half + 1;
-            *y = dot_lanes(&padded[start..start + self.width], &taps, false);
+            let start = start - origin;
+            *y = dot_lanes(&span[start..start + self.width], &taps, false);
         }
     }
 }
@@ -306,16 +331,20 @@ mod tests {
     }
 
     #[test]
-    fn parallel_chunks_equal_one_pass() {
-        let input = sine(1234.5, 44100, 300_000);
-        let kernel = kernel_for(44100, 16000);
-        let left = 2 * kernel.half;
-        let mut padded = vec![0.0f32; left + input.len() + kernel.width + 1];
-        padded[left..left + input.len()].copy_from_slice(&input);
-        let whole = kernel.apply(&input);
-        let mut serial = vec![0.0f32; whole.len()];
-        kernel.run_chunk(&padded, &mut serial, 0);
-        assert_eq!(whole, serial);
+    fn chunks_reading_in_place_equal_one_pass_over_a_padded_copy() {
+        // 44101 -> 16000 has too many phases to tabulate: the untabled path.
+        for sr_in in [44100, 44101] {
+            let input = sine(1234.5, sr_in, 300_000);
+            let kernel = kernel_for(sr_in, 16000);
+            let left = 2 * kernel.half;
+            let mut padded = vec![0.0f32; left + input.len() + kernel.width + 1];
+            padded[left..left + input.len()].copy_from_slice(&input);
+            let whole = kernel.apply(&input);
+            assert!(whole.len() > 2 * PARALLEL_CHUNK, "the input must span several chunks");
+            let mut serial = vec![0.0f32; whole.len()];
+            kernel.run_chunk(&padded, 0, &mut serial, 0);
+            assert_eq!(whole, serial, "{sr_in} Hz");
+        }
     }
 
     #[test]

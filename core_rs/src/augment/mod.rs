@@ -24,6 +24,7 @@ use rng::Rng;
 
 use crate::error::{Error, Result};
 use crate::pool;
+use crate::samples::has_non_finite;
 
 /// How a time stretch (and the stretch inside a pitch shift) is computed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -289,15 +290,6 @@ fn validate_input(channels: &[Vec<f32>], sr: u32) -> Result<()> {
         return Err(Error::invalid("the clip contains NaN or infinite samples"));
     }
     Ok(())
-}
-
-/// Whether any sample is NaN or infinite: all exponent bits set. Counting
-/// in integers lets the compiler vectorize the scan (`any(is_finite)` stops
-/// early but runs one sample at a time, slower than the augmentation
-/// itself for a gain).
-fn has_non_finite(x: &[f32]) -> bool {
-    const EXPONENT: u32 = 0x7F80_0000;
-    x.chunks(4096).any(|chunk| chunk.iter().map(|v| u32::from(v.to_bits() & EXPONENT == EXPONENT)).sum::<u32>() > 0)
 }
 
 fn render(leaf: &Transform, mut audio: Vec<Vec<f32>>, sr: u32, value: f64, mut rng: Rng) -> Vec<Vec<f32>> {
