@@ -26,9 +26,11 @@ go. One table per question:
 
 1. speedup: samples/s of each, with and without augmentation;
 2. augmentation cost: how much of each pipeline's throughput it takes;
-3. autotune: the loader's measured choice against a grid of manual settings.
+3. autotune: the loader's measured choice against a grid of manual settings;
+4. epochs: both loaders' epoch 1 against epoch 2, without a cache, with the
+   RAM cache and with RAM + disk (the table `benchmarks/cache.py` ends with).
 
-    python benchmarks/pipeline.py [--quick] [--only speedup|autotune]
+    python benchmarks/pipeline.py [--quick] [--only speedup|autotune|epochs]
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cache import run_loaders
 from common import corpus, header, table
 
 SR = 16000
@@ -321,8 +324,8 @@ def autotune_vs_grid(paths: list[str], labels: list[int], count: int, rounds: in
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer files, batches and rounds (a few minutes)")
-    parser.add_argument("--only", choices=("speedup", "autotune"),
-                        help="run only tables 1-2 (speedup, augmentation cost) or only table 3 (autotune)")
+    parser.add_argument("--only", choices=("speedup", "autotune", "epochs"),
+                        help="run only tables 1-2 (speedup, augmentation cost), table 3 (autotune) or table 4 (epochs)")
     parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "audiodecode-bench",
                         help="where generated files are cached")
     args = parser.parse_args()
@@ -339,11 +342,14 @@ def main() -> None:
               "# loaded without the extension, which its MFCC, Resample and phase vocoder do not use")
     # The baseline runs first: its workers fork before JAX starts threads.
     logging.getLogger("audiodecode").setLevel(logging.WARNING)
-    if args.only != "autotune":
+    if args.only in (None, "speedup"):
         result = speedup(paths, labels, counts, rounds)
         augmentation_cost(result)
-    if args.only != "speedup":
+    if args.only in (None, "autotune"):
         autotune_vs_grid(paths, labels, counts["ours"], rounds["autotune"])
+    if args.only in (None, "epochs"):
+        print("\n## 4. Epoch 1 against epoch 2 (augmentation on; the cache's question)\n")
+        run_loaders(args.data, 64 if args.quick else 256, 1 if args.quick else 3)
 
 
 if __name__ == "__main__":
