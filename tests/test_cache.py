@@ -181,7 +181,7 @@ def test_a_data_set_twice_the_budget_never_holds_more(mp3s, caches):
     cache = caches(max_ram_gb=budget / GIB)
     assert cache.stats()["budget_bytes"] <= budget
     held = []
-    for epoch in range(2):
+    for _epoch in range(2):
         for path in mp3s:
             cache.load(path, SR)
             held.append(cache.stats()["bytes_held"])

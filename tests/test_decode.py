@@ -251,7 +251,7 @@ def test_info_reads_headers(tmp_path: Path) -> None:
     assert info == ad.AudioInfo(sample_rate=22050, channels=2, frames=33075, duration=1.5, codec="flac", container="flac")
 
 
-def _load_in_child(paths: list[str], queue: "object") -> None:
+def _load_in_child(paths: list[str], queue: object) -> None:
     batch = ad.load_batch(paths, sr=16000)
     queue.put([y.shape for y, _ in batch])  # type: ignore[attr-defined]
 

@@ -45,7 +45,7 @@ MEL_ONLY = ("sr", "n_mels", "fmin", "fmax", "htk")
 STFT_ONLY = ("n_fft", "hop_length", "win_length", "window", "center", "pad_mode")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def signals(sr: int, seconds: float = 1.0) -> np.ndarray:
     """(4, n): white noise, a chirp to 0.45 sr, speech-like, and a quiet one (-60 dB) for top_db scope."""
     n_extra = 37  # a partial last hop

@@ -82,8 +82,8 @@ def test_a_flat_directory_is_unlabelled_and_a_mixed_one_is_refused(tmp_path: Pat
 @pytest.mark.parametrize("kind", ["csv", "jsonl"])
 def test_manifests_with_relative_paths_and_named_labels(class_dir: Path, kind: str) -> None:
     files = audio_files(class_dir)
-    rows = [{"path": str(Path(p).relative_to(class_dir)), "label": files.classes[l]}
-            for p, l in zip(files.paths, files.labels)]
+    rows = [{"path": str(Path(p).relative_to(class_dir)), "label": files.classes[label]}
+            for p, label in zip(files.paths, files.labels)]
     manifest = class_dir / f"manifest.{kind}"
     if kind == "csv":
         manifest.write_text("path,label\n" + "".join(f"{r['path']},{r['label']}\n" for r in rows))

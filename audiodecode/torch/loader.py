@@ -223,8 +223,8 @@ class AudioDataLoader:
                                  stats=self._stats)
         try:
             # The probe has no cache: measuring neither fills it nor times hits.
-            self.tuning = tune_reader(ClipReader(self.files, spec, augment=augment, candidates=self.indices),
-                                self._schedule, batch_size, num_threads, prefetch)
+            self.tuning: Tuning = tune_reader(ClipReader(self.files, spec, augment=augment, candidates=self.indices),
+                                              self._schedule, batch_size, num_threads, prefetch)
         except BaseException:
             # An unreadable file (on_error="raise") fails the measurement:
             # release the cache made for this loader before passing it on.
