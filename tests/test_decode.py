@@ -158,6 +158,11 @@ class TestSeeking:
         part, _ = ad.load(path, mono=False, offset=1.5, duration=62.0)
         np.testing.assert_array_equal(part, one_thread[:, int(1.5 * sr): int(1.5 * sr) + 62 * sr])
         assert pieces.shape[1] == 65 * sr  # gapless: the encoded length
+        # Resampled in parallel chunks reading the decoded pieces in place.
+        for sr_out in (8000, 22050):
+            resampled, _ = ad.load(path, sr=sr_out, mono=False)
+            (sequential, _), = ad.load_batch([path], sr=sr_out, mono=False, num_threads=1)
+            np.testing.assert_array_equal(resampled, sequential)
 
     def test_duration_past_the_end_stops_at_the_end(self, tmp_path: Path) -> None:
         path = make(tmp_path, "clip", signal(16000, 1, 1.0), 16000, "flac")
