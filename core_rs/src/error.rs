@@ -2,6 +2,7 @@
 //! exception class, so the variants follow what a caller can act on.
 
 use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// Everything that can go wrong while reading, decoding or transforming audio.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +21,9 @@ pub enum Error {
     /// sample rate, NaN in the input, ...).
     #[error("{0}")]
     InvalidArgument(String),
+    /// A bug in this core (a caught panic), not something the caller did.
+    #[error("{0}")]
+    Internal(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -41,6 +45,31 @@ impl Error {
     }
 }
 
+/// Runs `work`, turning a panic into the error `on_panic` makes of its
+/// message: a panic must never unwind into Python or take a batch down.
+pub(crate) fn catch_panics<T>(work: impl FnOnce() -> Result<T>, on_panic: impl FnOnce(String) -> Error) -> Result<T> {
+    catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|panic| {
+        let reason = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        Err(on_panic(reason))
+    })
+}
+
 /// Prefix of every [`Error::Decode`] reason that means "not supported here"
 /// rather than "damaged".
 pub const UNSUPPORTED: &str = "unsupported";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_becomes_the_error_made_of_its_message() {
+        let caught = catch_panics(|| -> Result<()> { panic!("index {} out of range", 7) }, Error::Internal);
+        assert!(matches!(caught, Err(Error::Internal(message)) if message == "index 7 out of range"));
+        assert!(catch_panics(|| Ok(3), Error::Internal).is_ok_and(|v| v == 3));
+    }
+}

@@ -1,12 +1,10 @@
 //! The whole per-file job, decode (and mix down) -> resample, and its batched,
 //! parallel form.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
-
 use rayon::prelude::*;
 
 use crate::decode::{decode, decode_reserving, open, DecodeOptions, Decoded};
-use crate::error::{Error, Result};
+use crate::error::{catch_panics, Error, Result};
 use crate::pool;
 use crate::resample::resample;
 use crate::samples::has_non_finite;
@@ -34,17 +32,9 @@ pub fn load(request: &LoadRequest) -> Result<Audio> {
 }
 
 /// Runs `work` on `source`, turning a panic into a decode error about that
-/// file. Demuxers and decoders are third-party code fed untrusted bytes: a
-/// panic in one must never unwind into Python or take a batch down.
+/// file: demuxers and decoders are third-party code fed untrusted bytes.
 pub(crate) fn guard_panics<T>(source: &AudioSource, work: impl FnOnce() -> Result<T>) -> Result<T> {
-    catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|panic| {
-        let reason = panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".into());
-        Err(Error::decode(source.name(), format!("decoder crashed on malformed data ({reason})")))
-    })
+    catch_panics(work, |reason| Error::decode(source.name(), format!("decoder crashed on malformed data ({reason})")))
 }
 
 fn load_unguarded(request: &LoadRequest) -> Result<Audio> {

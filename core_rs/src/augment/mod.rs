@@ -22,7 +22,7 @@ use rayon::prelude::*;
 pub use noise::Color;
 use rng::Rng;
 
-use crate::error::{Error, Result};
+use crate::error::{catch_panics, Error, Result};
 use crate::pool;
 use crate::samples::has_non_finite;
 
@@ -247,8 +247,16 @@ impl Transform {
 }
 
 /// Applies `transform` with `seed` to planar `channels` at `sr`; the input
-/// must be finite and non-empty (checked here).
+/// must be finite and non-empty (checked here). A panic (a bug) comes back
+/// as [`Error::Internal`].
 pub fn apply(transform: &Transform, channels: Vec<Vec<f32>>, sr: u32, seed: u64) -> Result<Vec<Vec<f32>>> {
+    catch_panics(
+        || apply_unguarded(transform, channels, sr, seed),
+        |reason| Error::Internal(format!("augmentation failed ({reason}); please report this bug")),
+    )
+}
+
+fn apply_unguarded(transform: &Transform, channels: Vec<Vec<f32>>, sr: u32, seed: u64) -> Result<Vec<Vec<f32>>> {
     validate_input(&channels, sr)?;
     let mut leaves = Vec::new();
     transform.leaves(&mut leaves);

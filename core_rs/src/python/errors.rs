@@ -42,6 +42,7 @@ impl From<crate::Error> for PyErr {
             }
             crate::Error::Decode { .. } => DecodeError::new_err(message),
             crate::Error::InvalidArgument(_) => PyValueError::new_err(message),
+            crate::Error::Internal(_) => AudioDecodeError::new_err(message),
         }
     }
 }
