@@ -1,6 +1,7 @@
 """What both loaders decide before they read: the cache `cache="auto"`
-means, the parallelism measured on this machine, which feature function
-`features=` names with what settings, and what `stats()` reports.
+means, the reader and the parallelism measured on this machine, which
+feature function `features=` names with what settings, and what `stats()`
+reports.
 
 Framework-free, shared by `audiodecode.jax.loader` and
 `audiodecode.torch.AudioDataLoader`, so that the two choose alike.
@@ -13,13 +14,15 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import Any, Literal
+
+import numpy as np
 
 from audiodecode.autotune import Tuning, autotune, available_cores
 from audiodecode.cache import AudioCache, resolve_cache
 from audiodecode.cache.budget import ENTRY_OVERHEAD, auto_ram_budget
 from audiodecode.dataset import AudioFiles
-from audiodecode.pipeline import ClipReader, Schedule, estimate_decoded_bytes
+from audiodecode.pipeline import BatchAugmentation, ClipReader, ClipSpec, Schedule, estimate_decoded_bytes
 from audiodecode.stats import PipelineStats
 
 log = logging.getLogger("audiodecode")
@@ -57,6 +60,65 @@ def auto_cache(files: AudioFiles, shard_size: int, sr: int) -> AudioCache | None
     return resolve_cache("auto", dataset_bytes_estimate=needed)
 
 
+@dataclass(frozen=True)
+class HostReader:
+    """A loader's host side: its reader, the cache behind it, the counters
+    it reports to, and the parallelism measured for it.
+
+    Attributes
+    ----------
+    reader : ClipReader
+    cache : AudioCache or None
+    owns_cache : bool
+        The loader made `cache` (`cache="auto"`) and closes it with itself.
+    stats : PipelineStats
+    tuning : Tuning
+    """
+
+    reader: ClipReader
+    cache: AudioCache | None
+    owns_cache: bool
+    stats: PipelineStats
+    tuning: Tuning
+
+    def close(self) -> None:
+        """Release the cache if this loader made it; a cache the caller
+        passed stays theirs."""
+        if self.owns_cache and self.cache is not None:
+            self.cache.close()
+
+
+def host_reader(
+    files: AudioFiles,
+    spec: ClipSpec,
+    augment: BatchAugmentation | None,
+    shard: np.ndarray,
+    schedule: Schedule,
+    cache: AudioCache | Literal["auto"] | None,
+    batch_size: int,
+    num_threads: int | None,
+    prefetch: int | None,
+) -> HostReader:
+    """Resolve `cache=` for `shard` of `files`, make the reader over it and
+    measure the parallelism (`num_threads`/`prefetch` given are kept). A
+    cache made here is closed again if the measurement fails (an
+    unreadable file with `on_error="raise"`), so a failed loader leaves no
+    shared memory behind."""
+    owns_cache = isinstance(cache, str)
+    resolved = auto_cache(files, len(shard), spec.sr) if owns_cache else resolve_cache(cache)
+    stats = PipelineStats()
+    reader = ClipReader(files, spec, augment=augment, cache=resolved, candidates=shard, stats=stats)
+    try:
+        # The probe has no cache: measuring neither fills it nor times hits.
+        probe = ClipReader(files, spec, augment=augment, candidates=shard)
+        tuning = tune_reader(probe, schedule, batch_size, num_threads, prefetch)
+    except BaseException:
+        if owns_cache and resolved is not None:
+            resolved.close()
+        raise
+    return HostReader(reader, resolved, owns_cache, stats, tuning)
+
+
 def tune_reader(
     probe: ClipReader, schedule: Schedule, batch_size: int, num_threads: int | None, prefetch: int | None
 ) -> Tuning:
@@ -69,15 +131,15 @@ def tune_reader(
     )
 
 
-def loader_stats(stats: PipelineStats, cache: AudioCache | None, tuning: Tuning) -> dict[str, Any]:
+def loader_stats(host: HostReader) -> dict[str, Any]:
     """A loader's `stats()`: the pipeline's counters, the cache's, and the
     parallelism it runs with (and which settings the caller fixed)."""
-    out = stats.snapshot()
-    out["cache"] = cache.stats() if cache is not None else None
+    out = host.stats.snapshot()
+    out["cache"] = host.cache.stats() if host.cache is not None else None
     out["parallelism"] = {
-        "num_threads": tuning.choice.num_threads,
-        "prefetch": tuning.choice.prefetch,
-        "given": list(tuning.given),
+        "num_threads": host.tuning.choice.num_threads,
+        "prefetch": host.tuning.choice.prefetch,
+        "given": list(host.tuning.given),
     }
     return out
 

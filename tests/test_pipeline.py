@@ -393,3 +393,31 @@ def test_stats_count_waiting_and_stages() -> None:
     assert snap["samples_per_s"] == pytest.approx(16 / snap["elapsed_s"])
     assert snap["stage_ms_per_batch"]["decode"] >= 10
     assert pickle.loads(pickle.dumps(stats)).snapshot()["batches"] == 0
+
+
+def test_a_failed_measurement_releases_the_cache_the_loader_made(
+    ramps: AudioFiles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Both loaders build their host side with loader_setup.host_reader.
+    from audiodecode import loader_setup
+
+    (tmp_path / "broken.mp3").write_bytes(b"ID3 truncated" * 20)
+    files = audio_files([*ramps.paths, str(tmp_path / "broken.mp3")])
+    made: list[AudioCache] = []
+
+    def auto_cache(*args: object) -> AudioCache:
+        made.append(AudioCache(max_ram_gb=0.01))
+        return made[-1]
+
+    monkeypatch.setattr(loader_setup, "auto_cache", auto_cache)
+    spec = ClipSpec(sr=SR, clip_seconds=0.25, crop="start", seed=0)
+    shard = files.shard(0, 1)
+    schedule = Schedule(shard, seed=0, shuffle=False, num_epochs=1)
+    with pytest.raises(Exception, match="broken.mp3"):
+        loader_setup.host_reader(files, spec, None, shard, schedule, "auto", len(files), 1, None)
+    assert len(made) == 1 and made[0]._closed
+    passed = AudioCache(max_ram_gb=0.01)  # the caller's cache stays open
+    with pytest.raises(Exception, match="broken.mp3"):
+        loader_setup.host_reader(files, spec, None, shard, schedule, passed, len(files), 1, None)
+    assert not passed._closed
+    passed.close()

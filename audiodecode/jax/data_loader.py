@@ -36,14 +36,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from audiodecode.autotune import Tuning
-from audiodecode.cache import AudioCache, resolve_cache
+from audiodecode.cache import AudioCache
 from audiodecode.dataset import AudioFiles, StrPath, audio_files
-from audiodecode.loader_setup import auto_cache, feature_spec, loader_stats, rust_threads, tune_reader
+from audiodecode.loader_setup import HostReader, feature_spec, host_reader, loader_stats, rust_threads
 from audiodecode.jax.source import AudioRecordSource, EpochShuffle, ReadClips, to_indices
 from audiodecode.pipeline import (
     BatchAugmentation,
-    ClipReader,
     ClipSpec,
     Crop,
     OnError,
@@ -92,21 +90,16 @@ class AudioLoader(grain.DatasetIterator):
         batch_size: int,
         local_batch_size: int,
         steps_per_epoch: int,
-        tuning: Tuning,
-        stats: PipelineStats,
-        cache: AudioCache | None,
-        owns_cache: bool,
+        host: HostReader,
         fingerprint: str,
     ) -> None:
         super().__init__(parent)
         self.files = files
         self.batch_size = batch_size
         self.steps_per_epoch = steps_per_epoch
-        self.tuning = tuning
+        self.tuning = host.tuning
         self._local_batch_size = local_batch_size
-        self._stats = stats
-        self._cache = cache
-        self._owns_cache = owns_cache
+        self._host = host
         self._fingerprint = fingerprint
 
     def __next__(self) -> Batch:
@@ -114,7 +107,7 @@ class AudioLoader(grain.DatasetIterator):
         requested = time.perf_counter()
         batch = next(self._parent)
         rows = batch["label"].shape[0] * self._local_batch_size // self.batch_size
-        self._stats.delivered(requested, rows)
+        self._host.stats.delivered(requested, rows)
         return batch
 
     def get_state(self) -> dict[str, Any]:
@@ -146,7 +139,7 @@ class AudioLoader(grain.DatasetIterator):
             (the cache's counters, or None), parallelism (num_threads,
             prefetch, given: the settings the caller fixed).
         """
-        return loader_stats(self._stats, self._cache, self.tuning)
+        return loader_stats(self._host)
 
     def close(self) -> None:
         """Stop the background threads and release a cache the loader made."""
@@ -156,8 +149,7 @@ class AudioLoader(grain.DatasetIterator):
         # Drop the Grain iterators now: their __del__ closes them again, which
         # fails if it only runs at interpreter shutdown (grain 0.2.18).
         self._parents = ()
-        if self._owns_cache and self._cache is not None:
-            self._cache.close()
+        self._host.close()
 
     def __enter__(self) -> AudioLoader:
         return self
@@ -283,25 +275,17 @@ def loader(
     placement = _placement(sharding, batch_size)
     featurize = _featurizer(features, sr, feature_kwargs)
     augment = resolve_augment(augmentations)
-    owns_cache = isinstance(cache, str)
-    cache = auto_cache(files, len(shard), sr) if owns_cache else resolve_cache(cache)
     schedule = Schedule(shard, seed=seed, shuffle=shuffle, num_epochs=num_epochs)
-    stats = PipelineStats()
-    reader = ClipReader(files, spec, augment=augment, cache=cache, candidates=shard, stats=stats)
-    tuning = tune_reader(
-        ClipReader(files, spec, augment=augment, candidates=shard), schedule, local_batch_size,
-        num_threads, prefetch,
-    )
-    host = (
+    host = host_reader(files, spec, augment, shard, schedule, cache, local_batch_size, num_threads, prefetch)
+    choice = host.tuning.choice
+    batches = (
         EpochShuffle(grain.MapDataset.source(AudioRecordSource(files)), schedule)
         .batch(local_batch_size, drop_remainder=drop_remainder, batch_fn=to_indices)
-        .map(ReadClips(reader, rust_threads(tuning.choice.num_threads)))
-        .to_iter_dataset(
-            grain.ReadOptions(num_threads=tuning.choice.prefetch, prefetch_buffer_size=tuning.choice.prefetch)
-        )
+        .map(ReadClips(host.reader, rust_threads(choice.num_threads)))
+        .to_iter_dataset(grain.ReadOptions(num_threads=choice.prefetch, prefetch_buffer_size=choice.prefetch))
     )
     device = grain.experimental.ThreadPrefetchIterDataset(
-        host.map(_ToDevice(placement, featurize, stats)), prefetch_buffer_size=DEVICE_BUFFER
+        batches.map(_ToDevice(placement, featurize, host.stats)), prefetch_buffer_size=DEVICE_BUFFER
     )
     fingerprint = hashlib.sha1(
         repr((files.fingerprint, spec, local_batch_size, processes, process, shuffle, num_epochs,
@@ -314,10 +298,7 @@ def loader(
         batch_size=batch_size,
         local_batch_size=local_batch_size,
         steps_per_epoch=len(shard) // local_batch_size,
-        tuning=tuning,
-        stats=stats,
-        cache=cache,
-        owns_cache=owns_cache,
+        host=host,
         fingerprint=fingerprint,
     )
 

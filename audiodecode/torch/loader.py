@@ -28,13 +28,11 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from audiodecode.autotune import Tuning
-from audiodecode.cache import AudioCache, resolve_cache
+from audiodecode.cache import AudioCache
 from audiodecode.dataset import AudioFiles, StrPath, audio_files
-from audiodecode.loader_setup import auto_cache, feature_spec, loader_stats, rust_threads, tune_reader
+from audiodecode.loader_setup import feature_spec, host_reader, loader_stats, rust_threads
 from audiodecode.pipeline import (
     BatchAugmentation,
-    ClipReader,
     ClipSpec,
     Crop,
     OnError,
@@ -216,23 +214,12 @@ class AudioDataLoader:
             featurize.check(self.device, spec.clip_samples)
         augment = resolve_augment(augmentations)
         self._schedule = Schedule(self.indices, seed=seed, shuffle=shuffle, num_epochs=None)
-        self._stats = PipelineStats()
-        self._owns_cache = isinstance(cache, str)
-        self._cache = auto_cache(self.files, len(self.indices), target_sr) if self._owns_cache else resolve_cache(cache)
-        self.reader = ClipReader(self.files, spec, augment=augment, cache=self._cache, candidates=self.indices,
-                                 stats=self._stats)
-        try:
-            # The probe has no cache: measuring neither fills it nor times hits.
-            self.tuning: Tuning = tune_reader(ClipReader(self.files, spec, augment=augment, candidates=self.indices),
-                                              self._schedule, batch_size, num_threads, prefetch)
-        except BaseException:
-            # An unreadable file (on_error="raise") fails the measurement:
-            # release the cache made for this loader before passing it on.
-            if self._owns_cache and self._cache is not None:
-                self._cache.close()
-            raise
+        self._host = host_reader(self.files, spec, augment, self.indices, self._schedule, cache, batch_size,
+                                 num_threads, prefetch)
+        self.reader = self._host.reader
+        self.tuning = self._host.tuning
         self._num_threads = rust_threads(self.tuning.choice.num_threads)
-        self._to_device = _ToDevice(self.device, featurize, self._stats, return_lengths)
+        self._to_device = _ToDevice(self.device, featurize, self._host.stats, return_lengths)
         self._iterators: weakref.WeakSet[_EpochIterator] = weakref.WeakSet()
         self._closed = False
         self.epoch = 0
@@ -291,7 +278,7 @@ class AudioDataLoader:
             run time), cache (the cache's counters, or None), parallelism
             (num_threads, prefetch, given: the settings the caller fixed).
         """
-        return loader_stats(self._stats, self._cache, self.tuning)
+        return loader_stats(self._host)
 
     def close(self) -> None:
         """Stop the background threads of open iterations and release a
@@ -301,8 +288,7 @@ class AudioDataLoader:
         self._closed = True
         for it in list(self._iterators):
             it.close()
-        if self._owns_cache and self._cache is not None:
-            self._cache.close()
+        self._host.close()
 
     def __enter__(self) -> AudioDataLoader:
         return self
@@ -321,7 +307,7 @@ class _EpochIterator(Iterator[Batch]):
 
     def __init__(self, loader: AudioDataLoader, epoch: int) -> None:
         self.epoch = epoch
-        self._stats = loader._stats
+        self._stats = loader._host.stats
         self._to_device = loader._to_device
         self._remaining = len(loader)
         self._prefetcher = Prefetcher(loader.batches(epoch), loader._read, self._to_device,
