@@ -117,16 +117,26 @@ pub(crate) fn open(source: &AudioSource) -> Result<OpenedTrack> {
 
 /// Decodes `[offset, offset + duration)` of `source`.
 pub fn decode(source: &AudioSource, options: &DecodeOptions) -> Result<Decoded> {
-    decode_reserving(source, options, 0)
+    decode_track(open_for(source, options)?, source, options, 0)
 }
 
-/// [`decode`], with room for at least `capacity` frames per output channel
-/// (within the file-size cap): the first of several pieces reserves the
-/// whole request, so the others are appended without moving it.
-pub(crate) fn decode_reserving(source: &AudioSource, options: &DecodeOptions, capacity: u64) -> Result<Decoded> {
-    let name = source.name();
+/// `options` checked, then `source` opened (probed) for decoding them.
+pub(crate) fn open_for(source: &AudioSource, options: &DecodeOptions) -> Result<OpenedTrack> {
     validate(options)?;
-    let mut track = open(source)?;
+    open(source)
+}
+
+/// [`decode`] of `track`, `source` opened by [`open_for`] with `options`,
+/// with room for at least `capacity` frames per output channel (within the
+/// file-size cap): the first of several pieces reserves the whole request,
+/// so the others are appended without moving it.
+pub(crate) fn decode_track(
+    mut track: OpenedTrack,
+    source: &AudioSource,
+    options: &DecodeOptions,
+    capacity: u64,
+) -> Result<Decoded> {
+    let name = source.name();
     let track_params = track
         .format
         .tracks()

@@ -3,7 +3,7 @@
 
 use rayon::prelude::*;
 
-use crate::decode::{decode, decode_reserving, open, DecodeOptions, Decoded};
+use crate::decode::{decode, decode_track, open_for, DecodeOptions, Decoded, OpenedTrack};
 use crate::error::{catch_panics, Error, Result};
 use crate::pool;
 use crate::resample::resample;
@@ -56,16 +56,18 @@ const PIECE_SECONDS: f64 = 30.0;
 
 /// [`decode`], split over up to `threads` pieces when the request is long
 /// and the codec restarts exactly. Each piece seeks with the decoder's
-/// pre-roll, so the pieces join without a seam. Anything unusual in a piece (an error, a warning, a short read)
-/// falls back to one sequential decode, whose behaviour on damaged files
-/// is the defined one.
+/// pre-roll, so the pieces join without a seam. Anything unusual in a
+/// piece (an error, a warning, a short read) falls back to one sequential
+/// decode, whose behaviour on damaged files is the defined one.
 fn decode_in_pieces(source: &AudioSource, options: &DecodeOptions, threads: usize) -> Result<Decoded> {
-    let Some((sample_rate, bounds)) = plan_pieces(source, options, threads) else {
-        return decode(source, options);
+    // The probe that plans the pieces is the one a short request decodes.
+    let track = open_for(source, options)?;
+    let Some(bounds) = plan_pieces(&track, options, threads) else {
+        return decode_track(track, source, options, 0);
     };
-    let sr = sample_rate as f64;
+    let sr = track.sample_rate as f64;
     let last = bounds.len() - 2;
-    let pieces: Vec<Result<Decoded>> = (0..=last)
+    let pieces: Option<Vec<Decoded>> = (0..=last)
         .into_par_iter()
         .map(|k| {
             let open_ended = k == last && options.duration_s.is_none();
@@ -76,17 +78,12 @@ fn decode_in_pieces(source: &AudioSource, options: &DecodeOptions, threads: usiz
                 ..options.clone()
             };
             let capacity = if k == 0 { bounds[last + 1] - bounds[0] } else { 0 };
-            decode_reserving(source, &piece, capacity).and_then(|d| {
-                let whole = d.warning.is_none() && (open_ended || d.frames() as u64 == frames);
-                if whole {
-                    Ok(d)
-                } else {
-                    Err(Error::invalid("piece"))
-                }
-            })
+            let decoded = decode_track(open_for(source, &piece).ok()?, source, &piece, capacity).ok()?;
+            let whole = decoded.warning.is_none() && (open_ended || decoded.frames() as u64 == frames);
+            whole.then_some(decoded)
         })
         .collect();
-    let Ok(pieces) = pieces.into_iter().collect::<Result<Vec<_>>>() else {
+    let Some(pieces) = pieces else {
         return decode(source, options);
     };
     let mut pieces = pieces.into_iter();
@@ -97,14 +94,11 @@ fn decode_in_pieces(source: &AudioSource, options: &DecodeOptions, threads: usiz
     Ok(whole)
 }
 
-/// The frame bounds of the pieces (`None`: decode in one go): the request's
-/// range of the declared length, cut evenly.
-fn plan_pieces(source: &AudioSource, options: &DecodeOptions, threads: usize) -> Option<(u32, Vec<u64>)> {
-    if threads < 2 || !options.offset_s.is_finite() || options.offset_s < 0.0 {
-        return None;
-    }
-    let track = open(source).ok()?;
-    if !seams_are_exact(&track.codec) {
+/// The frame bounds of the pieces of `options`' range of `track` (`None`:
+/// decode in one go): the request's range of the declared length, cut
+/// evenly.
+fn plan_pieces(track: &OpenedTrack, options: &DecodeOptions, threads: usize) -> Option<Vec<u64>> {
+    if threads < 2 || !seams_are_exact(&track.codec) {
         return None;
     }
     let (sr, declared) = (track.sample_rate, track.declared_frames?);
@@ -115,7 +109,7 @@ fn plan_pieces(source: &AudioSource, options: &DecodeOptions, threads: usize) ->
         .map_or(declared, |d| (start + (d * sr as f64).round() as u64).min(declared));
     let piece_frames = (PIECE_SECONDS * sr as f64) as u64;
     let count = (end.saturating_sub(start) / piece_frames).min(threads as u64);
-    (count >= 2).then(|| (sr, (0..=count).map(|k| start + (end - start) * k / count).collect()))
+    (count >= 2).then(|| (0..=count).map(|k| start + (end - start) * k / count).collect())
 }
 
 /// Codecs whose output after a seek (with pre-roll) is bit-identical to a
@@ -193,15 +187,16 @@ mod tests {
             DecodeOptions { offset_s: 10.5, duration_s: Some(100.0), ..Default::default() },
             DecodeOptions { offset_s: 20.0, duration_s: Some(1000.0), ..Default::default() },
         ] {
-            let bounds = plan_pieces(&source, &options, 3).expect("long enough to split").1;
+            let bounds = plan_pieces(&open_for(&source, &options).unwrap(), &options, 3).expect("long enough to split");
             assert!(bounds.len() >= 3, "{bounds:?}");
             let pieces = pool::run(Some(3), || decode_in_pieces(&source, &options, 3)).unwrap().unwrap();
             let whole = decode(&source, &options).unwrap();
             assert_eq!(pieces.channels, whole.channels, "{options:?}");
         }
         let short = DecodeOptions { duration_s: Some(50.0), ..Default::default() };
-        assert!(plan_pieces(&source, &short, 3).is_none());
-        assert!(plan_pieces(&source, &DecodeOptions::default(), 1).is_none());
+        let track = || open_for(&source, &DecodeOptions::default()).unwrap();
+        assert!(plan_pieces(&track(), &short, 3).is_none());
+        assert!(plan_pieces(&track(), &DecodeOptions::default(), 1).is_none());
     }
 
     #[test]
@@ -210,7 +205,7 @@ mod tests {
         bytes.truncate(bytes.len() / 2);
         let source = AudioSource::bytes(bytes, "cut.wav");
         let options = DecodeOptions::default();
-        assert!(plan_pieces(&source, &options, 2).is_some());
+        assert!(plan_pieces(&open_for(&source, &options).unwrap(), &options, 2).is_some());
         let pieces = pool::run(Some(2), || decode_in_pieces(&source, &options, 2)).unwrap().unwrap();
         let whole = decode(&source, &options).unwrap();
         assert_eq!(pieces.channels, whole.channels);
