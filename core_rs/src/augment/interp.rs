@@ -9,6 +9,10 @@
 
 use std::sync::OnceLock;
 
+use super::simd::sum_lanes;
+#[cfg(target_arch = "x86_64")]
+use super::simd::sum_lanes_avx;
+
 /// Zero crossings on each side at unit cutoff: about 70 dB of stop band,
 /// plenty for augmentation, and half the taps of the decode path's kernel.
 const ZERO_CROSSINGS: usize = 8;
@@ -155,7 +159,7 @@ fn read_with(
 }
 
 /// `sum((row[i] + between * slope[i]) * x[i])`, all lengths a multiple of 8:
-/// eight lanes, then a fixed pairwise sum.
+/// eight lanes, then [`sum_lanes`].
 fn interpolated_dot(row: &[f32], slope: &[f32], between: f32, x: &[f32]) -> f32 {
     let mut acc = [0.0f32; 8];
     for ((r, s), x) in row.chunks_exact(8).zip(slope.chunks_exact(8)).zip(x.chunks_exact(8)) {
@@ -163,7 +167,7 @@ fn interpolated_dot(row: &[f32], slope: &[f32], between: f32, x: &[f32]) -> f32 
             acc[i] += (r[i] + between * s[i]) * x[i];
         }
     }
-    ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]))
+    sum_lanes(acc)
 }
 
 /// [`interpolated_dot`] in AVX registers: the same operations in the same
@@ -184,10 +188,7 @@ unsafe fn interpolated_dot_avx(row: &[f32], slope: &[f32], between: f32, x: &[f3
         acc = _mm256_add_ps(acc, _mm256_mul_ps(w, _mm256_loadu_ps(px.add(i))));
         i += 8;
     }
-    // (a0+a4, a1+a5, a2+a6, a3+a7), then (.0 + .2, .1 + .3), then their sum.
-    let quad = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-    let pair = _mm_add_ps(quad, _mm_movehl_ps(quad, quad));
-    _mm_cvtss_f32(_mm_add_ss(pair, _mm_shuffle_ps(pair, pair, 1)))
+    sum_lanes_avx(acc)
 }
 
 #[cfg(test)]

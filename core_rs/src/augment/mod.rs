@@ -15,6 +15,7 @@ mod noise;
 pub mod rng;
 mod simd;
 mod stretch;
+mod window;
 mod wsola;
 
 use rayon::prelude::*;

@@ -1,4 +1,5 @@
-//! The inner product WSOLA's search spends its time in.
+//! The inner product WSOLA's search spends its time in, and the fixed-order
+//! lane sum it shares with the rate change's filter (`interp.rs`).
 //!
 //! The compiler does not vectorize a float reduction by itself (that would
 //! reorder the additions), and its attempts with explicit lanes come out
@@ -27,7 +28,24 @@ fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
             acc[i] += x[i] * y[i];
         }
     }
-    ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7])) + tail
+    sum_lanes(acc) + tail
+}
+
+/// Eight lane sums added in the fixed order every path uses:
+/// `((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7))`.
+pub fn sum_lanes(acc: [f32; 8]) -> f32 {
+    ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]))
+}
+
+/// [`sum_lanes`] of an AVX register: the same additions in the same order.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+pub unsafe fn sum_lanes_avx(acc: std::arch::x86_64::__m256) -> f32 {
+    use std::arch::x86_64::*;
+    // (a0+a4, a1+a5, a2+a6, a3+a7), then (.0 + .2, .1 + .3), then their sum.
+    let quad = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+    let pair = _mm_add_ps(quad, _mm_movehl_ps(quad, quad));
+    _mm_cvtss_f32(_mm_add_ss(pair, _mm_shuffle_ps(pair, pair, 1)))
 }
 
 fn tail_sum(a: &[f32], b: &[f32]) -> f32 {
@@ -47,10 +65,9 @@ unsafe fn dot_avx(a: &[f32], b: &[f32]) -> f32 {
         let (x, y) = unsafe { (_mm256_loadu_ps(a.as_ptr().add(i)), _mm256_loadu_ps(b.as_ptr().add(i))) };
         acc = _mm256_add_ps(acc, _mm256_mul_ps(x, y));
     }
-    // (a0+a4, a1+a5, a2+a6, a3+a7), then (.0 + .2, .1 + .3), then their sum.
-    let quad = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-    let pair = _mm_add_ps(quad, _mm_movehl_ps(quad, quad));
-    _mm_cvtss_f32(_mm_add_ss(pair, _mm_shuffle_ps(pair, pair, 1))) + tail_sum(&a[whole..], &b[whole..])
+    // SAFETY: AVX is enabled in this function.
+    let lanes = unsafe { sum_lanes_avx(acc) };
+    lanes + tail_sum(&a[whole..], &b[whole..])
 }
 
 #[cfg(test)]

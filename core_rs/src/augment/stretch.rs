@@ -13,6 +13,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use realfft::num_complex::Complex32;
 use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 
+use super::window::hann;
+
 /// Frame length for a sample rate: about 64 ms, a power of two (1024 at
 /// 16 kHz, 2048 at 22.05 kHz, 4096 at 44.1 and 48 kHz).
 pub fn frame_length(sr: u32) -> usize {
@@ -32,11 +34,6 @@ fn plans(n_fft: usize) -> Plans {
     static PLANNER: OnceLock<Mutex<RealFftPlanner<f32>>> = OnceLock::new();
     let mut planner = PLANNER.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
     Plans { forward: planner.plan_fft_forward(n_fft), inverse: planner.plan_fft_inverse(n_fft) }
-}
-
-/// Periodic Hann window.
-fn hann(n: usize) -> Vec<f32> {
-    (0..n).map(|i| (0.5 - 0.5 * (std::f64::consts::TAU * i as f64 / n as f64).cos()) as f32).collect()
 }
 
 /// `x` played `rate` times faster (rate > 1 shortens), pitch unchanged.

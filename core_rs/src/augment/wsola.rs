@@ -14,6 +14,9 @@
 //! every fourth lag, then every lag around the best one. All channels
 //! share the frame positions (found on their sum), so stereo images stay.
 
+use super::simd::dot;
+use super::window::hann;
+
 /// Frame length (even) at `sr`: 40 ms.
 fn frame_length(sr: u32) -> usize {
     ((sr as f64 * 0.040) as usize / 2 * 2).max(16)
@@ -24,8 +27,6 @@ fn frame_length(sr: u32) -> usize {
 fn tolerance(sr: u32) -> usize {
     ((sr as f64 * 0.012) as usize).max(2)
 }
-
-use super::simd::dot;
 
 /// Decimation of the coarse search.
 const COARSE: usize = 4;
@@ -169,11 +170,6 @@ fn block_sums(x: &[f32], out: &mut [f32]) {
     for (o, block) in out.iter_mut().zip(x.chunks_exact(COARSE)) {
         *o = block.iter().sum();
     }
-}
-
-/// Periodic Hann window: copies at half-window hops sum to one.
-fn hann(n: usize) -> Vec<f32> {
-    (0..n).map(|i| (0.5 - 0.5 * (std::f64::consts::TAU * i as f64 / n as f64).cos()) as f32).collect()
 }
 
 #[cfg(test)]
