@@ -151,29 +151,30 @@ def baseline_batches(paths: list[str], labels: list[int], augment: str | None, w
 # -- ours -------------------------------------------------------------------------
 
 
-def our_loader(paths: list[str], labels: list[int], augment: bool, **parallelism: int | None):  # noqa: ANN201
+def our_augmentations(augment: bool) -> list | None:
+    """Both our loaders' `augmentations=`: the baseline's pitch shift and stretch."""
     import audiodecode
-    from audiodecode.jax.data_loader import loader
 
-    augmentations = [
+    if not augment:
+        return None
+    return [
         audiodecode.PitchShift(-PITCH_SEMITONES, PITCH_SEMITONES, p=AUGMENT_P),
         audiodecode.TimeStretch(*STRETCH, p=AUGMENT_P),
     ]
+
+
+def our_loader(paths: list[str], labels: list[int], augment: bool, **parallelism: int | None):  # noqa: ANN201
+    from audiodecode.jax.data_loader import loader
+
     return loader(paths, labels, batch_size=BATCH, sr=SR, clip_seconds=CLIP / SR, features="mfcc",
-                  augmentations=augmentations if augment else None, cache=None, seed=0,
-                  **MFCC_SETTINGS, **parallelism)
+                  augmentations=our_augmentations(augment), cache=None, seed=0, **MFCC_SETTINGS, **parallelism)
 
 
 def our_torch_loader(paths: list[str], labels: list[int], augment: bool, **parallelism: int | None):  # noqa: ANN201
-    import audiodecode
     from audiodecode.torch import AudioDataLoader
 
-    augmentations = [
-        audiodecode.PitchShift(-PITCH_SEMITONES, PITCH_SEMITONES, p=AUGMENT_P),
-        audiodecode.TimeStretch(*STRETCH, p=AUGMENT_P),
-    ]
     return AudioDataLoader(paths, labels, batch_size=BATCH, target_sr=SR, features="mfcc",
-                           augmentations=augmentations if augment else None, clip_seconds=CLIP / SR, cache=None,
+                           augmentations=our_augmentations(augment), clip_seconds=CLIP / SR, cache=None,
                            seed=0, drop_last=True, **MFCC_SETTINGS, **parallelism)  # fmt: skip
 
 
