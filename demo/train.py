@@ -13,9 +13,9 @@ from flax import nnx
 from tqdm import tqdm
 
 import audiodecode
-from audiodecode import seeding
-from audiodecode.autotune import Parallelism
-from audiodecode.dataset import AudioFiles, audio_files
+from audiodecode.data import seeding
+from audiodecode.data.tuning import Parallelism
+from audiodecode.data.records import AudioFiles, audio_files
 from audiodecode.jax.data_loader import AudioLoader, loader
 from demo.model import AudioCNN, eval_step, train_step
 

@@ -19,11 +19,12 @@ import numpy as np
 import pytest
 
 import audiodecode
-from audiodecode import seeding
-from audiodecode.dataset import AudioFiles, audio_files
+from audiodecode.data import seeding
+from audiodecode.data.records import AudioFiles, audio_files
 from audiodecode.jax.data_loader import AudioLoader, loader
 from audiodecode.jax.source import AudioRecordSource
-from audiodecode.pipeline import ClipReader, ClipSpec, Schedule, SkippedRecordWarning
+from audiodecode.data.reading import ClipReader, ClipSpec, SkippedRecordWarning
+from audiodecode.data.schedule import Schedule
 from synth import encode
 
 SR = 16000
@@ -229,7 +230,7 @@ def test_stats_report_throughput_stall_stages_and_cache(tagged: Path, caplog: py
 
 
 def test_auto_cache_only_when_the_shard_fits(tagged: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import audiodecode.loader_setup as module
+    import audiodecode.data.setup as module
 
     monkeypatch.setattr(module, "auto_ram_budget", lambda *a: 2**20)  # 1 MiB: 12 x 0.25 s (192 KB) fit
     with loader(tagged, batch_size=4, clip_seconds=0.25, num_threads=1, prefetch=1) as it:

@@ -15,12 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from audiodecode import seeding
-from audiodecode.autotune import Parallelism, autotune
+from audiodecode.data import seeding
+from audiodecode.data.tuning import Parallelism, autotune
 from audiodecode.cache import AudioCache
-from audiodecode.dataset import UNLABELLED, AudioFiles, audio_files
-from audiodecode.pipeline import ClipReader, ClipSpec, Schedule, SkippedRecordWarning, estimate_decoded_bytes
-from audiodecode.stats import PipelineStats
+from audiodecode.data.records import UNLABELLED, AudioFiles, audio_files
+from audiodecode.data.reading import ClipReader, ClipSpec, SkippedRecordWarning, estimate_decoded_bytes
+from audiodecode.data.schedule import Schedule
+from audiodecode.data.stats import PipelineStats
 from synth import encode, make, sine, speech_like
 
 SR = 16000
@@ -399,7 +400,7 @@ def test_a_failed_measurement_releases_the_cache_the_loader_made(
     ramps: AudioFiles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Both loaders build their host side with loader_setup.host_reader.
-    from audiodecode import loader_setup
+    from audiodecode.data import setup as loader_setup
 
     (tmp_path / "broken.mp3").write_bytes(b"ID3 truncated" * 20)
     files = audio_files([*ramps.paths, str(tmp_path / "broken.mp3")])

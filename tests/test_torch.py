@@ -25,9 +25,9 @@ torch = pytest.importorskip("torch", reason="the torch extra is not installed")
 
 import audiodecode  # noqa: E402
 from audiodecode import seeding  # noqa: E402
-from audiodecode.dataset import AudioFiles, audio_files  # noqa: E402
+from audiodecode.data.records import AudioFiles, audio_files  # noqa: E402
 from audiodecode.filters import frame_count  # noqa: E402
-from audiodecode.pipeline import ClipReader, ClipSpec, SkippedRecordWarning  # noqa: E402
+from audiodecode.data.reading import ClipReader, ClipSpec, SkippedRecordWarning  # noqa: E402
 from audiodecode.torch import AudioDataLoader, AudioDataset, collate  # noqa: E402
 from audiodecode.torch import features as tf  # noqa: E402
 from synth import chirp, encode, noise, sine, speech_like  # noqa: E402
@@ -483,7 +483,7 @@ def test_stats_overrides_and_autotuning(tagged: Path, caplog: pytest.LogCaptureF
 
 
 def test_auto_cache_only_when_the_shard_fits(tagged: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import audiodecode.loader_setup as module
+    import audiodecode.data.setup as module
 
     monkeypatch.setattr(module, "auto_ram_budget", lambda *a: 2**20)  # 1 MiB: 12 x 0.25 s (192 KB) fit
     with AudioDataLoader(tagged, batch_size=4, clip_seconds=0.25, num_threads=1, prefetch=1) as loader:

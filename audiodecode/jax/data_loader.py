@@ -19,7 +19,7 @@ The pipeline is Grain's:
 Batches are read whole: one `load_batch` decodes all of a batch's files in
 Rust threads with the GIL released, so Python threads suffice and no
 worker processes are needed. Host parallelism (Rust threads per batch,
-batches in flight) is measured at start-up (`audiodecode.autotune`).
+batches in flight) is measured at start-up (`audiodecode.data.tuning`).
 """
 
 from __future__ import annotations
@@ -37,18 +37,18 @@ import jax.numpy as jnp
 import numpy as np
 
 from audiodecode.cache import AudioCache
-from audiodecode.dataset import AudioFiles, StrPath, audio_files
-from audiodecode.loader_setup import HostReader, feature_spec, host_reader, loader_stats, rust_threads
+from audiodecode.data.records import AudioFiles, StrPath, audio_files
+from audiodecode.data.setup import HostReader, feature_spec, host_reader, loader_stats, rust_threads
 from audiodecode.jax.source import AudioRecordSource, EpochShuffle, ReadClips, to_indices
-from audiodecode.pipeline import (
+from audiodecode.data.reading import (
     BatchAugmentation,
     ClipSpec,
     Crop,
     OnError,
-    Schedule,
     resolve_augment,
 )
-from audiodecode.stats import PipelineStats
+from audiodecode.data.schedule import Schedule
+from audiodecode.data.stats import PipelineStats
 
 log = logging.getLogger("audiodecode")
 
@@ -69,7 +69,7 @@ class AudioLoader(grain.DatasetIterator):
         Rows per batch, over all processes.
     steps_per_epoch : int
         Batches that make one pass over this process's shard.
-    tuning : audiodecode.autotune.Tuning
+    tuning : audiodecode.data.tuning.Tuning
         The parallelism in use and what was measured to choose it.
 
     Notes
@@ -187,7 +187,7 @@ def loader(
     Parameters
     ----------
     files : directory, manifest, list of paths or AudioFiles
-        See `audiodecode.dataset.audio_files`: a directory with one
+        See `audiodecode.data.records.audio_files`: a directory with one
         sub-folder per class, a CSV/JSONL manifest (path and label
         columns), or a list of paths.
     labels : sequence of int or str, optional

@@ -6,7 +6,7 @@
       -> .map(ReadClips(reader))                        # one parallel decode per batch
 
 Grain sees only these cheap, picklable objects; the audio work happens in
-`audiodecode.pipeline.ClipReader`, shared with the torch adapter.
+`audiodecode.data.reading.ClipReader`, shared with the torch adapter.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from collections.abc import Sequence
 import grain
 import numpy as np
 
-from audiodecode.dataset import AudioFiles, Record
-from audiodecode.pipeline import ClipReader, Schedule
+from audiodecode.data.records import AudioFiles, Record
+from audiodecode.data.reading import ClipReader
+from audiodecode.data.schedule import Schedule
 
 
 class AudioRecordSource:
@@ -47,7 +48,7 @@ class EpochShuffle(grain.MapDataset):
     Element `p` is `(epoch, parent[record])` for `(epoch, record) =
     schedule.record_at(p)`. Grain's own `shuffle().repeat()` would do the
     same job, but its order is Grain's internal hash; this order is defined
-    in `audiodecode.seeding` (documented, numpy only), so the torch
+    in `audiodecode.data.seeding` (documented, numpy only), so the torch
     loader, which does not use Grain, visits records in the same order.
     """
 

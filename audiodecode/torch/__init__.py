@@ -11,7 +11,7 @@ functions::
             ...
 
 Decoding, cropping and augmentation run in the framework-free core
-(`audiodecode.pipeline`), shared with `audiodecode.jax`: for the same seed
+(`audiodecode.data`), shared with `audiodecode.jax`: for the same seed
 and files both adapters produce the same audio.
 
 Layout: `loader` (`AudioDataLoader`), `prefetch` (the background thread

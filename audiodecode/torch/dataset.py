@@ -26,8 +26,8 @@ from typing import Any
 import torch
 
 from audiodecode.cache import AudioCache
-from audiodecode.dataset import AudioFiles, StrPath, audio_files
-from audiodecode.pipeline import BatchAugmentation, ClipReader, ClipSpec, Crop, OnError, resolve_augment
+from audiodecode.data.records import AudioFiles, StrPath, audio_files
+from audiodecode.data.reading import BatchAugmentation, ClipReader, ClipSpec, Crop, OnError, resolve_augment
 
 
 class AudioDataset(torch.utils.data.Dataset):
@@ -41,7 +41,7 @@ class AudioDataset(torch.utils.data.Dataset):
     Parameters
     ----------
     files : directory, manifest, list of paths or AudioFiles
-        See `audiodecode.dataset.audio_files`.
+        See `audiodecode.data.records.audio_files`.
     labels : sequence of int or str, optional
         One per path when `files` is a list.
     target_sr : int

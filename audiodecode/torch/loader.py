@@ -9,7 +9,7 @@
             loss = criterion(model(features), labels)
 
 The batches are those of `audiodecode.jax.loader` for the same files and
-seed (both drive `audiodecode.pipeline.ClipReader` through the same
+seed (both drive `audiodecode.data.reading.ClipReader` through the same
 `Schedule`): one parallel Rust decode + crop + augmentation per batch, read
 `prefetch` batches ahead by threads, then moved to the device and turned
 into features by `audiodecode.torch.features` on a background thread.
@@ -29,17 +29,17 @@ import numpy as np
 import torch
 
 from audiodecode.cache import AudioCache
-from audiodecode.dataset import AudioFiles, StrPath, audio_files
-from audiodecode.loader_setup import feature_spec, host_reader, loader_stats, rust_threads
-from audiodecode.pipeline import (
+from audiodecode.data.records import AudioFiles, StrPath, audio_files
+from audiodecode.data.setup import feature_spec, host_reader, loader_stats, rust_threads
+from audiodecode.data.reading import (
     BatchAugmentation,
     ClipSpec,
     Crop,
     OnError,
-    Schedule,
     resolve_augment,
 )
-from audiodecode.stats import PipelineStats
+from audiodecode.data.schedule import Schedule
+from audiodecode.data.stats import PipelineStats
 from audiodecode.torch import features as feature_functions
 from audiodecode.torch.prefetch import Prefetcher
 
@@ -72,7 +72,7 @@ class AudioDataLoader:
     Parameters
     ----------
     files : directory, manifest, list of paths or AudioFiles
-        See `audiodecode.dataset.audio_files`: a directory with one
+        See `audiodecode.data.records.audio_files`: a directory with one
         sub-folder per class, a CSV/JSONL manifest (path and label
         columns), or a list of paths.
     labels : sequence of int or str, optional
@@ -129,7 +129,7 @@ class AudioDataLoader:
     num_threads, prefetch : int or None
         Rust threads per batch, and batches read at once ahead of the
         consumer. None: measured on this machine when the loader is made
-        (`audiodecode.autotune`, a second or two), as in the JAX loader.
+        (`audiodecode.data.tuning`, a second or two), as in the JAX loader.
     rank, world_size : int or None
         This process's shard of the data set. None: from
         `torch.distributed` when it is initialised, else one process. Each
@@ -150,7 +150,7 @@ class AudioDataLoader:
         The records of this rank's shard.
     epoch : int
         The epoch the next `iter()` reads; each `iter()` then advances it.
-    tuning : audiodecode.autotune.Tuning
+    tuning : audiodecode.data.tuning.Tuning
         The parallelism in use and what was measured to choose it.
     reader : ClipReader
         Reads a batch of (epochs, indices) into numpy arrays, as the

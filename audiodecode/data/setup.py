@@ -18,12 +18,13 @@ from typing import Any, Literal
 
 import numpy as np
 
-from audiodecode.autotune import Tuning, autotune, available_cores
+from audiodecode.data.tuning import Tuning, autotune, available_cores
 from audiodecode.cache import AudioCache, resolve_cache
 from audiodecode.cache.budget import ENTRY_OVERHEAD, auto_ram_budget
-from audiodecode.dataset import AudioFiles
-from audiodecode.pipeline import BatchAugmentation, ClipReader, ClipSpec, Schedule, estimate_decoded_bytes
-from audiodecode.stats import PipelineStats
+from audiodecode.data.records import AudioFiles
+from audiodecode.data.reading import BatchAugmentation, ClipReader, ClipSpec, estimate_decoded_bytes
+from audiodecode.data.schedule import Schedule
+from audiodecode.data.stats import PipelineStats
 
 log = logging.getLogger("audiodecode")
 
