@@ -5,7 +5,12 @@ PYTHON ?= python3
 CACHE := $(HOME)/.cache/audiodecode
 # The environment is keyed by the requirements, so a change rebuilds it and
 # an unchanged one is reused across clones (CI starts from a fresh clone).
-REQ_HASH := $(shell cat requirements/*.txt | sha256sum | cut -c1-12)
+# The heavy base (dev + torch: torch alone is gigabytes) keys the folder;
+# requirements/extras.txt (the newer oracles, competitors and services) is
+# installed on top, keyed by its own hash, so adding one package to it does
+# not download torch again.
+REQ_HASH := $(shell cat requirements/dev.txt requirements/torch.txt | sha256sum | cut -c1-12)
+EXTRAS_HASH := $(shell sha256sum requirements/extras.txt | cut -c1-12)
 VENV := $(CACHE)/venv-$(REQ_HASH)
 PY := $(VENV)/bin/python
 export CARGO_TARGET_DIR ?= $(CACHE)/target
@@ -14,20 +19,28 @@ MATURIN := $(VENV)/bin/maturin develop --skip-install --quiet
 
 .PHONY: env system-deps build build-release test test-rust test-python lint demo bench clean
 
-env: $(VENV)/.ready system-deps
+env: $(VENV)/.ready $(VENV)/.extras-$(EXTRAS_HASH) system-deps
 
-# Debian's ffmpeg encodes the test fixtures PyAV's bundled FFmpeg cannot
-# (mono Vorbis); the library itself never needs it.
+# Debian's tools for the tests, benchmarks and demos (the library itself
+# needs none of them): ffmpeg encodes the fixtures PyAV's bundled FFmpeg
+# cannot (mono Vorbis), espeak-ng speaks the speech corpora.
+DEBIAN_TOOLS := ffmpeg espeak-ng
 system-deps:
-	@command -v ffmpeg >/dev/null || { \
-	  echo "installing ffmpeg from Debian (test fixtures only)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null; }
+	@missing=$$(for t in $(DEBIAN_TOOLS); do command -v $$t >/dev/null || echo $$t; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing from Debian: $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
 
-$(VENV)/.ready: $(wildcard requirements/*.txt)
+$(VENV)/.ready: requirements/dev.txt requirements/torch.txt
 	rm -rf "$(VENV)"
 	$(PYTHON) -m venv "$(VENV)"
 	"$(VENV)/bin/pip" install --quiet --upgrade pip
 	"$(VENV)/bin/pip" install --quiet -r requirements/dev.txt -r requirements/torch.txt
+	touch "$@"
+
+$(VENV)/.extras-$(EXTRAS_HASH): requirements/extras.txt $(VENV)/.ready
+	"$(VENV)/bin/pip" install --quiet -r requirements/extras.txt
+	rm -f "$(VENV)"/.extras-*
 	touch "$@"
 
 # Test builds: the dev profile (opt-level 1, dependencies at 2) compiles in a
