@@ -235,3 +235,84 @@ def test_multi_hot():
     assert out.tolist() == [[1, 0, 1], [0, 0, 0], [0, 1, 0], [0, 0, 0]]
     with pytest.raises(ValueError, match="row 0"):
         collate.multi_hot([[3]], 3)
+
+
+def _wav_set(tmp_path, n: int = 24, sr: int = 8000):
+    import soundfile as sf
+
+    rng = np.random.default_rng(5)
+    paths, secs = [], []
+    for i in range(n):
+        s = float(rng.choice([0.3, 0.5, 0.9, 1.4, 2.0])) + i * 0.01
+        y = (0.1 * rng.standard_normal(int(round(s * sr)))).astype(np.float32)
+        p = tmp_path / f"f{i:02d}.wav"
+        sf.write(p, y, sr, subtype="FLOAT")
+        paths.append(str(p))
+        secs.append(len(y) / sr)
+    return paths, np.array(secs)
+
+
+def _jax_batches(paths, **kw):
+    from audiodecode.jax import loader
+
+    args = dict(sr=8000, batch_by="duration", max_batch_seconds=4.0, num_buckets=3, seed=2, num_epochs=2,
+                cache=None, num_threads=1, prefetch=1, drop_remainder=False)
+    args.update(kw)
+    return loader(paths, **args)
+
+
+def test_jax_loader_batch_by_duration_shapes_mask_and_resume(tmp_path):
+    import audiodecode
+
+    paths, secs = _wav_set(tmp_path)
+    with _jax_batches(paths) as it:
+        got = [{k: np.asarray(v) for k, v in b.items()} for b in it]
+        st = it.stats()
+        bounds = it.buckets.boundaries
+    shapes = {b["audio"].shape for b in got}
+    assert len(shapes) <= 3 and st["distinct_shapes"] == len(shapes)
+    assert shapes <= {(int(r), buckets.bucket_samples(s, 8000)) for r, s in zip(it.buckets.rows, bounds)}
+    assert sum(int(b["mask"].sum()) for b in got) == 2 * len(paths)
+    real = sum(int(b["length"].sum()) for b in got)
+    total = sum(b["audio"].size for b in got)
+    assert st["padding_share"] == pytest.approx(1 - real / total)
+    # Each row is the whole file, then zeros; padding rows are empty.
+    lengths = {round(len(audiodecode.load(p, sr=8000)[0])): p for p in paths}
+    for b in got:
+        for row, n, m in zip(b["audio"], b["length"], b["mask"]):
+            assert m == (n > 0)
+            if m:
+                y = audiodecode.load(lengths[int(n)], sr=8000)[0]
+                np.testing.assert_array_equal(row[:n], y)
+                assert not row[n:].any()
+    # Exact resume from a saved state.
+    with _jax_batches(paths) as it:
+        for _ in range(3):
+            next(it)
+        state = it.get_state()
+    with _jax_batches(paths) as it:
+        it.set_state(state)
+        rest = [np.asarray(b["audio"]) for b in it]
+    assert len(rest) == len(got) - 3
+    for a, b in zip(rest, got[3:]):
+        np.testing.assert_array_equal(a, b["audio"])
+
+
+def test_jax_loader_duration_feature_length(tmp_path):
+    paths, _ = _wav_set(tmp_path, n=6)
+    with _jax_batches(paths, num_epochs=1) as it:
+        samples = [np.asarray(b["length"]) for b in it]
+    with _jax_batches(paths, features="melspectrogram", n_fft=256, hop_length=80, n_mels=20, num_epochs=1) as it:
+        feats = [(np.asarray(b["feature_length"]), np.asarray(b["mask"])) for b in it]
+    assert len(feats) == len(samples)
+    for n, (fl, mask) in zip(samples, feats):
+        # The same frames the feature functions make from the valid samples alone.
+        want = collate.feature_lengths(n, n_fft=256, hop_length=80)
+        np.testing.assert_array_equal(fl, want)
+        assert not fl[~mask].any()
+
+
+def test_jax_loader_duration_rejects_too_long(tmp_path):
+    paths, _ = _wav_set(tmp_path, n=6)
+    with pytest.raises(ValueError, match="longer than the largest bucket"):
+        _jax_batches(paths, num_buckets=None, bucket_boundaries=[0.5, 1.0])

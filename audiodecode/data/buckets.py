@@ -303,3 +303,22 @@ class BucketSchedule:
 def bucket_samples(seconds: float, sr: int) -> int:
     """Samples of a bucket of `seconds` at `sr`: ceil, so the longest record fits."""
     return int(math.ceil(seconds * sr - 1e-6))
+
+
+def header_durations(paths: Any) -> np.ndarray:
+    """Seconds of each file from its header (`audiodecode.info`), no decode.
+
+    Raises
+    ------
+    ValueError
+        Naming the file whose header gives no length (bucketing needs one).
+    """
+    from audiodecode import loading
+
+    out = np.empty(len(paths), dtype=np.float64)
+    for i, path in enumerate(paths):
+        header = loading.info(path)
+        if header.frames is None:
+            raise ValueError(f"{path}: the header gives no length, which batch_by='duration' needs")
+        out[i] = header.frames / header.sample_rate
+    return out

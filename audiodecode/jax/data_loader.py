@@ -39,7 +39,8 @@ import numpy as np
 from audiodecode.cache import AudioCache
 from audiodecode.data.records import AudioFiles, StrPath, audio_files
 from audiodecode.data.setup import HostReader, feature_spec, host_reader, loader_stats, rust_threads
-from audiodecode.jax.source import AudioRecordSource, EpochShuffle, ReadClips, to_indices
+from audiodecode.data.buckets import BucketSchedule, header_durations
+from audiodecode.jax.source import AudioRecordSource, EpochShuffle, ReadBucket, ReadClips, ShapeCounter, to_indices
 from audiodecode.data.reading import (
     BatchAugmentation,
     ClipSpec,
@@ -101,6 +102,8 @@ class AudioLoader(grain.DatasetIterator):
         self._local_batch_size = local_batch_size
         self._host = host
         self._fingerprint = fingerprint
+        self._shapes: ShapeCounter | None = None
+        self.buckets: BucketSchedule | None = None
 
     def __next__(self) -> Batch:
         self._assert_not_closed()
@@ -139,7 +142,11 @@ class AudioLoader(grain.DatasetIterator):
             (the cache's counters, or None), parallelism (num_threads,
             prefetch, given: the settings the caller fixed).
         """
-        return loader_stats(self._host)
+        out = loader_stats(self._host)
+        if self._shapes is not None:
+            # batch_by="duration": padded samples' share and distinct (rows, samples) shapes so far.
+            out.update(self._shapes.snapshot())
+        return out
 
     def close(self) -> None:
         """Stop the background threads and release a cache the loader made."""
@@ -180,6 +187,11 @@ def loader(
     cache: AudioCache | Literal["auto"] | None = "auto",
     num_threads: int | None = None,
     prefetch: int | None = None,
+    batch_by: Literal["size", "duration"] = "size",
+    max_batch_seconds: float | None = None,
+    num_buckets: int | None = None,
+    bucket_boundaries: Sequence[float] | None = None,
+    too_long: Literal["reject", "cut"] = "reject",
     **feature_kwargs: Any,
 ) -> AudioLoader:
     """Iterate over a data set as batches on the accelerator.
@@ -240,6 +252,24 @@ def loader(
     num_threads, prefetch : int or None
         Rust threads per batch, and batches read at once ahead of the
         consumer. None: measured on this machine at start-up.
+    batch_by : {"size", "duration"}
+        "duration": batches of whole files grouped by duration
+        (`audiodecode.data.buckets.BucketSchedule`); `batch_size` is
+        ignored, each bucket has `max_batch_seconds / boundary` rows per
+        process, rows are padded to the bucket's upper boundary and the
+        batch to its rows, with a "mask" (bool, real rows), so at most
+        `num_buckets` shapes reach the device. Every process gets the same
+        bucket at the same step. `drop_remainder` drops each bucket's last
+        partial batch.
+    max_batch_seconds : float
+        Audio seconds per batch and process (needed with "duration").
+    num_buckets : int, optional
+        Equal-count duration buckets (default 8), or
+    bucket_boundaries : sequence of float, optional
+        explicit upper boundaries in seconds.
+    too_long : {"reject", "cut"}
+        Files longer than the last boundary raise at start-up, or are cut
+        to it.
     **feature_kwargs
         Passed to the feature function.
 
@@ -249,7 +279,8 @@ def loader(
         An iterator of dicts: "features" (batch, ...) float32 or "audio"
         (batch, samples) float32; "label" (batch,) int32 (-1 when
         unlabelled); "length" (batch,) int32, the valid samples of each row,
-        or frames with a named feature.
+        or frames with a named feature (then also "feature_length", the same
+        frames); with batch_by="duration" also "mask" (batch,) bool.
 
     Raises
     ------
@@ -258,6 +289,16 @@ def loader(
         or devices; `clip_seconds=None` with several processes (rows must
         have one length everywhere).
     """
+    if batch_by == "duration":
+        return _duration_loader(
+            audio_files(files, labels), sr=sr, features=features, augmentations=augmentations, shuffle=shuffle,
+            seed=seed, num_epochs=num_epochs, drop_remainder=drop_remainder, sharding=sharding, on_error=on_error,
+            cache=cache, num_threads=num_threads, prefetch=prefetch, max_batch_seconds=max_batch_seconds,
+            num_buckets=num_buckets, bucket_boundaries=bucket_boundaries, too_long=too_long,
+            feature_kwargs=feature_kwargs,
+        )
+    if batch_by != "size":
+        raise ValueError(f"batch_by must be 'size' or 'duration', got {batch_by!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     files = audio_files(files, labels)
@@ -303,6 +344,61 @@ def loader(
     )
 
 
+
+
+def _duration_loader(
+    files: AudioFiles, *, sr: int, features: Any, augmentations: Any, shuffle: bool, seed: int,
+    num_epochs: int | None, drop_remainder: bool, sharding: jax.sharding.Sharding | None, on_error: OnError,
+    cache: Any, num_threads: int | None, prefetch: int | None, max_batch_seconds: float | None,
+    num_buckets: int | None, bucket_boundaries: Sequence[float] | None, too_long: str, feature_kwargs: dict[str, Any],
+) -> AudioLoader:
+    """`loader(batch_by="duration")`: see there."""
+    if max_batch_seconds is None:
+        raise ValueError("batch_by='duration' needs max_batch_seconds")
+    spec = ClipSpec(sr=sr, clip_seconds=None, crop="start", seed=seed, on_error=on_error)
+    process, processes = jax.process_index(), jax.process_count()
+    everything = files.shard(0, 1)
+    buckets = BucketSchedule(
+        everything, header_durations([files.paths[i] for i in everything]), max_batch_seconds=max_batch_seconds,
+        num_buckets=num_buckets, bucket_boundaries=bucket_boundaries, seed=seed, shuffle=shuffle,
+        num_epochs=num_epochs, process_index=process, process_count=processes, too_long=too_long,
+        drop_remainder=drop_remainder,
+    )
+    if sharding is not None or jax.device_count() > 1:
+        for rows in buckets.rows:
+            _placement(sharding, int(rows) * processes)
+    placement = _placement(sharding, int(buckets.rows[0]) * processes)
+    featurize = _featurizer(features, sr, feature_kwargs)
+    augment = resolve_augment(augmentations)
+    tuning_rows = int(np.median(buckets.rows))
+    schedule = Schedule(everything, seed=seed, shuffle=shuffle, num_epochs=num_epochs)
+    host = host_reader(files, spec, augment, everything, schedule, cache, tuning_rows, num_threads, prefetch)
+    choice = host.tuning.choice
+    counter = ShapeCounter()
+    steps = grain.MapDataset.range(len(buckets)) if num_epochs is not None else grain.MapDataset.range(2**62)
+    batches = steps.map(ReadBucket(host.reader, buckets, rust_threads(choice.num_threads), counter)).to_iter_dataset(
+        grain.ReadOptions(num_threads=choice.prefetch, prefetch_buffer_size=choice.prefetch)
+    )
+    device = grain.experimental.ThreadPrefetchIterDataset(
+        batches.map(_ToDevice(placement, featurize, host.stats)), prefetch_buffer_size=DEVICE_BUFFER
+    )
+    fingerprint = hashlib.sha1(
+        repr(("duration", files.fingerprint, spec, buckets.boundaries.tolist(), buckets.rows.tolist(), processes,
+              process, shuffle, num_epochs, drop_remainder, _stable_repr(augment),
+              features if isinstance(features, str) else None, sorted(feature_kwargs.items()))).encode()
+    ).hexdigest()[:16]
+    out = AudioLoader(
+        iter(device),
+        files=files,
+        batch_size=int(buckets.rows.max()) * processes,
+        local_batch_size=int(buckets.rows.max()),
+        steps_per_epoch=buckets.batches_per_epoch,
+        host=host,
+        fingerprint=fingerprint,
+    )
+    out.buckets = buckets
+    out._shapes = counter
+    return out
 
 
 def _stable_repr(obj: object) -> str:
@@ -384,7 +480,8 @@ def _featurizer(
         # `audiodecode.filters.frame_count` per row: the frames whose window
         # starts inside the valid samples (+ centring pad).
         padded = length + 2 * (n_fft // 2) if center else length
-        return jnp.maximum(0, 1 + (padded - n_fft) // hop).astype(jnp.int32)
+        # An empty row (batch padding of batch_by="duration") has no valid frame.
+        return jnp.where(length > 0, jnp.maximum(0, 1 + (padded - n_fft) // hop), 0).astype(jnp.int32)
 
     return _Featurizer(spec.fn, spec.settings, frames)
 
@@ -403,4 +500,5 @@ class _ToDevice(grain.transforms.Map):
             out = self.placement(batch)
             if self.featurize is not None:
                 out["features"], out["length"] = self.featurize(out.pop("audio"), out["length"])
+                out["feature_length"] = out["length"]
         return out

@@ -5,18 +5,26 @@
       -> .batch(b, batch_fn=to_indices)                 # (epochs, indices) of b records
       -> .map(ReadClips(reader))                        # one parallel decode per batch
 
+    batch_by="duration":
+    grain.MapDataset.range(len(bucket_schedule))        # step numbers
+      -> .map(ReadBucket(reader, bucket_schedule))      # the step's bucket, padded to its shape
+
 Grain sees only these cheap, picklable objects; the audio work happens in
 `audiodecode.data.reading.ClipReader`, shared with the torch adapter.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
+from typing import Any
 
 import grain
 import numpy as np
 
-from audiodecode.data.records import AudioFiles, Record
+from audiodecode.data.buckets import BucketSchedule, bucket_samples
+from audiodecode.data.collate import pad_rows
+from audiodecode.data.records import UNLABELLED, AudioFiles, Record
 from audiodecode.data.reading import ClipReader
 from audiodecode.data.schedule import Schedule
 
@@ -91,3 +99,57 @@ class ReadClips(grain.transforms.Map):
 
     def __repr__(self) -> str:
         return f"ReadClips({self.reader!r})"
+
+
+class ReadBucket(grain.transforms.Map):
+    """Grain transform for `batch_by="duration"`: step -> numpy batch dict of
+    the step's bucket shape, (rows, bucket samples), with a row mask.
+
+    Rows are padded to the bucket's upper boundary (a longer record, with
+    `too_long="cut"`, keeps its first samples) and the batch to the bucket's
+    static rows, so a jitted consumer sees at most `num_buckets` shapes.
+    """
+
+    def __init__(self, reader: ClipReader, schedule: BucketSchedule, num_threads: int | None, counter: ShapeCounter) -> None:
+        self.reader = reader
+        self.schedule = schedule
+        self.num_threads = num_threads
+        self.counter = counter
+
+    def map(self, step: int) -> dict[str, np.ndarray]:
+        plan = self.schedule.batch(int(step))
+        width = bucket_samples(plan.seconds, self.reader.spec.sr)
+        labels = np.full(plan.rows, UNLABELLED, dtype=np.int32)
+        if len(plan.indices):
+            got = self.reader.read(np.full(len(plan.indices), plan.epoch), plan.indices, num_threads=self.num_threads)
+            ys = [row[:n] for row, n in zip(got["audio"], got["length"])]
+            labels[: len(ys)] = got["label"]
+        else:  # this process's share of a short last batch is empty
+            ys = []
+        audio, length, mask = pad_rows(ys, width, plan.rows)
+        self.counter.add(audio.shape, int(length.sum()))
+        return {"audio": audio, "length": length, "label": labels, "mask": mask}
+
+    def __repr__(self) -> str:
+        return f"ReadBucket({self.reader!r}, {self.schedule!r})"
+
+
+class ShapeCounter:
+    """Distinct batch shapes delivered and the share of padded samples."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.shapes: set[tuple[int, ...]] = set()
+        self.total = 0
+        self.valid = 0
+
+    def add(self, shape: tuple[int, ...], valid: int) -> None:
+        with self._lock:
+            self.shapes.add(tuple(shape))
+            self.total += int(np.prod(shape))
+            self.valid += valid
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            share = 1.0 - self.valid / self.total if self.total else 0.0
+            return {"padding_share": share, "distinct_shapes": len(self.shapes)}
