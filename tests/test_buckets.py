@@ -316,3 +316,23 @@ def test_jax_loader_duration_rejects_too_long(tmp_path):
     paths, _ = _wav_set(tmp_path, n=6)
     with pytest.raises(ValueError, match="longer than the largest bucket"):
         _jax_batches(paths, num_buckets=None, bucket_boundaries=[0.5, 1.0])
+
+
+def test_spec_augment_time_masks_stay_inside_valid_frames():
+    import jax
+
+    from audiodecode.jax.specaugment import spec_augment
+
+    feats = np.ones((64, 8, 50), dtype=np.float32)
+    lengths = np.random.default_rng(0).integers(0, 51, 64)
+    lengths[:4] = [0, 1, 5, 50]
+    out = np.asarray(spec_augment(jax.random.key(0), feats, freq_mask_param=0, time_mask_param=20,
+                                  num_time_masks=2, lengths=lengths))
+    masked = (out == 0).all(axis=1)  # (batch, frames): time masks cover every feature row
+    for row, n in zip(masked, lengths):
+        assert not row[n:].any()
+    # The masks do reach into valid frames (the draw is not empty).
+    assert masked.any(axis=1).mean() > 0.5
+    # Without lengths the whole frame axis is open to time masks, as before.
+    full = np.asarray(spec_augment(jax.random.key(0), feats, 0, 20, 1, 2))
+    assert ((full == 0).all(axis=1)).any()
