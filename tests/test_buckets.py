@@ -336,3 +336,29 @@ def test_spec_augment_time_masks_stay_inside_valid_frames():
     # Without lengths the whole frame axis is open to time masks, as before.
     full = np.asarray(spec_augment(jax.random.key(0), feats, 0, 20, 1, 2))
     assert ((full == 0).all(axis=1)).any()
+
+
+def test_torch_loader_batch_by_duration_matches_jax(tmp_path):
+    from audiodecode.torch import AudioDataLoader
+
+    paths, _ = _wav_set(tmp_path)
+    with _jax_batches(paths, num_epochs=1) as it:
+        want = [{k: np.asarray(v) for k, v in b.items()} for b in it]
+    with AudioDataLoader(paths, target_sr=8000, batch_by="duration", max_batch_seconds=4.0, num_buckets=3, seed=2,
+                         cache=None, num_threads=1, prefetch=1, return_lengths=True) as tl:
+        assert len(tl) == len(want)
+        got = list(tl)
+        st = tl.stats()
+    for (audio, labels, lengths), w in zip(got, want):
+        np.testing.assert_array_equal(audio.numpy(), w["audio"])
+        np.testing.assert_array_equal(lengths.numpy(), w["length"])
+        assert (labels.numpy()[~w["mask"]] == -1).all()
+        assert ((lengths.numpy() > 0) == w["mask"]).all()
+    assert st["distinct_shapes"] <= 3 and 0 <= st["padding_share"] < 1
+    # Two ranks: the same bucket shape at every step, disjoint files.
+    ranks = []
+    for rank in range(2):
+        with AudioDataLoader(paths, target_sr=8000, batch_by="duration", max_batch_seconds=4.0, num_buckets=3,
+                             seed=2, cache=None, num_threads=1, prefetch=1, rank=rank, world_size=2) as tl:
+            ranks.append([audio.shape for audio, _ in tl])
+    assert ranks[0] == ranks[1]

@@ -29,7 +29,7 @@ import numpy as np
 
 from audiodecode import loading
 from audiodecode.data import seeding
-from audiodecode.data.records import AudioFiles
+from audiodecode.data.records import UNLABELLED, AudioFiles
 from audiodecode.data.stats import PipelineStats
 
 Crop = Literal["random", "start", "center"]
@@ -439,3 +439,29 @@ def estimate_decoded_bytes(files: AudioFiles, sr: int) -> int | None:
     if not durations:
         return None
     return int(np.mean(durations) * sr * 4 * len(files))
+
+
+def read_bucket(reader: ClipReader, plan: Any, num_threads: int | None) -> dict[str, np.ndarray]:
+    """Read one step of a `BucketSchedule` (`plan`, a `BucketBatch`) as a
+    batch of the bucket's static shape.
+
+    Returns
+    -------
+    dict
+        "audio": (rows, bucket samples) float32, whole files zero-padded (or
+        cut, with `too_long="cut"`) to the bucket's upper boundary;
+        "length": (rows,) int32, valid samples (0 for padding rows);
+        "label": (rows,) int32, -1 for padding rows; "mask": (rows,) bool.
+    """
+    from audiodecode.data.buckets import bucket_samples
+    from audiodecode.data.collate import pad_rows
+
+    width = bucket_samples(plan.seconds, reader.spec.sr)
+    labels = np.full(plan.rows, UNLABELLED, dtype=np.int32)
+    ys: list[np.ndarray] = []
+    if len(plan.indices):  # this process's share of a short last batch may be empty
+        got = reader.read(np.full(len(plan.indices), plan.epoch), plan.indices, num_threads=num_threads)
+        ys = [row[:n] for row, n in zip(got["audio"], got["length"])]
+        labels[: len(ys)] = got["label"]
+    audio, length, mask = pad_rows(ys, width, plan.rows)
+    return {"audio": audio, "length": length, "label": labels, "mask": mask}

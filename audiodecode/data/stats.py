@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
+
 
 class PipelineStats:
     """Thread-safe counters shared by a loader's producer threads and its consumer.
@@ -102,3 +104,24 @@ class PipelineStats:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__()
+
+
+class ShapeCounter:
+    """Distinct batch shapes delivered and the share of padded samples."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.shapes: set[tuple[int, ...]] = set()
+        self.total = 0
+        self.valid = 0
+
+    def add(self, shape: tuple[int, ...], valid: int) -> None:
+        with self._lock:
+            self.shapes.add(tuple(shape))
+            self.total += int(np.prod(shape))
+            self.valid += valid
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            share = 1.0 - self.valid / self.total if self.total else 0.0
+            return {"padding_share": share, "distinct_shapes": len(self.shapes)}

@@ -40,7 +40,8 @@ from audiodecode.cache import AudioCache
 from audiodecode.data.records import AudioFiles, StrPath, audio_files
 from audiodecode.data.setup import HostReader, feature_spec, host_reader, loader_stats, rust_threads
 from audiodecode.data.buckets import BucketSchedule, header_durations
-from audiodecode.jax.source import AudioRecordSource, EpochShuffle, ReadBucket, ReadClips, ShapeCounter, to_indices
+from audiodecode.data.stats import ShapeCounter
+from audiodecode.jax.source import AudioRecordSource, EpochShuffle, ReadBucket, ReadClips, to_indices
 from audiodecode.data.reading import (
     BatchAugmentation,
     ClipSpec,

@@ -15,17 +15,15 @@ Grain sees only these cheap, picklable objects; the audio work happens in
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
-from typing import Any
 
 import grain
 import numpy as np
 
-from audiodecode.data.buckets import BucketSchedule, bucket_samples
-from audiodecode.data.collate import pad_rows
-from audiodecode.data.records import UNLABELLED, AudioFiles, Record
-from audiodecode.data.reading import ClipReader
+from audiodecode.data.buckets import BucketSchedule
+from audiodecode.data.records import AudioFiles, Record
+from audiodecode.data.reading import ClipReader, read_bucket
+from audiodecode.data.stats import ShapeCounter
 from audiodecode.data.schedule import Schedule
 
 
@@ -117,39 +115,9 @@ class ReadBucket(grain.transforms.Map):
         self.counter = counter
 
     def map(self, step: int) -> dict[str, np.ndarray]:
-        plan = self.schedule.batch(int(step))
-        width = bucket_samples(plan.seconds, self.reader.spec.sr)
-        labels = np.full(plan.rows, UNLABELLED, dtype=np.int32)
-        if len(plan.indices):
-            got = self.reader.read(np.full(len(plan.indices), plan.epoch), plan.indices, num_threads=self.num_threads)
-            ys = [row[:n] for row, n in zip(got["audio"], got["length"])]
-            labels[: len(ys)] = got["label"]
-        else:  # this process's share of a short last batch is empty
-            ys = []
-        audio, length, mask = pad_rows(ys, width, plan.rows)
-        self.counter.add(audio.shape, int(length.sum()))
-        return {"audio": audio, "length": length, "label": labels, "mask": mask}
+        out = read_bucket(self.reader, self.schedule.batch(int(step)), self.num_threads)
+        self.counter.add(out["audio"].shape, int(out["length"].sum()))
+        return out
 
     def __repr__(self) -> str:
         return f"ReadBucket({self.reader!r}, {self.schedule!r})"
-
-
-class ShapeCounter:
-    """Distinct batch shapes delivered and the share of padded samples."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.shapes: set[tuple[int, ...]] = set()
-        self.total = 0
-        self.valid = 0
-
-    def add(self, shape: tuple[int, ...], valid: int) -> None:
-        with self._lock:
-            self.shapes.add(tuple(shape))
-            self.total += int(np.prod(shape))
-            self.valid += valid
-
-    def snapshot(self) -> dict[str, Any]:
-        with self._lock:
-            share = 1.0 - self.valid / self.total if self.total else 0.0
-            return {"padding_share": share, "distinct_shapes": len(self.shapes)}

@@ -38,8 +38,10 @@ from audiodecode.data.reading import (
     OnError,
     resolve_augment,
 )
+from audiodecode.data.buckets import BucketSchedule, header_durations
+from audiodecode.data.reading import read_bucket
 from audiodecode.data.schedule import Schedule
-from audiodecode.data.stats import PipelineStats
+from audiodecode.data.stats import PipelineStats, ShapeCounter
 from audiodecode.torch import features as feature_functions
 from audiodecode.torch.prefetch import Prefetcher
 
@@ -138,6 +140,17 @@ class AudioDataLoader:
         DDP needs; the `len(files) % world_size` left over are skipped).
     return_lengths : bool
         Yield `(features, labels, lengths)` instead of `(features, labels)`.
+    batch_by : {"size", "duration"}
+        "duration": whole files batched by duration, as
+        `audiodecode.jax.loader(batch_by="duration")` (same buckets and
+        order for the same seed): `batch_size` and `clip_seconds` are
+        ignored; each bucket has `max_batch_seconds / boundary` rows per rank,
+        rows are padded to the bucket's upper boundary and the batch to its
+        rows (padding rows have label -1 and length 0), so at most
+        `num_buckets` shapes occur. Every rank gets the same bucket at the
+        same step. `drop_last` drops each bucket's last partial batch.
+    max_batch_seconds, num_buckets, bucket_boundaries, too_long
+        As for `audiodecode.jax.loader`.
     **feature_kwargs
         Passed to the feature function (n_fft, hop_length, n_mels,
         layout, ...).
@@ -194,10 +207,17 @@ class AudioDataLoader:
         rank: int | None = None,
         world_size: int | None = None,
         return_lengths: bool = False,
+        batch_by: Literal["size", "duration"] = "size",
+        max_batch_seconds: float | None = None,
+        num_buckets: int | None = None,
+        bucket_boundaries: Sequence[float] | None = None,
+        too_long: Literal["reject", "cut"] = "reject",
         **feature_kwargs: Any,
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if batch_by not in ("size", "duration"):
+            raise ValueError(f"batch_by must be 'size' or 'duration', got {batch_by!r}")
         self.files = audio_files(files, labels)
         self.batch_size = batch_size
         self.drop_last = drop_last
@@ -208,6 +228,20 @@ class AudioDataLoader:
         if len(self.files) % self.world_size:
             log.warning("%d of %d files left out so %d ranks get equal shards",
                         len(self.files) % self.world_size, len(self.files), self.world_size)
+        self.buckets: BucketSchedule | None = None
+        self._shapes: ShapeCounter | None = None
+        if batch_by == "duration":
+            if max_batch_seconds is None:
+                raise ValueError("batch_by='duration' needs max_batch_seconds")
+            clip_seconds, crop = None, "start"
+            everything = self.files.shard(0, 1)
+            self.buckets = BucketSchedule(
+                everything, header_durations([self.files.paths[i] for i in everything]),
+                max_batch_seconds=max_batch_seconds, num_buckets=num_buckets, bucket_boundaries=bucket_boundaries,
+                seed=seed, shuffle=shuffle, num_epochs=None, process_index=self.rank, process_count=self.world_size,
+                too_long=too_long, drop_remainder=drop_last,
+            )
+            self._shapes = ShapeCounter()
         spec = ClipSpec(sr=target_sr, clip_seconds=clip_seconds, crop=crop, seed=seed, on_error=on_error)
         featurize = _featurizer(features, target_sr, n_mfcc, feature_kwargs)
         if featurize is not None:
@@ -226,6 +260,8 @@ class AudioDataLoader:
 
     def __len__(self) -> int:
         """Batches per epoch on this rank."""
+        if self.buckets is not None:
+            return self.buckets.batches_per_epoch
         if self.drop_last:
             return len(self.indices) // self.batch_size
         return math.ceil(len(self.indices) / self.batch_size)
@@ -238,14 +274,18 @@ class AudioDataLoader:
             raise ValueError(f"epoch must be a non-negative integer, got {epoch!r}")
         self.epoch = int(epoch)
 
-    def batches(self, epoch: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    def batches(self, epoch: int) -> list[Any]:
         """The (epochs, record indices) of each batch of `epoch`, in order.
 
         Returns
         -------
         list of (np.ndarray [shape=(b,)], np.ndarray [shape=(b,)]), int64
-            `reader.read(*batches[k])` is batch k's host arrays.
+            `reader.read(*batches[k])` is batch k's host arrays. With
+            batch_by="duration": the steps' `BucketBatch`es instead.
         """
+        if self.buckets is not None:
+            first = epoch * self.buckets.batches_per_epoch
+            return [self.buckets.batch(step) for step in range(first, first + self.buckets.batches_per_epoch)]
         order = self._schedule.order(epoch)
         chunks = [order[start : start + self.batch_size] for start in range(0, len(self) * self.batch_size, self.batch_size)]
         return [(np.full(len(chunk), epoch, dtype=np.int64), chunk) for chunk in chunks]
@@ -259,7 +299,11 @@ class AudioDataLoader:
         self._iterators.add(it)
         return it
 
-    def _read(self, job: tuple[np.ndarray, np.ndarray]) -> dict[str, np.ndarray]:
+    def _read(self, job: Any) -> dict[str, np.ndarray]:
+        if self._shapes is not None:
+            out = read_bucket(self.reader, job, self._num_threads)
+            self._shapes.add(out["audio"].shape, int(out["length"].sum()))
+            return out
         return self.reader.read(*job, num_threads=self._num_threads)
 
     def stats(self) -> dict[str, Any]:
@@ -278,7 +322,11 @@ class AudioDataLoader:
             run time), cache (the cache's counters, or None), parallelism
             (num_threads, prefetch, given: the settings the caller fixed).
         """
-        return loader_stats(self._host)
+        out = loader_stats(self._host)
+        if self._shapes is not None:
+            # batch_by="duration": padded samples' share and distinct (rows, samples) shapes so far.
+            out.update(self._shapes.snapshot())
+        return out
 
     def close(self) -> None:
         """Stop the background threads of open iterations and release a
@@ -426,7 +474,8 @@ class _Featurizer:
             return length
         n_fft, hop, center = self.stft
         padded = length.astype(np.int64) + (2 * (n_fft // 2) if center else 0)
-        return np.maximum(0, 1 + (padded - n_fft) // hop)
+        # An empty row (batch padding of batch_by="duration") has no valid frame.
+        return np.where(length > 0, np.maximum(0, 1 + (padded - n_fft) // hop), 0)
 
     def check(self, device: torch.device, clip_samples: int | None) -> None:
         """Raise now, not in the first batch, for settings the function refuses."""
