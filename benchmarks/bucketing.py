@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import header  # noqa: F401 (puts the checkout on sys.path)
+from common import header  # also puts the checkout on sys.path
 
 import soundfile as sf
 

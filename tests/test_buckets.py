@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import librosa
 import numpy as np
@@ -362,3 +363,47 @@ def test_torch_loader_batch_by_duration_matches_jax(tmp_path):
                              seed=2, cache=None, num_threads=1, prefetch=1, rank=rank, world_size=2) as tl:
             ranks.append([audio.shape for audio, _ in tl])
     assert ranks[0] == ranks[1]
+
+
+_JAX_CHILD = """
+import json, sys
+import jax
+p, port, paths = int(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
+jax.distributed.initialize(f"localhost:{port}", num_processes=2, process_id=p)
+import numpy as np
+from audiodecode.jax import loader
+out = []
+with loader(paths, sr=8000, batch_by="duration", max_batch_seconds=4.0, num_buckets=3, seed=2, num_epochs=1,
+            cache=None, num_threads=1, prefetch=1, drop_remainder=False) as it:
+    for b in it:
+        local = np.asarray(b["length"].addressable_shards[0].data)
+        out.append([list(b["audio"].shape), local.tolist()])
+print("RESULT" + json.dumps(out))
+jax.distributed.shutdown()
+"""
+
+
+def test_two_jax_processes_get_global_batches_of_one_bucket(tmp_path):
+    # Real multi-process JAX on the CPU: jax.distributed on localhost, one device each.
+    import os
+    import socket
+
+    paths, secs = _wav_set(tmp_path, n=15)
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = str(s.getsockname()[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent.parent), os.environ.get("PYTHONPATH", "")]),
+           "JAX_PLATFORMS": "cpu"}
+    procs = [subprocess.Popen([sys.executable, "-c", _JAX_CHILD, str(p), port, json.dumps(paths)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for p in range(2)]
+    outs = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=240)
+        assert proc.returncode == 0, err[-2000:]
+        outs.append(json.loads(out.split("RESULT", 1)[1]))
+    assert len(outs[0]) == len(outs[1]) > 0
+    lengths = []
+    for a, b in zip(*outs):
+        assert a[0] == b[0]  # the same global shape: the same bucket at every step
+        lengths += [n for n in a[1] + b[1] if n > 0]
+    assert sorted(lengths) == sorted(round(s * 8000) for s in secs)

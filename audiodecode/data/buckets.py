@@ -13,8 +13,8 @@ in `seeding.epoch_order`, split by bucket into global batches of
 `rows[k] * process_count` records, and the batches are put in an order drawn
 from the same hash. The state of a run is one integer (the next batch), and
 every process computes the same plan, so at step `b` all processes hold a
-batch of the same bucket (process `p` takes rows `[p * rows[k], (p+1) * rows[k])`
-of the global batch) and `jax.make_array_from_process_local_data` can
+batch of the same bucket (process `p` takes records `p, p + P, p + 2P, ...` of
+the global batch, at most `rows[k]`, padded to `rows[k]`) and `jax.make_array_from_process_local_data` can
 assemble it.
 """
 
@@ -264,7 +264,8 @@ class BucketSchedule:
         epoch, j = divmod(step, self.batches_per_epoch)
         k, members = self.plan(epoch)[j]
         rows = int(self.rows[k])
-        mine = members[self.process_index * rows : (self.process_index + 1) * rows]
+        # Interleaved, so a short last batch is spread evenly over the processes.
+        mine = members[self.process_index :: self.process_count]
         return BucketBatch(epoch=epoch, bucket=k, indices=mine, rows=rows, seconds=float(self.boundaries[k]))
 
     def shapes(self, sr: int) -> list[tuple[int, int]]:
