@@ -407,3 +407,22 @@ def test_two_jax_processes_get_global_batches_of_one_bucket(tmp_path):
         assert a[0] == b[0]  # the same global shape: the same bucket at every step
         lengths += [n for n in a[1] + b[1] if n > 0]
     assert sorted(lengths) == sorted(round(s * 8000) for s in secs)
+
+
+def _padding(d: np.ndarray, bounds: np.ndarray) -> float:
+    return float((bounds[buckets.bucket_of(d, bounds)] - d).sum())
+
+
+def test_min_padding_boundaries_are_optimal_and_beat_quantiles():
+    from itertools import combinations
+
+    d = np.random.default_rng(1).choice(durations(200), 12, replace=False)
+    got = buckets.min_padding_boundaries(d, 3)
+    assert got[-1] == d.max() and len(got) == 3
+    # Brute force over every choice of 2 inner boundaries among the durations.
+    u = np.unique(d)
+    brute = min(_padding(d, np.array([*c, u[-1]])) for c in combinations(u[:-1], 2))
+    assert _padding(d, got) == pytest.approx(brute)
+    big = durations(1000)
+    assert _padding(big, buckets.min_padding_boundaries(big, 8)) < 0.8 * _padding(big, buckets.estimate_boundaries(big, 8))
+    assert buckets.min_padding_boundaries(np.full(5, 2.0), 4).tolist() == [2.0]
