@@ -31,14 +31,16 @@ system-deps:
 	  echo "installing from Debian: $$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
 
-$(VENV)/.ready: requirements/dev.txt requirements/torch.txt
+# No file prerequisites: the folder's name is the requirements' hash, and a
+# fresh clone's newer file times must not wipe a shared, valid environment.
+$(VENV)/.ready:
 	rm -rf "$(VENV)"
 	$(PYTHON) -m venv "$(VENV)"
 	"$(VENV)/bin/pip" install --quiet --upgrade pip
 	"$(VENV)/bin/pip" install --quiet -r requirements/dev.txt -r requirements/torch.txt
 	touch "$@"
 
-$(VENV)/.extras-$(EXTRAS_HASH): requirements/extras.txt $(VENV)/.ready
+$(VENV)/.extras-$(EXTRAS_HASH): | $(VENV)/.ready
 	"$(VENV)/bin/pip" install --quiet -r requirements/extras.txt
 	rm -f "$(VENV)"/.extras-*
 	touch "$@"

@@ -24,7 +24,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="the torch extra is not installed")
 
 import audiodecode  # noqa: E402
-from audiodecode import seeding  # noqa: E402
+from audiodecode.data import seeding  # noqa: E402
 from audiodecode.data.records import AudioFiles, audio_files  # noqa: E402
 from audiodecode.filters import frame_count  # noqa: E402
 from audiodecode.data.reading import ClipReader, ClipSpec, SkippedRecordWarning  # noqa: E402
