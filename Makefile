@@ -34,16 +34,20 @@ system-deps:
 # No file prerequisites: the folder's name is the requirements' hash, and a
 # fresh clone's newer file times must not wipe a shared, valid environment.
 $(VENV)/.ready:
-	rm -rf "$(VENV)"
-	$(PYTHON) -m venv "$(VENV)"
-	"$(VENV)/bin/pip" install --quiet --upgrade pip
-	"$(VENV)/bin/pip" install --quiet -r requirements/dev.txt -r requirements/torch.txt
-	touch "$@"
+	@mkdir -p "$(CACHE)"
+	@# One builder at a time: concurrent makes (two clones, parallel jobs) wait
+	@# for the lock, then find the environment ready.
+	exec 9>"$(CACHE)/venv.lock"; flock 9; \
+	if [ ! -f "$@" ]; then \
+	  rm -rf "$(VENV)" && $(PYTHON) -m venv "$(VENV)" && \
+	  "$(VENV)/bin/pip" install --quiet --upgrade pip && \
+	  "$(VENV)/bin/pip" install --quiet -r requirements/dev.txt -r requirements/torch.txt && \
+	  touch "$@"; fi
 
 $(VENV)/.extras-$(EXTRAS_HASH): | $(VENV)/.ready
-	"$(VENV)/bin/pip" install --quiet -r requirements/extras.txt
-	rm -f "$(VENV)"/.extras-*
-	touch "$@"
+	exec 9>"$(CACHE)/venv.lock"; flock 9; \
+	"$(VENV)/bin/pip" install --quiet -r requirements/extras.txt && \
+	rm -f "$(VENV)"/.extras-* && touch "$@"
 
 # Test builds: the dev profile (opt-level 1, dependencies at 2) compiles in a
 # fraction of a release build's time on two cores.
