@@ -196,7 +196,9 @@ class ClipReader:
             "audio": (b, n) float32, clips padded with zeros to n samples
             (`clip_samples`, or the batch's longest without a clip length);
             "length": (b,) int32, valid samples per row;
-            "label": (b,) int32, `UNLABELLED` (-1) where there is none.
+            "label": (b,) int32, `UNLABELLED` (-1) where there is none; for a
+            multi-label data set "labels" (b, classes) float32 multi-hot
+            instead (`AudioFiles.targets`).
         """
         epochs = np.asarray(epochs, dtype=np.int64)
         indices = np.asarray(indices, dtype=np.int64).copy()
@@ -210,7 +212,7 @@ class ClipReader:
                 ys = self.augment.batch(ys, self.spec.sr, aug_seeds, **threads)
         with self.stats.stage("collate"):
             audio, length = _pad(ys, self.spec.clip_samples)
-        return {"audio": audio, "length": length, "label": self.files.labels[indices]}
+        return {"audio": audio, "length": length, **self.files.targets(indices)}
 
     def _decode(self, indices: np.ndarray, seeds: np.ndarray, num_threads: int | None) -> list[np.ndarray]:
         """The clips of a batch; with "skip", a bad record's slot in `indices`
