@@ -376,3 +376,14 @@ def test_the_default_vocabulary_comes_from_the_manifest(corpus: Path) -> None:
     tokens, length = encode_batch(files.texts[np.array([2, 0])], vocab)
     assert [vocab.decode(t[:k]) for t, k in zip(tokens, length)] == ["three", "one"]
     assert math.isclose(sum(files.durations), sum(SECONDS[:3]))
+
+
+def test_the_text_transform_is_the_users_or_the_data_sets_vocabulary() -> None:
+    from audiodecode.data.text import resolve_text_transform
+
+    assert resolve_text_transform(None, None) is None
+    assert resolve_text_transform(None, Strings(["ba", "c"])) == CharVocabulary("abc")
+    mine = str.encode
+    assert resolve_text_transform(mine, Strings(["x"])) is mine
+    with pytest.raises(TypeError, match="must be a callable"):
+        resolve_text_transform("chars", None)

@@ -468,26 +468,29 @@ def resolve_augment(augmentations: BatchAugmentation | Sequence[Any] | None) -> 
 
 
 def estimate_decoded_bytes(files: AudioFiles, sr: int) -> int | None:
-    """The data set's size decoded to mono float32 at `sr`, from the records'
-    durations when all are known, else from the headers of up to
-    `SIZE_SAMPLE` files spread over it (to size a cache).
+    """The data set's files' size decoded to mono float32 at `sr` (to size
+    a cache): from the records' durations when all are known and none is
+    a segment, else from the headers of up to `SIZE_SAMPLE` distinct files
+    spread over it.
 
     Returns
     -------
     int or None
         None when none of the sampled headers states a duration.
     """
-    if np.isfinite(files.durations).all():  # probed or given by a manifest: exact
-        return int(files.durations.sum() * sr * 4)
-    picks = np.unique(np.linspace(0, len(files) - 1, min(SIZE_SAMPLE, len(files))).round().astype(int))
+    # The cache holds whole files: segments of one file count it once.
+    paths = list(dict.fromkeys(files.paths))
+    if len(paths) == len(files) and np.isfinite(files.durations).all() and not files.offsets.any():
+        return int(files.durations.sum() * sr * 4)  # probed or given by a manifest: exact
+    picks = np.unique(np.linspace(0, len(paths) - 1, min(SIZE_SAMPLE, len(paths))).round().astype(int))
     durations = []
     for i in picks:
         try:
-            duration = loading.info(files.paths[i]).duration
+            duration = loading.info(paths[i]).duration
         except (OSError, loading.AudioDecodeError):
             continue
         if duration is not None:
             durations.append(duration)
     if not durations:
         return None
-    return int(np.mean(durations) * sr * 4 * len(files))
+    return int(np.mean(durations) * sr * 4 * len(paths))

@@ -81,8 +81,9 @@ class Record(NamedTuple):
         Class index into `AudioFiles.classes`; `UNLABELLED` (-1) if none.
     offset : float
         Seconds into the source where the record starts.
-    duration : float
-        Seconds of audio; NaN: to the end of the source, length unknown.
+    duration : float or None
+        Seconds of audio; None: to the end of the source, length unknown
+        (NaN in `AudioFiles.durations`; None here so records compare equal).
     text : str or None
         Transcript, if the data set has them.
     labels : tuple of int
@@ -95,7 +96,7 @@ class Record(NamedTuple):
     path: str
     label: int
     offset: float = 0.0
-    duration: float = math.nan
+    duration: float | None = None
     text: str | None = None
     labels: tuple[int, ...] = ()
     meta: Mapping[str, Any] = {}
@@ -211,7 +212,7 @@ class AudioFiles:
             path=self.paths[i],
             label=int(self.labels[i]),
             offset=float(self.offsets[i]),
-            duration=float(self.durations[i]),
+            duration=float(self.durations[i]) if math.isfinite(self.durations[i]) else None,
             text=None if self.texts is None else self.texts[i],
             labels=() if self.label_sets is None else tuple(self.label_sets[i].tolist()),
             meta=self.meta(i),
