@@ -387,3 +387,19 @@ def test_the_text_transform_is_the_users_or_the_data_sets_vocabulary() -> None:
     assert resolve_text_transform(mine, Strings(["x"])) is mine
     with pytest.raises(TypeError, match="must be a callable"):
         resolve_text_transform("chars", None)
+
+
+def test_the_loaders_drop_bad_manifest_rows_and_count_them(corpus: Path) -> None:
+    pytest.importorskip("grain")
+    from audiodecode.jax import loader
+
+    rows = [{"audio_filepath": f"clips/u{i}.wav", "text": f"t{i}"} for i in range(4)]
+    manifest = write_jsonl(corpus / "m.jsonl", rows[:2] + [{"audio_filepath": "clips/gone.wav", "text": "x"}] + rows[2:])
+    with pytest.raises(BadRowError, match="line 3"):
+        loader(manifest, batch_size=2, sr=SR, clip_seconds=0.25, num_threads=1, prefetch=2, cache=None)
+    with pytest.warns(SkippedRowsWarning):
+        it = loader(manifest, batch_size=2, sr=SR, clip_seconds=0.25, num_threads=1, prefetch=2, cache=None,
+                    on_error="skip", num_epochs=1)
+    with it:
+        assert sum(len(b["label"]) for b in it) == 4
+        assert it.stats()["skipped_rows"] == 1 and it.files.skipped_rows == 1

@@ -88,7 +88,7 @@ class AudioDataset(torch.utils.data.Dataset):
     ) -> None:
         if isinstance(cache, str):
             raise ValueError("AudioDataset takes an AudioCache or None; it does not make a cache of its own")
-        self.files = audio_files(files, labels)
+        self.files = audio_files(files, labels, on_error=on_error)
         spec = ClipSpec(sr=target_sr, clip_seconds=clip_seconds, crop=crop, seed=seed, on_error=on_error)
         self.reader = ClipReader(self.files, spec, augment=resolve_augment(augmentations), cache=cache)
         self.num_threads = num_threads
