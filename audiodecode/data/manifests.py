@@ -122,7 +122,7 @@ def read_manifest(
         rows, bad = _csv_rows(manifest, "\t" if suffix == ".tsv" else ",")
     else:
         raise ValueError(f"{manifest}: not a manifest (.jsonl, .ndjson, .json, .csv, .tsv)")
-    return read_rows(rows, columns, base=manifest.parent, origin=str(manifest), probe=probe, on_error=on_error,
+    return read_rows(rows, columns, base=str(manifest.parent), origin=str(manifest), probe=probe, on_error=on_error,
                      duration_cache=duration_cache, num_threads=num_threads, bad=bad)
 
 
@@ -171,7 +171,7 @@ def read_rows(
     rows: Sequence[tuple[int, dict[str, Any]]],
     columns: Columns = Columns(),
     *,
-    base: Path | None,
+    base: str | None,
     origin: str | None,
     probe: bool | None = None,
     on_error: OnError = "raise",
@@ -186,8 +186,8 @@ def read_rows(
     rows : sequence of (row number, dict)
         The row number is what messages name (a manifest line, or a list
         position).
-    base : Path or None
-        Relative paths resolve against it (None: kept as they are).
+    base : str or None
+        A folder; relative paths resolve against it (None: kept as they are).
     origin : str or None
         Where the rows came from, for messages.
     bad : sequence of (row number, reason)
@@ -216,35 +216,50 @@ def read_rows(
                   duration_cache=duration_cache, num_threads=num_threads, where=where)
 
 
-def _parse(row: dict, names: dict, roles: set, base: Path | None, separator: str | None) -> tuple:
-    """(path, label, text, offset, duration, meta json) of one row; ValueError says why not."""
+def _parse(row: dict, names: dict, roles: set, base: str | None, separator: str | None) -> tuple:
+    """(path, label, text, offset, duration, meta json) of one row; ValueError says why not.
+
+    Run once per row of manifests with millions of them: plain str and dict
+    operations only (no pathlib)."""
     raw = row.get(names["path"])
-    if raw is None or not str(raw).strip():
+    path = raw.strip() if isinstance(raw, str) else ("" if raw is None else str(raw).strip())
+    if not path:
         raise ValueError("no path")
-    path = os.path.expanduser(str(raw).strip())
-    if base is not None and "://" not in path and not os.path.isabs(path):
-        path = str(base / path)
+    if path[0] == "~":
+        path = os.path.expanduser(path)
+    if base is not None and not os.path.isabs(path) and "://" not in path:
+        path = os.path.join(base, path)
     label = row.get(names["label"]) if names["label"] else None
-    if isinstance(label, str) and separator is not None:
-        label = [x.strip() for x in label.split(separator) if x.strip()]
-    elif isinstance(label, str) and not label.strip():
-        label = None
+    if isinstance(label, str):
+        if separator is not None:
+            label = [x.strip() for x in label.split(separator) if x.strip()]
+        elif not label.strip():
+            label = None
     text = None
     if names["text"] is not None:
         text = row.get(names["text"])
-        text = "" if text is None else str(text)
+        text = "" if text is None else text if isinstance(text, str) else str(text)
         if not text.strip():
             raise ValueError("empty transcript")
-    offset = _seconds(row.get(names["offset"]) if names["offset"] else None, "offset", 0.0)
-    duration = _seconds(row.get(names["duration"]) if names["duration"] else None, "duration", math.nan)
+    offset = _seconds(row.get(names["offset"]), "offset", 0.0) if names["offset"] else 0.0
+    duration = _seconds(row.get(names["duration"]), "duration", math.nan) if names["duration"] else math.nan
     if duration == 0:
         raise ValueError("duration 0")
-    meta = {k: v for k, v in row.items() if k not in roles}
-    return path, label, text, offset, duration, json.dumps(meta, sort_keys=True, ensure_ascii=False) if meta else "{}"
+    if len(row) > len(roles) or any(k not in roles for k in row):
+        meta = {k: v for k, v in row.items() if k not in roles}
+        return path, label, text, offset, duration, json.dumps(meta, sort_keys=True, ensure_ascii=False)
+    return path, label, text, offset, duration, "{}"
 
 
 def _seconds(value: Any, what: str, default: float) -> float:
-    if value is None or (isinstance(value, str) and not value.strip()):
+    if value is None or value == "":
+        return default
+    if type(value) is float or type(value) is int:
+        x = float(value)
+        if x >= 0 and x != math.inf:  # NaN fails the comparison
+            return x
+        raise ValueError(f"{what} {value!r} is not a finite number >= 0")
+    if isinstance(value, str) and not value.strip():
         return default
     try:
         x = float(value)
