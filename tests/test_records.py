@@ -403,3 +403,39 @@ def test_the_loaders_drop_bad_manifest_rows_and_count_them(corpus: Path) -> None
     with it:
         assert sum(len(b["label"]) for b in it) == 4
         assert it.stats()["skipped_rows"] == 1 and it.files.skipped_rows == 1
+
+
+def test_an_espeak_common_voice_layout_loads_as_it_is(tmp_path: Path) -> None:
+    """Common Voice keeps `validated.tsv` beside `clips/`, and lists bare
+    file names; transcripts hold quotes. Spoken with espeak-ng."""
+    import shutil
+
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("Debian's espeak-ng is needed (`make env` installs it)")
+    (tmp_path / "clips").mkdir()
+    sentences = ["yes", 'she said "no"', "one two three"]
+    for i, sentence in enumerate(sentences):
+        subprocess.run(["espeak-ng", "-w", str(tmp_path / "clips" / f"cv_{i}.wav"), sentence], check=True)
+    (tmp_path / "validated.tsv").write_text(
+        "client_id\tpath\tsentence\tup_votes\tdown_votes\n"
+        + "".join(f"c{i}\tcv_{i}.wav\t{s}\t2\t0\n" for i, s in enumerate(sentences))
+    )
+    files = audio_files(tmp_path / "validated.tsv")
+    assert list(files.paths) == [str(tmp_path / "clips" / f"cv_{i}.wav") for i in range(3)]
+    assert list(files.texts) == sentences
+    np.testing.assert_allclose(files.durations, [ad.info(p).duration for p in files.paths])
+    assert files.durations[2] > files.durations[0] > 0.2  # espeak-ng speaks at its rate
+    with pytest.raises(BadRowError, match="line 2 .*file not found"):
+        audio_files(tmp_path / "validated.tsv", audio_root=".")
+    assert audio_files(tmp_path / "validated.tsv", audio_root="clips").paths == files.paths
+
+
+def test_with_durations_probes_a_directory_once(corpus: Path) -> None:
+    files = audio_files(corpus / "clips")
+    probed = durations_mod.with_durations(files, duration_cache=False)
+    np.testing.assert_allclose(probed.durations, SECONDS)
+    assert durations_mod.with_durations(probed) is probed  # nothing left to probe
+    (corpus / "clips" / "u9.wav").write_bytes(b"garbage")
+    with pytest.warns(SkippedRowsWarning, match=r"skipped 1 of 5 rows .*record 4 \(.*u9.wav\): unreadable"):
+        kept = durations_mod.with_durations(audio_files(corpus / "clips"), on_error="skip", duration_cache=False)
+    assert len(kept) == 4 and kept.skipped_rows == 1

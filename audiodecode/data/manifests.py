@@ -91,6 +91,7 @@ def read_manifest(
     on_error: OnError = "raise",
     duration_cache: StrPath | bool = True,
     num_threads: int | None = None,
+    audio_root: StrPath | None = None,
 ) -> AudioFiles:
     """Read a JSONL, CSV or TSV manifest into an `AudioFiles` table.
 
@@ -105,6 +106,12 @@ def read_manifest(
         Column names (see `audiodecode.data.records.audio_files`).
     probe, on_error, duration_cache, num_threads
         As in `audiodecode.data.records.audio_files`; `probe=None` probes.
+    audio_root : path, optional
+        The folder relative paths resolve against (relative to the
+        manifest's folder). None: the manifest's folder, or its ``clips``
+        sub-folder when the first row's file is there and not beside the
+        manifest (Common Voice's layout: ``validated.tsv`` lists
+        ``clips/``' file names).
 
     Returns
     -------
@@ -122,8 +129,27 @@ def read_manifest(
         rows, bad = _csv_rows(manifest, "\t" if suffix == ".tsv" else ",")
     else:
         raise ValueError(f"{manifest}: not a manifest (.jsonl, .ndjson, .json, .csv, .tsv)")
-    return read_rows(rows, columns, base=str(manifest.parent), origin=str(manifest), probe=probe, on_error=on_error,
+    return read_rows(rows, columns, base=str(_audio_root(manifest, rows, columns, audio_root)), origin=str(manifest), probe=probe, on_error=on_error,
                      duration_cache=duration_cache, num_threads=num_threads, bad=bad)
+
+
+def _audio_root(manifest: Path, rows: list[tuple[int, dict]], columns: Columns, audio_root: StrPath | None) -> Path:
+    """The folder relative paths of `manifest` resolve against."""
+    folder = manifest.parent
+    if audio_root is not None:
+        return folder / audio_root
+    if not rows:
+        return folder
+    try:
+        column = columns.resolve(list(rows[0][1]), str(manifest))["path"]
+    except ValueError:
+        return folder  # read_rows reports the missing column
+    first = rows[0][1].get(column)
+    if isinstance(first, str) and first.strip() and not os.path.isabs(first.strip()):
+        first = first.strip()
+        if not (folder / first).exists() and (folder / "clips" / first).exists():
+            return folder / "clips"
+    return folder
 
 
 def _json_rows(manifest: Path) -> tuple[list[tuple[int, dict]], list[tuple[int, str]]]:

@@ -338,6 +338,7 @@ def audio_files(
     on_error: OnError = "raise",
     duration_cache: StrPath | bool = True,
     num_threads: int | None = None,
+    audio_root: StrPath | None = None,
 ) -> AudioFiles:
     """Collect the records of a data set.
 
@@ -382,6 +383,10 @@ def audio_files(
         a path; False to probe every time.
     num_threads : int, optional
         Threads for probing; None: a few per core.
+    audio_root : path, optional
+        Where a manifest's relative paths point (relative to its folder);
+        None: the manifest's folder, or its ``clips`` sub-folder for
+        Common Voice's layout (see `audiodecode.data.manifests.read_manifest`).
 
     Returns
     -------
@@ -406,6 +411,8 @@ def audio_files(
         raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
     columns = manifests.Columns(path_column, label_column, text_column, offset_column, duration_column, label_separator)
     options = dict(probe=probe, on_error=on_error, duration_cache=duration_cache, num_threads=num_threads)
+    if audio_root is not None and not (isinstance(files, (str, os.PathLike)) and Path(files).is_file()):
+        raise ValueError("audio_root is for a manifest file")
     if isinstance(files, AudioFiles):
         if labels is not None:
             raise ValueError("labels must be None when files is an AudioFiles")
@@ -422,7 +429,7 @@ def audio_files(
                 manifests.table_from_lists(paths, names, origin=str(root)), **{**options, "probe": bool(probe)}
             )
         if root.suffix.lower() in MANIFEST_EXTENSIONS:
-            return manifests.read_manifest(root, columns, **options)
+            return manifests.read_manifest(root, columns, audio_root=audio_root, **options)
         if root.exists():
             raise ValueError(f"{root} is neither a directory nor a manifest ({', '.join(sorted(MANIFEST_EXTENSIONS))})")
         raise FileNotFoundError(root)
