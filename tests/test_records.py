@@ -121,7 +121,8 @@ def test_multi_label_from_json_lists_and_csv_separators(corpus: Path) -> None:
     assert from_csv.label_sets == files.label_sets and from_csv.classes == files.classes
     # Through the reader: the batch carries the multi-hot vectors.
     batch = ClipReader(files, ClipSpec(sr=SR, clip_seconds=0.25)).read([0, 0], [0, 1])
-    assert batch["labels"].shape == (2, 3) and "label" not in batch
+    np.testing.assert_array_equal(batch["labels"], files.targets([0, 1])["labels"])
+    assert batch["label"].tolist() == [UNLABELLED] * 2
 
 
 def test_directory_and_path_list_forms_keep_their_behaviour(corpus: Path) -> None:
@@ -439,3 +440,19 @@ def test_with_durations_probes_a_directory_once(corpus: Path) -> None:
     with pytest.warns(SkippedRowsWarning, match=r"skipped 1 of 5 rows .*record 4 \(.*u9.wav\): unreadable"):
         kept = durations_mod.with_durations(audio_files(corpus / "clips"), on_error="skip", duration_cache=False)
     assert len(kept) == 4 and kept.skipped_rows == 1
+
+
+def test_multi_label_batches_reach_both_loaders_as_multi_hot(corpus: Path) -> None:
+    pytest.importorskip("torch")
+    from audiodecode.torch import AudioDataLoader, AudioDataset
+
+    rows = [{"path": f"clips/u{i}.wav", "label": tags} for i, tags in enumerate([["a"], ["b", "c"], [], ["a", "c"]])]
+    files = audio_files(write_jsonl(corpus / "tags.jsonl", rows))
+    want = files.targets(np.arange(4))["labels"]
+    loader = AudioDataLoader(files, batch_size=4, target_sr=SR, clip_seconds=0.25, shuffle=False,
+                             num_threads=1, prefetch=2, cache=None)
+    _, labels = next(iter(loader))
+    np.testing.assert_array_equal(labels.numpy(), want)
+    dataset = AudioDataset(files, target_sr=SR, clip_seconds=0.25)
+    _, stacked, _ = dataset.collate([dataset[i] for i in range(4)])
+    np.testing.assert_array_equal(stacked.numpy(), want)

@@ -197,8 +197,8 @@ class ClipReader:
             (`clip_samples`, or the batch's longest without a clip length);
             "length": (b,) int32, valid samples per row;
             "label": (b,) int32, `UNLABELLED` (-1) where there is none; for a
-            multi-label data set "labels" (b, classes) float32 multi-hot
-            instead (`AudioFiles.targets`).
+            multi-label data set also "labels" (b, classes) float32
+            multi-hot (`AudioFiles.targets`).
         """
         epochs = np.asarray(epochs, dtype=np.int64)
         indices = np.asarray(indices, dtype=np.int64).copy()

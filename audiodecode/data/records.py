@@ -247,14 +247,14 @@ class AudioFiles:
         Returns
         -------
         dict
-            "label": (b,) int32 class indices (`UNLABELLED` where none), for
-            single-label and unlabelled sets; "labels": (b, len(classes))
-            float32 multi-hot vectors, for multi-label sets. Transcripts
-            are not here: see `texts` and `audiodecode.data.text`.
+            "label": (b,) int32 class indices (`UNLABELLED` where none; all
+            of them in a multi-label set); and for a multi-label set
+            "labels": (b, len(classes)) float32 multi-hot vectors.
+            Transcripts are not here: see `texts` and `audiodecode.data.text`.
         """
         indices = np.asarray(indices, dtype=np.int64)
         if self.label_sets is not None:
-            return {"labels": self.label_sets.multi_hot(indices, len(self.classes))}
+            return {"label": self.labels[indices], "labels": self.label_sets.multi_hot(indices, len(self.classes))}
         return {"label": self.labels[indices]}
 
     @cached_property

@@ -166,6 +166,7 @@ class AudioDataLoader:
         (batch, 1 + n_fft // 2, frames) for "spectrogram" (frames and
         features swap with `layout="features_last"`).
     labels : torch.Tensor [shape=(batch,)], int64, on `device`
+        (batch, classes) float32 multi-hot for a multi-label data set.
         -1 where there is no label.
     lengths : torch.Tensor [shape=(batch,)], int64, on `device`
         Only with `return_lengths=True`: valid samples of each row, or
@@ -364,7 +365,9 @@ class _ToDevice:
             length = host["length"]
             if self.featurize is not None:
                 length = self.featurize.frames(length)
-            arrays = (host["audio"], host["label"].astype(np.int64), length.astype(np.int64))
+            # A multi-label set's targets are its multi-hot vectors (float32, for BCE).
+            target = host["labels"] if "labels" in host else host["label"].astype(np.int64)
+            arrays = (host["audio"], target, length.astype(np.int64))
             if self.stream is None:
                 tensors = tuple(torch.from_numpy(a).to(self.device) for a in arrays)
                 return _Ready(self._finish(tensors), None)
