@@ -456,3 +456,11 @@ def test_multi_label_batches_reach_both_loaders_as_multi_hot(corpus: Path) -> No
     dataset = AudioDataset(files, target_sr=SR, clip_seconds=0.25)
     _, stacked, _ = dataset.collate([dataset[i] for i in range(4)])
     np.testing.assert_array_equal(stacked.numpy(), want)
+
+
+def test_a_csv_row_with_the_wrong_number_of_cells_is_a_bad_row(corpus: Path) -> None:
+    (corpus / "m.csv").write_text("path,text\nclips/u0.wav,a\nclips/u1.wav,b,extra\nclips/u2.wav\n")
+    with pytest.raises(BadRowError, match="m.csv line 3: 3 cells, the header has 2"):
+        audio_files(corpus / "m.csv")
+    with pytest.warns(SkippedRowsWarning, match="skipped 2 of 3 .*line 4: 1 cells"):
+        assert list(audio_files(corpus / "m.csv", on_error="skip").texts) == ["a"]

@@ -183,9 +183,10 @@ def _csv_rows(manifest: Path, delimiter: str) -> tuple[list[tuple[int, dict]], l
         reader = csv.DictReader(f, delimiter=delimiter, quoting=quoting)
         for row in reader:
             n = reader.line_num
+            # DictReader files surplus cells under None and fills missing ones with None.
             if None in row or any(v is None for v in row.values()):
-                bad.append((n, f"{manifest} line {n}: {len(row) - (None in row)} columns expected, row has "
-                               f"{sum(v is not None for k, v in row.items() if k is not None) + len(row.get(None) or [])}"))
+                cells = sum(v is not None for k, v in row.items() if k is not None) + len(row.get(None) or ())
+                bad.append((n, f"{manifest} line {n}: {cells} cells, the header has {len(reader.fieldnames)}"))
                 continue
             rows.append((n, row))
         if reader.fieldnames is None:
