@@ -464,3 +464,11 @@ def test_a_csv_row_with_the_wrong_number_of_cells_is_a_bad_row(corpus: Path) -> 
         audio_files(corpus / "m.csv")
     with pytest.warns(SkippedRowsWarning, match="skipped 2 of 3 .*line 4: 1 cells"):
         assert list(audio_files(corpus / "m.csv", on_error="skip").texts) == ["a"]
+
+
+def test_byte_order_marks_and_crlf_line_ends_are_not_data(corpus: Path) -> None:
+    (corpus / "m.csv").write_bytes("\ufeffpath,text\r\nclips/u0.wav,a\r\n".encode())
+    (corpus / "m.jsonl").write_bytes('\ufeff{"audio_filepath": "clips/u0.wav", "text": "a"}\r\n'.encode())
+    for name in ("m.csv", "m.jsonl"):
+        files = audio_files(corpus / name)
+        assert list(files.texts) == ["a"] and files.paths[0] == str(corpus / "clips" / "u0.wav")

@@ -153,7 +153,7 @@ def _audio_root(manifest: Path, rows: list[tuple[int, dict]], columns: Columns, 
 
 
 def _json_rows(manifest: Path) -> tuple[list[tuple[int, dict]], list[tuple[int, str]]]:
-    text = manifest.read_text(encoding="utf-8")
+    text = manifest.read_text(encoding="utf-8-sig")  # -sig: a byte-order mark is not data
     if text.lstrip().startswith("["):
         try:
             items = json.loads(text)
@@ -178,7 +178,7 @@ def _json_rows(manifest: Path) -> tuple[list[tuple[int, dict]], list[tuple[int, 
 def _csv_rows(manifest: Path, delimiter: str) -> tuple[list[tuple[int, dict]], list[tuple[int, str]]]:
     rows: list[tuple[int, dict]] = []
     bad: list[tuple[int, str]] = []
-    with open(manifest, newline="", encoding="utf-8") as f:
+    with open(manifest, newline="", encoding="utf-8-sig") as f:
         quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
         reader = csv.DictReader(f, delimiter=delimiter, quoting=quoting)
         for row in reader:
