@@ -337,7 +337,7 @@ def _segment(offset: float, duration: float, rate: int, frames: int | None, sr: 
     first = round(offset * sr)
     if not math.isfinite(duration):
         return first, None
-    start_frame, end_frame = round(offset * rate), round(offset * rate) + round(duration * rate)
+    end_frame = round(offset * rate) + round(duration * rate)  # as the core cuts: in whole input frames
     if frames is not None and end_frame >= frames:
         return first, None
     return first, round(duration * sr)
