@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import BinaryIO, Literal, Union
+from typing import BinaryIO, Literal, TypeVar, Union
 
 import numpy as np
 
 from audiodecode import _core, _pyav
-from audiodecode._core import AudioDecodeError, UnsupportedFormatError
+from audiodecode._core import AudioDecodeError, DecodeError, UnsupportedFormatError
 
 Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, BinaryIO]
 Backend = Literal["auto", "rust", "pyav"]
+_T = TypeVar("_T")
 
 
 class DecodeWarning(UserWarning):
@@ -106,10 +107,12 @@ def load(
         Read at most this many seconds.
     backend : {"auto", "rust", "pyav"}
         "auto" decodes with the Rust core and falls back to PyAV for formats
-        the core does not support.
+        the core does not support and for files it refuses (then with a
+        `DecodeWarning` giving the core's reason).
     strict : bool
         Raise on a damaged packet instead of skipping it with a
-        `DecodeWarning`.
+        `DecodeWarning`; a file the core refuses as damaged is then not
+        handed to PyAV either.
 
     Returns
     -------
@@ -130,18 +133,51 @@ def load(
     _check_backend(backend)
     _check_sr(sr)
     data, name = _normalize(source)
-    if backend != "pyav":
-        try:
-            y, out_sr, warning = _core.load(data, sr, mono, float(offset), duration, strict)
-        except UnsupportedFormatError as err:
-            if backend == "rust":
-                raise _rename(err, name) from None
-        except (AudioDecodeError, ValueError) as err:
-            raise _rename(err, name) from None
-        else:
-            _warn(warning, name)
-            return y, out_sr
-    return _pyav.load(data, name, sr, mono, float(offset), duration)
+    if backend == "pyav":
+        return _pyav.load(data, name, sr, mono, float(offset), duration)
+    try:
+        y, out_sr, warning = _core.load(data, sr, mono, float(offset), duration, strict)
+    except ValueError as err:
+        raise _rename(err, name) from None
+    except AudioDecodeError as err:
+        refusal = _rename(err, name)
+        if backend == "rust" or not _may_fall_back(refusal, strict):
+            raise refusal from None
+        return _fall_back(refusal, lambda: _pyav.load(data, name, sr, mono, float(offset), duration))
+    _warn(warning, name)
+    return y, out_sr
+
+
+def _may_fall_back(refusal: Exception, strict: bool = False) -> bool:
+    """Whether PyAV may try a file the Rust core refused: an unsupported
+    codec always; a file the core found damaged or quirky unless `strict`
+    (PyAV cannot tell a complete decode from one that stopped at damage);
+    never after a failure of the core itself (a bug of ours, not the
+    file's)."""
+    if isinstance(refusal, UnsupportedFormatError):
+        return True
+    return isinstance(refusal, DecodeError) and not strict
+
+
+def _fall_back(refusal: Exception, pyav: Callable[[], _T]) -> _T:
+    """PyAV's answer for a file the Rust core refused.
+
+    An unsupported codec is simply PyAV's to decode. A file the core found
+    damaged or too quirky is decoded by PyAV with a `DecodeWarning` naming
+    the file and the core's reason (FFmpeg may have read only part of it,
+    as for a cut Ogg file). When PyAV refuses the file too: one
+    `DecodeError` naming the file and both reasons.
+    """
+    try:
+        result = pyav()
+    except AudioDecodeError as err:
+        if isinstance(refusal, UnsupportedFormatError):
+            raise err from None
+        reason = str(err).split(": ", 1)[-1]
+        raise DecodeError(f"{refusal} (PyAV: {reason})") from None
+    if not isinstance(refusal, UnsupportedFormatError):
+        warnings.warn(f"{refusal}; decoded with PyAV (FFmpeg) instead", DecodeWarning, stacklevel=3)
+    return result
 
 
 class BatchResult(list):
@@ -207,27 +243,34 @@ def load_batch(
     items: list = [None] * n
     errors: dict[int, Exception] = {}
 
+    # Index -> the core's refusal (None: PyAV was asked for directly).
+    pending: dict[int, Exception | None] = {}
     if backend == "pyav":
-        pending = list(range(n))
+        pending = dict.fromkeys(range(n))
     else:
         results = _core.load_batch(
             [data for data, _ in normalized], sr, mono, offsets, durations, strict, num_threads
         )
-        pending = []
         for i, result in enumerate(results):
             name = normalized[i][1]
-            if isinstance(result, UnsupportedFormatError) and backend == "auto":
-                pending.append(i)
-            elif isinstance(result, Exception):
-                errors[i] = _rename(result, name)
+            if isinstance(result, Exception):
+                refusal = _rename(result, name)
+                if backend == "auto" and _may_fall_back(refusal, strict):
+                    pending[i] = refusal
+                else:
+                    errors[i] = refusal
             else:
                 y, out_sr, warning = result
                 _warn(warning, name)
                 items[i] = (y, out_sr)
-    for i in pending:
+    for i, refusal in pending.items():
         data, name = normalized[i]
+
+        def pyav(data: str | bytes = data, name: str = name, i: int = i) -> tuple[np.ndarray, int]:
+            return _pyav.load(data, name, sr, mono, offsets[i], durations[i])
+
         try:
-            items[i] = _pyav.load(data, name, sr, mono, offsets[i], durations[i])
+            items[i] = pyav() if refusal is None else _fall_back(refusal, pyav)
         except (AudioDecodeError, OSError, ValueError) as err:
             errors[i] = err
     if errors and on_error == "raise":
@@ -240,12 +283,12 @@ def info(source: Source, *, backend: Backend = "auto") -> AudioInfo:
     from the headers without decoding the audio."""
     _check_backend(backend)
     data, name = _normalize(source)
-    if backend != "pyav":
-        try:
-            return AudioInfo(**_core.info(data))
-        except UnsupportedFormatError as err:
-            if backend == "rust":
-                raise _rename(err, name) from None
-        except AudioDecodeError as err:
-            raise _rename(err, name) from None
-    return AudioInfo(**_pyav.info(data, name))
+    if backend == "pyav":
+        return AudioInfo(**_pyav.info(data, name))
+    try:
+        return AudioInfo(**_core.info(data))
+    except AudioDecodeError as err:
+        refusal = _rename(err, name)
+        if backend == "rust" or not _may_fall_back(refusal):
+            raise refusal from None
+        return _fall_back(refusal, lambda: AudioInfo(**_pyav.info(data, name)))

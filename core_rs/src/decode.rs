@@ -18,6 +18,11 @@ use crate::source::AudioSource;
 /// Packets decoded before a seek target and thrown away.
 const PREROLL_PACKETS: u64 = 4;
 
+/// More channels than any audio file carries (FFmpeg's own layouts stop at
+/// 64; Ambisonics of order 14 has 225): a header claiming more is damaged,
+/// and believing it would size buffers by it.
+const MAX_CHANNELS: usize = 255;
+
 /// Which part of the file to decode, and how to treat damage.
 #[derive(Clone, Debug, Default)]
 pub struct DecodeOptions {
@@ -96,6 +101,14 @@ pub(crate) fn open(source: &AudioSource) -> Result<OpenedTrack> {
         .sample_rate
         .filter(|&sr| sr > 0)
         .ok_or_else(|| Error::decode(&name, "no sample rate in the stream header"))?;
+    let channels = params.channels.as_ref().map(|c| c.count());
+    match channels {
+        Some(count) if count == 0 || count > MAX_CHANNELS => {
+            return Err(Error::decode(&name, format!("implausible channel count {count} in the stream header")))
+        }
+        None => return Err(Error::decode(&name, "no channel count in the stream header")),
+        Some(_) => {}
+    }
     let priming = if container.contains("mp4") || container.contains("isomp4") {
         source.reader().map(|mut reader| mp4_edit::priming_frames(&mut reader)).unwrap_or(0)
     } else {
@@ -105,7 +118,7 @@ pub(crate) fn open(source: &AudioSource) -> Result<OpenedTrack> {
     Ok(OpenedTrack {
         track_id: track.id,
         sample_rate,
-        channels: params.channels.as_ref().map(|c| c.count()),
+        channels,
         codec,
         container,
         declared_frames,
