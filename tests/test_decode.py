@@ -102,7 +102,7 @@ def test_format_is_probed_not_taken_from_the_extension(tmp_path: Path) -> None:
 
 
 class TestResampling:
-    @pytest.mark.parametrize(("sr_in", "sr_out"), [(44100, 16000), (48000, 16000), (22050, 16000), (16000, 22050), (8000, 44100), (48000, 44100)])
+    @pytest.mark.parametrize(("sr_in", "sr_out"), [(44100, 16000), (48000, 16000), (22050, 16000), (16000, 22050), (8000, 44100), (48000, 44100), (44100, 16001), (16001, 44100), (48000, 44101)])
     def test_matches_soxr_hq(self, tmp_path: Path, sr_in: int, sr_out: int) -> None:
         soxr = pytest.importorskip("soxr")
         nyquist = min(sr_in, sr_out) / 2
