@@ -60,6 +60,8 @@ def load(
             raise DecodeError(f"{name}: no sample rate in the stream header")
         start = int(round(offset * native_sr))
         stop = None if duration is None else start + int(round(duration * native_sr))
+        if stop == start:
+            raise ValueError(f"duration {duration} s is less than half a frame at {name}'s rate ({native_sr} Hz)")
         chunks: list[np.ndarray] = []
         position = 0
         try:

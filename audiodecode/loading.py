@@ -6,7 +6,9 @@ other format FFmpeg can read (Opus, WMA, AC-3, ...) falls back to PyAV.
 
 from __future__ import annotations
 
+import math
 import os
+import stat
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,7 +17,7 @@ from typing import BinaryIO, Literal, Union
 import numpy as np
 
 from audiodecode import _core, _pyav
-from audiodecode._core import AudioDecodeError, UnsupportedFormatError
+from audiodecode._core import MAX_SAMPLE_RATE, MAX_SECONDS, AudioDecodeError, DecodeError, UnsupportedFormatError
 
 Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, BinaryIO]
 Backend = Literal["auto", "rust", "pyav"]
@@ -56,14 +58,55 @@ def _normalize(source: Source) -> tuple[str | bytes, str]:
     raise TypeError(f"source must be a path, bytes or a binary file object, not {type(source).__name__}")
 
 
+def _refuse_special_file(data: str | bytes) -> None:
+    """Raise DecodeError if the path `data` (bytes are content) is a FIFO, a
+    socket or a device: PyAV would block opening or reading it forever (the
+    core opens paths non-blocking and refuses them itself)."""
+    if not isinstance(data, str):
+        return
+    try:
+        mode = os.stat(data).st_mode
+    except (OSError, ValueError):
+        return  # missing, unreadable or malformed: the backend says so in its own words
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        kind = "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+        raise DecodeError(f"{data}: not a regular file ({kind})")
+
+
 def _check_backend(backend: str) -> None:
     if backend not in ("auto", "rust", "pyav"):
         raise ValueError(f"backend must be 'auto', 'rust' or 'pyav', not {backend!r}")
 
 
 def _check_sr(sr: int | None) -> None:
-    if sr is not None and (not isinstance(sr, (int, np.integer)) or sr <= 0):
-        raise ValueError(f"sr must be a positive integer or None, got {sr!r}")
+    """Raise ValueError unless `sr` is None or an integer rate in [1, MAX_SAMPLE_RATE] Hz."""
+    if sr is None:
+        return
+    # bool is an int subclass: sr=True would be 1 Hz.
+    if isinstance(sr, (bool, np.bool_)) or not isinstance(sr, (int, np.integer)):
+        raise ValueError(f"sr must be an integer number of Hz or None, got {sr!r}")
+    if not 1 <= sr <= MAX_SAMPLE_RATE:
+        raise ValueError(f"sr must be in [1, {MAX_SAMPLE_RATE}] Hz, got {sr}")
+
+
+def _seconds(value: object, what: str, *, optional: bool) -> float | None:
+    """`value` as a float number of seconds: offset in [0, MAX_SECONDS],
+    duration (`optional`: None allowed) in (0, MAX_SECONDS]; else ValueError
+    naming `what`. The bound keeps every frame index the core computes in
+    range."""
+    if value is None and optional:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{what} must be a number of seconds, got {value!r}")
+    try:
+        seconds = float(value)
+    except OverflowError:  # an int beyond float's range
+        seconds = math.inf
+    low_ok = seconds > 0 if optional else seconds >= 0
+    if not (low_ok and seconds <= MAX_SECONDS):
+        interval = f"(0, {MAX_SECONDS:g}]" if optional else f"[0, {MAX_SECONDS:g}]"
+        raise ValueError(f"{what} must be a number of seconds in {interval}, got {value!r}")
+    return seconds
 
 
 def _rename(err: Exception, name: str) -> Exception:
@@ -96,14 +139,17 @@ def load(
         The encoded audio. The format is found from the content, not the
         file name.
     sr : int or None
-        Target sampling rate in Hz; None keeps the file's own rate.
+        Target sampling rate in Hz, in [1, 768000]; None keeps the file's
+        own rate.
     mono : bool
         Mix the channels down to their mean.
     offset : float
-        Start reading this many seconds in. The decoder seeks; it does not
-        decode the skipped part.
+        Start reading this many seconds in, in [0, 1e9]. The decoder seeks;
+        it does not decode the skipped part.
     duration : float or None
-        Read at most this many seconds.
+        Read at most this many seconds, in (0, 1e9]. A duration shorter
+        than half a frame at the file's rate is a ValueError (there is no
+        frame to return), not an empty array.
     backend : {"auto", "rust", "pyav"}
         "auto" decodes with the Rust core and falls back to PyAV for formats
         the core does not support.
@@ -125,14 +171,18 @@ def load(
         Unsupported codec, zero bytes, garbage or a file truncated beyond use;
         the message names the file and the reason.
     ValueError
-        A bad argument (negative offset, offset past the end, sr <= 0).
+        A bad argument, named in the message: sr outside [1, 768000] or not
+        an int, offset or duration outside their ranges, an offset past the
+        end, a duration shorter than half a frame.
     """
     _check_backend(backend)
     _check_sr(sr)
+    offset = _seconds(offset, "offset", optional=False)
+    duration = _seconds(duration, "duration", optional=True)
     data, name = _normalize(source)
     if backend != "pyav":
         try:
-            y, out_sr, warning = _core.load(data, sr, mono, float(offset), duration, strict)
+            y, out_sr, warning = _core.load(data, sr, mono, offset, duration, strict)
         except UnsupportedFormatError as err:
             if backend == "rust":
                 raise _rename(err, name) from None
@@ -141,7 +191,8 @@ def load(
         else:
             _warn(warning, name)
             return y, out_sr
-    return _pyav.load(data, name, sr, mono, float(offset), duration)
+    _refuse_special_file(data)
+    return _pyav.load(data, name, sr, mono, offset, duration)
 
 
 class BatchResult(list):
@@ -202,8 +253,8 @@ def load_batch(
         raise ValueError(f"num_threads must be >= 1, got {num_threads}")
     normalized = [_normalize(s) for s in sources]
     n = len(normalized)
-    offsets = [float(o) for o in _per_item(offset, n, "offset")]
-    durations = _per_item(duration, n, "duration")
+    offsets = [_seconds(o, f"offset[{i}]", optional=False) for i, o in enumerate(_per_item(offset, n, "offset"))]
+    durations = [_seconds(d, f"duration[{i}]", optional=True) for i, d in enumerate(_per_item(duration, n, "duration"))]
     items: list = [None] * n
     errors: dict[int, Exception] = {}
 
@@ -227,6 +278,7 @@ def load_batch(
     for i in pending:
         data, name = normalized[i]
         try:
+            _refuse_special_file(data)
             items[i] = _pyav.load(data, name, sr, mono, offsets[i], durations[i])
         except (AudioDecodeError, OSError, ValueError) as err:
             errors[i] = err
@@ -248,4 +300,5 @@ def info(source: Source, *, backend: Backend = "auto") -> AudioInfo:
                 raise _rename(err, name) from None
         except AudioDecodeError as err:
             raise _rename(err, name) from None
+    _refuse_special_file(data)
     return AudioInfo(**_pyav.info(data, name))

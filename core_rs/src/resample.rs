@@ -147,13 +147,14 @@ impl Kernel {
         // A file declaring an absurdly low rate, upsampled, must fail, not
         // abort the process on a failed allocation.
         let mut out = Vec::new();
-        if usize::try_from(out_len).map_or(true, |len| out.try_reserve_exact(len).is_err()) {
+        if usize::try_from(out_len).is_ok_and(|len| out.try_reserve_exact(len).is_ok()) {
+            out.resize(out_len as usize, 0.0f32);
+        } else {
             return Err(Error::invalid(format!(
                 "resampling {n} frames by {}/{} gives {out_len} frames, more than fit in memory",
                 self.up, self.down
             )));
         }
-        out.resize(out_len as usize, 0.0f32);
         // Output frames are independent: long clips are split across rayon's
         // threads (a batch of files already keeps them busy, so this pays
         // for single long files). The result does not depend on the split.
