@@ -191,7 +191,7 @@ class AudioCache:
                 self._count("corrupt_discarded")
                 try:
                     os.unlink(path)
-                except FileNotFoundError:  # another worker discarded it first
+                except OSError:  # another worker discarded it first, or a directory is in the way
                     pass
                 continue
             if found is not None:
