@@ -146,3 +146,17 @@ def test_a_fifo_given_as_a_path_is_refused_at_once(tmp_path: Path) -> None:
             _finishes(lambda: ad.info(fifo, backend=backend), 60)
         batch = _finishes(lambda: ad.load_batch([fifo], on_error="skip", backend=backend), 60)
         assert batch == [None] and "a FIFO" in str(batch.errors[0])
+
+
+@pytest.mark.parametrize("sr", [True, 0, 768_001, 2**32], ids=repr)
+def test_the_loaders_refuse_a_bad_sr_before_any_work(wav: Path, sr: object) -> None:
+    torch_loader = pytest.importorskip("audiodecode.torch")
+    with pytest.raises(ValueError, match=r"^sr must be"):
+        torch_loader.AudioDataLoader([wav], batch_size=1, target_sr=sr, cache=None)
+    with pytest.raises(ValueError, match=r"^sr must be"):
+        torch_loader.AudioDataset([wav], target_sr=sr)
+    pytest.importorskip("jax")
+    from audiodecode.jax import loader
+
+    with pytest.raises(ValueError, match=r"^sr must be"):
+        loader([wav], batch_size=1, sr=sr, cache=None)
