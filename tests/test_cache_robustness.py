@@ -8,8 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
-from collections.abc import Callable, Iterator
+import time
 from pathlib import Path
 
 import numpy as np
@@ -19,45 +18,11 @@ import audiodecode as ad
 from audiodecode.cache import AudioCache
 from audiodecode.cache.entry import EntryKey
 from audiodecode.cache.memory import PREFIX, shared_memory_root
+from hang import within
 from synth import make, noise, sine
 
 SR = 16000
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def caches() -> Iterator[Callable[..., AudioCache]]:
-    """Make AudioCaches that are closed after the test, whatever happens."""
-    made: list[AudioCache] = []
-
-    def make_cache(*args: object, **kwargs: object) -> AudioCache:
-        made.append(AudioCache(*args, **kwargs))
-        return made[-1]
-
-    yield make_cache
-    for cache in made:
-        cache.close()
-
-
-def within(seconds: float, call: Callable[[], object]) -> object:
-    """`call()`'s result or exception; fails if it has not returned after
-    `seconds` (a bound on a hang, far above the real cost)."""
-    outcome: list = []
-
-    def run() -> None:
-        try:
-            outcome.append((True, call()))
-        except BaseException as err:  # re-raised in the test's thread
-            outcome.append((False, err))
-
-    worker = threading.Thread(target=run, daemon=True)
-    worker.start()
-    worker.join(seconds)
-    assert not worker.is_alive(), f"blocked for {seconds} s"
-    ok, value = outcome[0]
-    if not ok:
-        raise value
-    return value
 
 
 def tier_root(cache: AudioCache, tier: str, cache_dir: Path) -> Path:
@@ -217,7 +182,7 @@ def _wait_gone(pid: int) -> None:
                     return
         except FileNotFoundError:
             return
-        threading.Event().wait(0.05)
+        time.sleep(0.05)
     raise AssertionError(f"process {pid} did not exit")
 
 

@@ -4,7 +4,6 @@ and no valid argument makes the work unbounded."""
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 import audiodecode as ad
 from audiodecode.cache import AudioCache
 from audiodecode.data.reading import ClipSpec
+from hang import within
 from synth import chirp, make
 
 BAD_SR = [0, -16000, 768_001, 2**31 - 1, 10**7, 2**32, 2**64, True, False, np.bool_(True), 16000.0, "16000"]
@@ -100,32 +100,11 @@ def test_a_duration_under_half_a_frame_is_a_value_error_not_a_decode_error(wav: 
     assert y.shape == (1,)
 
 
-def _finishes(call: Callable[[], object], seconds: float) -> object:
-    """`call()`'s result (or its exception); fails if it is still running
-    after `seconds` (a hang bound far above the real cost, not a timing test)."""
-    outcome: list = []
-
-    def run() -> None:
-        try:
-            outcome.append((True, call()))
-        except BaseException as err:  # re-raised in the test's thread
-            outcome.append((False, err))
-
-    worker = threading.Thread(target=run, daemon=True)
-    worker.start()
-    worker.join(seconds)
-    assert not worker.is_alive(), f"still running after {seconds} s"
-    ok, value = outcome[0]
-    if not ok:
-        raise value
-    return value
-
-
 @pytest.mark.parametrize("sr", [768_000, 767_999, 16_001, 1])
 def test_any_valid_rate_costs_what_its_output_does(wav: Path, sr: int) -> None:
     # sr=2**31-1 and 10**7 used to run for minutes on 10 ms: now refused,
     # and an odd rate no longer builds a table per phase.
-    y, out_sr = _finishes(lambda: ad.load(wav, sr=sr, duration=0.01), 60)
+    y, out_sr = within(60, lambda: ad.load(wav, sr=sr, duration=0.01))
     assert out_sr == sr
     assert y.shape == (int(np.ceil(160 * sr / 16000)),)
 
@@ -141,10 +120,10 @@ def test_a_fifo_given_as_a_path_is_refused_at_once(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     for backend in ("auto", "rust", "pyav"):
         with pytest.raises(ad.DecodeError, match=r"pipe\.wav: not a regular file \(a FIFO\)"):
-            _finishes(lambda: ad.load(fifo, backend=backend), 60)
+            within(60, lambda: ad.load(fifo, backend=backend))
         with pytest.raises(ad.DecodeError, match="a FIFO"):
-            _finishes(lambda: ad.info(fifo, backend=backend), 60)
-        batch = _finishes(lambda: ad.load_batch([fifo], on_error="skip", backend=backend), 60)
+            within(60, lambda: ad.info(fifo, backend=backend))
+        batch = within(60, lambda: ad.load_batch([fifo], on_error="skip", backend=backend))
         assert batch == [None] and "a FIFO" in str(batch.errors[0])
 
 
