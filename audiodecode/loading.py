@@ -89,24 +89,28 @@ def _check_sr(sr: int | None) -> None:
         raise ValueError(f"sr must be in [1, {MAX_SAMPLE_RATE}] Hz, got {sr}")
 
 
-def _seconds(value: object, what: str, *, optional: bool) -> float | None:
-    """`value` as a float number of seconds: offset in [0, MAX_SECONDS],
-    duration (`optional`: None allowed) in (0, MAX_SECONDS]; else ValueError
-    naming `what`. The bound keeps every frame index the core computes in
-    range."""
-    if value is None and optional:
-        return None
+def _seconds(value: object, what: str, *, zero: bool) -> float:
+    """`value` as a float number of seconds in [0, MAX_SECONDS] (`zero`) or
+    (0, MAX_SECONDS], else ValueError naming `what`. The bound keeps every
+    frame index the core computes in range."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise ValueError(f"{what} must be a number of seconds, got {value!r}")
     try:
         seconds = float(value)
     except OverflowError:  # an int beyond float's range
         seconds = math.inf
-    low_ok = seconds > 0 if optional else seconds >= 0
-    if not (low_ok and seconds <= MAX_SECONDS):
-        interval = f"(0, {MAX_SECONDS:g}]" if optional else f"[0, {MAX_SECONDS:g}]"
+    if not ((seconds >= 0 if zero else seconds > 0) and seconds <= MAX_SECONDS):
+        interval = f"[0, {MAX_SECONDS:g}]" if zero else f"(0, {MAX_SECONDS:g}]"
         raise ValueError(f"{what} must be a number of seconds in {interval}, got {value!r}")
     return seconds
+
+
+def _offset(value: object, what: str = "offset") -> float:
+    return _seconds(value, what, zero=True)
+
+
+def _duration(value: object, what: str = "duration") -> float | None:
+    return None if value is None else _seconds(value, what, zero=False)
 
 
 def _rename(err: Exception, name: str) -> Exception:
@@ -177,12 +181,11 @@ def load(
     """
     _check_backend(backend)
     _check_sr(sr)
-    offset = _seconds(offset, "offset", optional=False)
-    duration = _seconds(duration, "duration", optional=True)
+    offset_s, duration_s = _offset(offset), _duration(duration)
     data, name = _normalize(source)
     if backend != "pyav":
         try:
-            y, out_sr, warning = _core.load(data, sr, mono, offset, duration, strict)
+            y, out_sr, warning = _core.load(data, sr, mono, offset_s, duration_s, strict)
         except UnsupportedFormatError as err:
             if backend == "rust":
                 raise _rename(err, name) from None
@@ -192,7 +195,7 @@ def load(
             _warn(warning, name)
             return y, out_sr
     _refuse_special_file(data)
-    return _pyav.load(data, name, sr, mono, offset, duration)
+    return _pyav.load(data, name, sr, mono, offset_s, duration_s)
 
 
 class BatchResult(list):
@@ -253,8 +256,8 @@ def load_batch(
         raise ValueError(f"num_threads must be >= 1, got {num_threads}")
     normalized = [_normalize(s) for s in sources]
     n = len(normalized)
-    offsets = [_seconds(o, f"offset[{i}]", optional=False) for i, o in enumerate(_per_item(offset, n, "offset"))]
-    durations = [_seconds(d, f"duration[{i}]", optional=True) for i, d in enumerate(_per_item(duration, n, "duration"))]
+    offsets = [_offset(o, f"offset[{i}]") for i, o in enumerate(_per_item(offset, n, "offset"))]
+    durations = [_duration(d, f"duration[{i}]") for i, d in enumerate(_per_item(duration, n, "duration"))]
     items: list = [None] * n
     errors: dict[int, Exception] = {}
 
