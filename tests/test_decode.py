@@ -159,7 +159,7 @@ class TestSeeking:
         np.testing.assert_array_equal(part, one_thread[:, int(1.5 * sr): int(1.5 * sr) + 62 * sr])
         assert pieces.shape[1] == 65 * sr  # gapless: the encoded length
         # Resampled in parallel chunks reading the decoded pieces in place.
-        for sr_out in (8000, 22050):
+        for sr_out in (8000, 22050, 16001):  # 16001: interpolated kernel tables
             resampled, _ = ad.load(path, sr=sr_out, mono=False)
             (sequential, _), = ad.load_batch([path], sr=sr_out, mono=False, num_threads=1)
             np.testing.assert_array_equal(resampled, sequential)
