@@ -48,6 +48,11 @@ AUDIO_CODEC_PREFIXES = (
 MAX_CHANNELS = 255  # as the Rust core (decode.rs)
 
 
+class ArgumentError(ValueError):
+    """A bad argument found only once the file is open (it passes through
+    `_reading`, unlike PyAV's own ValueErrors about a damaged file)."""
+
+
 @contextmanager
 def _reading(name: str) -> Iterator[None]:
     """Every exception PyAV raises on a damaged file as a `DecodeError` naming
@@ -55,7 +60,7 @@ def _reading(name: str) -> Iterator[None]:
     ZeroDivisionError its wrappers raise on malformed headers."""
     try:
         yield
-    except (DecodeError, FileNotFoundError, IsADirectoryError, PermissionError):
+    except (DecodeError, ArgumentError, FileNotFoundError, IsADirectoryError, PermissionError):
         raise
     except Exception as err:  # noqa: BLE001 - the contract: one exception class for a bad file
         reason = str(err) or type(err).__name__
@@ -138,6 +143,8 @@ def load(
         native_sr = stream.codec_context.sample_rate
         start = int(round(offset * native_sr))
         stop = None if duration is None else start + int(round(duration * native_sr))
+        if stop == start:
+            raise ArgumentError(f"duration {duration} s is less than half a frame at {name}'s rate ({native_sr} Hz)")
         chunks: list[np.ndarray] = []
         position = 0
         try:

@@ -6,7 +6,9 @@ other format FFmpeg can read (Opus, WMA, AC-3, ...) falls back to PyAV.
 
 from __future__ import annotations
 
+import math
 import os
+import stat
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -15,7 +17,7 @@ from typing import BinaryIO, Literal, TypeVar, Union
 import numpy as np
 
 from audiodecode import _core, _pyav
-from audiodecode._core import AudioDecodeError, DecodeError, UnsupportedFormatError
+from audiodecode._core import MAX_SAMPLE_RATE, MAX_SECONDS, AudioDecodeError, DecodeError, UnsupportedFormatError
 
 Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, BinaryIO]
 Backend = Literal["auto", "rust", "pyav"]
@@ -57,14 +59,59 @@ def _normalize(source: Source) -> tuple[str | bytes, str]:
     raise TypeError(f"source must be a path, bytes or a binary file object, not {type(source).__name__}")
 
 
+def _refuse_special_file(data: str | bytes) -> None:
+    """Raise DecodeError if the path `data` (bytes are content) is a FIFO, a
+    socket or a device: PyAV would block opening or reading it forever (the
+    core opens paths non-blocking and refuses them itself)."""
+    if not isinstance(data, str):
+        return
+    try:
+        mode = os.stat(data).st_mode
+    except (OSError, ValueError):
+        return  # missing, unreadable or malformed: the backend says so in its own words
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        kind = "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+        raise DecodeError(f"{data}: not a regular file ({kind})")
+
+
 def _check_backend(backend: str) -> None:
     if backend not in ("auto", "rust", "pyav"):
         raise ValueError(f"backend must be 'auto', 'rust' or 'pyav', not {backend!r}")
 
 
 def _check_sr(sr: int | None) -> None:
-    if sr is not None and (not isinstance(sr, (int, np.integer)) or sr <= 0):
-        raise ValueError(f"sr must be a positive integer or None, got {sr!r}")
+    """Raise ValueError unless `sr` is None or an integer rate in [1, MAX_SAMPLE_RATE] Hz."""
+    if sr is None:
+        return
+    # bool is an int subclass: sr=True would be 1 Hz.
+    if isinstance(sr, (bool, np.bool_)) or not isinstance(sr, (int, np.integer)):
+        raise ValueError(f"sr must be an integer number of Hz or None, got {sr!r}")
+    if not 1 <= sr <= MAX_SAMPLE_RATE:
+        raise ValueError(f"sr must be in [1, {MAX_SAMPLE_RATE}] Hz, got {sr}")
+
+
+def _seconds(value: object, what: str, *, zero: bool) -> float:
+    """`value` as a float number of seconds in [0, MAX_SECONDS] (`zero`) or
+    (0, MAX_SECONDS], else ValueError naming `what`. The bound keeps every
+    frame index the core computes in range."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{what} must be a number of seconds, got {value!r}")
+    try:
+        seconds = float(value)
+    except OverflowError:  # an int beyond float's range
+        seconds = math.inf
+    if not ((seconds >= 0 if zero else seconds > 0) and seconds <= MAX_SECONDS):
+        interval = f"[0, {MAX_SECONDS:g}]" if zero else f"(0, {MAX_SECONDS:g}]"
+        raise ValueError(f"{what} must be a number of seconds in {interval}, got {value!r}")
+    return seconds
+
+
+def _offset(value: object, what: str = "offset") -> float:
+    return _seconds(value, what, zero=True)
+
+
+def _duration(value: object, what: str = "duration") -> float | None:
+    return None if value is None else _seconds(value, what, zero=False)
 
 
 def _rename(err: Exception, name: str) -> Exception:
@@ -97,14 +144,17 @@ def load(
         The encoded audio. The format is found from the content, not the
         file name.
     sr : int or None
-        Target sampling rate in Hz; None keeps the file's own rate.
+        Target sampling rate in Hz, in [1, 768000]; None keeps the file's
+        own rate.
     mono : bool
         Mix the channels down to their mean.
     offset : float
-        Start reading this many seconds in. The decoder seeks; it does not
-        decode the skipped part.
+        Start reading this many seconds in, in [0, 1e9]. The decoder seeks;
+        it does not decode the skipped part.
     duration : float or None
-        Read at most this many seconds.
+        Read at most this many seconds, in (0, 1e9]. A duration shorter
+        than half a frame at the file's rate is a ValueError (there is no
+        frame to return), not an empty array.
     backend : {"auto", "rust", "pyav"}
         "auto" decodes with the Rust core and falls back to PyAV for formats
         the core does not support and for files it refuses (then with a
@@ -128,22 +178,30 @@ def load(
         Unsupported codec, zero bytes, garbage or a file truncated beyond use;
         the message names the file and the reason.
     ValueError
-        A bad argument (negative offset, offset past the end, sr <= 0).
+        A bad argument, named in the message: sr outside [1, 768000] or not
+        an int, offset or duration outside their ranges, an offset past the
+        end, a duration shorter than half a frame.
     """
     _check_backend(backend)
     _check_sr(sr)
+    offset_s, duration_s = _offset(offset), _duration(duration)
     data, name = _normalize(source)
+
+    def pyav() -> tuple[np.ndarray, int]:
+        _refuse_special_file(data)
+        return _pyav.load(data, name, sr, mono, offset_s, duration_s)
+
     if backend == "pyav":
-        return _pyav.load(data, name, sr, mono, float(offset), duration)
+        return pyav()
     try:
-        y, out_sr, warning = _core.load(data, sr, mono, float(offset), duration, strict)
+        y, out_sr, warning = _core.load(data, sr, mono, offset_s, duration_s, strict)
     except ValueError as err:
         raise _rename(err, name) from None
     except AudioDecodeError as err:
         refusal = _rename(err, name)
         if backend == "rust" or not _may_fall_back(refusal, strict):
             raise refusal from None
-        return _fall_back(refusal, lambda: _pyav.load(data, name, sr, mono, float(offset), duration))
+        return _fall_back(refusal, pyav)
     _warn(warning, name)
     return y, out_sr
 
@@ -238,8 +296,8 @@ def load_batch(
         raise ValueError(f"num_threads must be >= 1, got {num_threads}")
     normalized = [_normalize(s) for s in sources]
     n = len(normalized)
-    offsets = [float(o) for o in _per_item(offset, n, "offset")]
-    durations = _per_item(duration, n, "duration")
+    offsets = [_offset(o, f"offset[{i}]") for i, o in enumerate(_per_item(offset, n, "offset"))]
+    durations = [_duration(d, f"duration[{i}]") for i, d in enumerate(_per_item(duration, n, "duration"))]
     items: list = [None] * n
     errors: dict[int, Exception] = {}
 
@@ -270,6 +328,7 @@ def load_batch(
             return _pyav.load(data, name, sr, mono, offsets[i], durations[i])
 
         try:
+            _refuse_special_file(data)
             items[i] = pyav() if refusal is None else _fall_back(refusal, pyav)
         except (AudioDecodeError, OSError, ValueError) as err:
             errors[i] = err
@@ -283,12 +342,17 @@ def info(source: Source, *, backend: Backend = "auto") -> AudioInfo:
     from the headers without decoding the audio."""
     _check_backend(backend)
     data, name = _normalize(source)
-    if backend == "pyav":
+
+    def pyav() -> AudioInfo:
+        _refuse_special_file(data)
         return AudioInfo(**_pyav.info(data, name))
+
+    if backend == "pyav":
+        return pyav()
     try:
         return AudioInfo(**_core.info(data))
     except AudioDecodeError as err:
         refusal = _rename(err, name)
         if backend == "rust" or not _may_fall_back(refusal):
             raise refusal from None
-        return _fall_back(refusal, lambda: AudioInfo(**_pyav.info(data, name)))
+        return _fall_back(refusal, pyav)

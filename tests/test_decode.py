@@ -102,7 +102,7 @@ def test_format_is_probed_not_taken_from_the_extension(tmp_path: Path) -> None:
 
 
 class TestResampling:
-    @pytest.mark.parametrize(("sr_in", "sr_out"), [(44100, 16000), (48000, 16000), (22050, 16000), (16000, 22050), (8000, 44100), (48000, 44100)])
+    @pytest.mark.parametrize(("sr_in", "sr_out"), [(44100, 16000), (48000, 16000), (22050, 16000), (16000, 22050), (8000, 44100), (48000, 44100), (44100, 16001), (16001, 44100), (48000, 44101)])
     def test_matches_soxr_hq(self, tmp_path: Path, sr_in: int, sr_out: int) -> None:
         soxr = pytest.importorskip("soxr")
         nyquist = min(sr_in, sr_out) / 2
@@ -159,7 +159,7 @@ class TestSeeking:
         np.testing.assert_array_equal(part, one_thread[:, int(1.5 * sr): int(1.5 * sr) + 62 * sr])
         assert pieces.shape[1] == 65 * sr  # gapless: the encoded length
         # Resampled in parallel chunks reading the decoded pieces in place.
-        for sr_out in (8000, 22050):
+        for sr_out in (8000, 22050, 16001):  # 16001: interpolated kernel tables
             resampled, _ = ad.load(path, sr=sr_out, mono=False)
             (sequential, _), = ad.load_batch([path], sr=sr_out, mono=False, num_threads=1)
             np.testing.assert_array_equal(resampled, sequential)
