@@ -95,8 +95,15 @@ def _audio_stream(container: Any, name: str) -> Any:
 
 def _to_float(frame: Any) -> np.ndarray:
     """One decoded frame as float32 `(channels, n)`."""
-    a = frame.to_ndarray()
     fmt = frame.format.name
+    if fmt.startswith("s64"):
+        # PyAV has no numpy conversion for 64-bit integer samples.
+        planes = frame.planes
+        per_plane = frame.samples * (1 if frame.format.is_planar else len(frame.layout.channels))
+        a = np.stack([np.frombuffer(bytes(p), dtype="<i8", count=per_plane) for p in planes])
+        a = a if frame.format.is_planar else a[0]
+    else:
+        a = frame.to_ndarray()
     if not frame.format.is_planar:
         a = a.reshape(-1, len(frame.layout.channels)).T
     base = fmt.rstrip("p")
