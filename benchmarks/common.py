@@ -100,3 +100,10 @@ def write_json(name: str, rows: list[dict], **meta: object) -> Path:
     path.write_text(json.dumps(doc, indent=1, default=float) + "\n")
     print(f"# results: {path}")
     return path
+
+
+def show(name: str, rows: list[list[str]], headers: list[str]) -> None:
+    """Print a table and write its rows (header -> cell) with `write_json`;
+    `plot.py` reads the numbers back out of the formatted cells."""
+    print(table(rows, headers))
+    write_json(name, [dict(zip(headers, map(str, row))) for row in rows])
