@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from common import header, show, speech_like, table
+from common import header, show, speech_like
 
 import audiodecode as ad
 

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import corpus, header, show, table
+from common import corpus, header, show
 
 import audiodecode as ad
 from audiodecode.cache import AudioCache

@@ -21,7 +21,7 @@ from collections.abc import Callable
 import jax
 import numpy as np
 
-from common import header, show, table
+from common import header, show
 
 from audiodecode import filters
 from audiodecode.jax import mfcc

@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from cache import run_loaders
-from common import corpus, header, show, table
+from common import corpus, header, show
 
 SR = 16000
 CLIP = SR  # 1 s
