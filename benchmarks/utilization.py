@@ -12,7 +12,7 @@ on the CPU here, so our loader's MFCCs cost host time that a GPU would
 take off it: the emulation is, if anything, harsh on ours.)
 
 Data: real speech, 400 espeak-ng sentences (1-6 s, eleven voices) as
-44.1 kHz mono MP3 (`benchmarks/speech.py`), cropped at random to 2 s at
+44.1 kHz mono MP3 (`benchmarks/speech.py`), cropped at random to 1 s at
 16 kHz, batches of 32, 40 MFCCs (n_fft 512, hop 160, 64 mel bands).
 Augmentation on: time stretch 0.9-1.1, pitch shift +-2 semitones and
 noise at 10-30 dB SNR, each with p=0.5.
@@ -53,7 +53,7 @@ from common import header, table, write_json
 from speech import speech_corpus
 
 SR = 16000
-CLIP_SECONDS = 2.0
+CLIP_SECONDS = 1.0
 BATCH = 32
 MFCC = dict(n_mfcc=40, n_fft=512, hop_length=160, n_mels=64)
 STRETCH = (0.9, 1.1)
