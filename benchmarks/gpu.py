@@ -405,12 +405,12 @@ def torch_part(folder: Path, device: str, batch_size: int, train_seconds: float,
 
     from audiodecode.data.records import audio_files
     from audiodecode.torch import AudioDataLoader
-    from utilization import before_dataset
+    from utilization import CLIP_SECONDS, before_dataset
 
     files = audio_files(folder)
     paths, labels = [str(p) for p in files.paths], [int(x) for x in files.labels]
     dev = torch.device(device)
-    clip_seconds = 2.0  # before_dataset's clip
+    clip_seconds = CLIP_SECONDS  # before_dataset's clip
 
     def train(batches, n_classes: int) -> dict:  # noqa: ANN001
         model = torch_model(MFCC["n_mfcc"], n_classes, width).to(dev)
