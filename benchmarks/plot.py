@@ -82,11 +82,11 @@ def utilization(doc: dict, out: Path) -> list[Path]:
     at = [r for r in rows if r["step_ms"] == step]
     if at:
         fig, axes = plt.subplots(1, 2, figsize=(14, 3.2))
-        fig.subplots_adjust(wspace=0.9)
+        fig.subplots_adjust(wspace=0.8)
         for ax, augment in zip(axes, (False, True)):
             sel = [r for r in at if r["augment"] == augment]
             base = next((r["steps_per_s"] for r in sel if r["loader"].startswith("Before")), None)
-            hbars(ax, [r["loader"].split(":")[0] + f" ({r['setting']})" for r in sel],
+            hbars(ax, [r["loader"].split(":")[0] for r in sel],
                   [100 * r["utilization"] for r in sel], "{:.1f}%",
                   [f"{r['steps_per_s'] / base:.1f}x steps/s" if base else "" for r in sel])
             ax.axvline(95, color="green", ls="--", lw=1)
