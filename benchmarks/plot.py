@@ -39,11 +39,17 @@ def number(cell: object) -> float | None:
     return float(m.group().replace(",", "")) if m else None
 
 
+# A cell that is one number with at most a unit: "1,462", "5.7x", "12.3 ms".
+NUMERIC = re.compile(r"^\s*-?[\d,]*\.?\d+(?:e[-+]?\d+)?\s*(?:x|%|ms|s|kB|MB|GB)?\s*$")
+# Our package, not torchcodec's AudioDecoder.
+OURS = re.compile(r"(?<![a-z])audiodecode(?!r)")
+
+
 def color(name: str) -> str:
     name = name.lower()
     if "audiodecode.torch" in name or "audiodataloader" in name:
         return COLORS["ours2"]
-    if "audiodecode" in name or "ours" in name:
+    if OURS.search(name) or "ours" in name:
         return COLORS["ours"]
     if "before" in name or "librosa" in name or "baseline" in name or "dataloader" in name:
         return COLORS["before"]
@@ -148,7 +154,7 @@ def generic(doc: dict, out: Path) -> list[Path]:
     if not rows:
         return []
     keys = list(rows[0])
-    label_keys = [k for k in keys if any(number(r[k]) is None for r in rows if r[k])]
+    label_keys = [k for k in keys if any(not NUMERIC.match(str(r[k])) for r in rows if r[k] not in ("", "-"))]
     value_keys = [k for k in keys if k not in label_keys and not str(rows[0][k]).endswith("x")]
     ratio_keys = [k for k in keys if k not in label_keys and k not in value_keys]
     if not value_keys:
