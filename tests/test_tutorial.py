@@ -6,8 +6,8 @@ into docs/ (the committed copy shows them)."""
 
 from __future__ import annotations
 
+import os
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -24,8 +24,10 @@ def execute(path: Path = NOTEBOOK):  # noqa: ANN201
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
+    # The kernel imports the package from this checkout (built in place, not installed).
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
     NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
+                   resources={"metadata": {"path": str(path.parent)}}).execute(env=env)
     return nb
 
 
@@ -52,6 +54,5 @@ def test_tutorial_runs_and_learns() -> None:
 if __name__ == "__main__":
     import nbformat
 
-    sys.path.insert(0, str(ROOT))
     nbformat.write(execute(), NOTEBOOK)
     print(f"executed and saved {NOTEBOOK}")
