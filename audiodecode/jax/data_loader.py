@@ -24,10 +24,12 @@ batches in flight) is measured at start-up (`audiodecode.data.tuning`).
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import logging
 import re
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
@@ -56,6 +58,19 @@ log = logging.getLogger("audiodecode")
 DEVICE_BUFFER = 2
 
 Batch = dict[str, jax.Array]
+
+# Loaders not closed yet. Grain's prefetch threads, left to close in
+# `__del__` during interpreter shutdown, find their modules torn down and
+# print tracebacks (grain 0.2.18); closing what is left at exit, before that
+# teardown, makes a script that never calls `close()` end silently. Weak: a
+# registry must not keep a dropped loader alive.
+_OPEN: weakref.WeakSet[AudioLoader] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_loaders() -> None:
+    for it in list(_OPEN):
+        it.close()
 
 
 class AudioLoader(grain.DatasetIterator):
@@ -101,6 +116,7 @@ class AudioLoader(grain.DatasetIterator):
         self._local_batch_size = local_batch_size
         self._host = host
         self._fingerprint = fingerprint
+        _OPEN.add(self)
 
     def __next__(self) -> Batch:
         self._assert_not_closed()
@@ -151,6 +167,7 @@ class AudioLoader(grain.DatasetIterator):
         # fails if it only runs at interpreter shutdown (grain 0.2.18).
         self._parents = ()
         self._host.close()
+        _OPEN.discard(self)
 
     def __enter__(self) -> AudioLoader:
         return self
