@@ -30,7 +30,9 @@ import numpy as np
 from audiodecode import loading
 from audiodecode.data import seeding
 from audiodecode.data.records import AudioFiles
+from audiodecode.data.collate import pad_clips, pad_rows, tokens
 from audiodecode.data.stats import PipelineStats
+from audiodecode.data.text import TextTransform
 
 Crop = Literal["random", "start", "center"]
 OnError = Literal["raise", "skip"]
@@ -178,7 +180,15 @@ class ClipReader:
         self._init_process_state()
 
     def read(
-        self, epochs: Sequence[int] | np.ndarray, indices: Sequence[int] | np.ndarray, *, num_threads: int | None = None
+        self,
+        epochs: Sequence[int] | np.ndarray,
+        indices: Sequence[int] | np.ndarray,
+        *,
+        num_threads: int | None = None,
+        width: int | None = None,
+        rows: int | None = None,
+        text_transform: TextTransform | None = None,
+        token_width: int | None = None,
     ) -> dict[str, np.ndarray]:
         """Decode, crop, augment and pad one batch.
 
@@ -189,6 +199,17 @@ class ClipReader:
         num_threads : int or None
             Rust threads for the decode and the augmentation; None: one
             per core.
+        width : int or None
+            Pad (or cut) every row to this many samples (a duration
+            bucket's boundary); None: `clip_samples` or the batch's longest.
+        rows : int or None
+            Pad the batch to this many rows and add a `"mask"` (a bucket's
+            static row count); None: b rows, no mask.
+        text_transform : callable str -> list of int, or None
+            Adds `"tokens"` (rows, token_width) int32 and `"token_length"`
+            from the records' transcripts.
+        token_width : int or None
+            Pad tokens to this width; None: the batch's longest.
 
         Returns
         -------
@@ -198,21 +219,35 @@ class ClipReader:
             "length": (b,) int32, valid samples per row;
             "label": (b,) int32, `UNLABELLED` (-1) where there is none; for a
             multi-label data set also "labels" (b, classes) float32
-            multi-hot (`AudioFiles.targets`).
+            multi-hot (`AudioFiles.targets`); with `rows`, "mask" (rows,)
+            bool; with `text_transform`, "tokens" and "token_length".
         """
         epochs = np.asarray(epochs, dtype=np.int64)
         indices = np.asarray(indices, dtype=np.int64).copy()
         seeds = seeding.record_seeds(self.spec.seed, epochs, indices)
-        with self.stats.stage("decode"):
-            ys = self._decode(indices, seeds, num_threads)
-        if self.augment is not None:
-            with self.stats.stage("augment"):
-                aug_seeds = [int(s) for s in seeding.derive(seeds, seeding.AUGMENT)]
-                threads = {"num_threads": num_threads} if self._augment_takes_threads else {}
-                ys = self.augment.batch(ys, self.spec.sr, aug_seeds, **threads)
+        ys: list[np.ndarray] = []
+        if len(indices):  # a process's share of a bucket's last batch can be empty
+            with self.stats.stage("decode"):
+                ys = self._decode(indices, seeds, num_threads)
+            if self.augment is not None:
+                with self.stats.stage("augment"):
+                    aug_seeds = [int(s) for s in seeding.derive(seeds, seeding.AUGMENT)]
+                    threads = {"num_threads": num_threads} if self._augment_takes_threads else {}
+                    ys = self.augment.batch(ys, self.spec.sr, aug_seeds, **threads)
         with self.stats.stage("collate"):
-            audio, length = _pad(ys, self.spec.clip_samples)
-        return {"audio": audio, "length": length, **self.files.targets(indices)}
+            audio, length = pad_clips(ys, width if width is not None else self.spec.clip_samples)
+            batch = {"audio": audio, "length": length, **self.files.targets(indices)}
+            if text_transform is not None or rows is not None:
+                batch["index"] = indices.astype(np.int32)  # which records (transcripts stay on the host)
+            if text_transform is not None:
+                if self.files.texts is None:
+                    raise ValueError("text_transform= needs transcripts (a manifest with a text column)")
+                # After a replacement (on_error="skip") indices name the records read.
+                batch |= tokens([self.files.texts[i] for i in indices], text_transform, width=token_width)
+            if rows is not None:
+                batch = pad_rows(batch, rows)
+            self.stats.collated(batch["audio"].shape, int(batch["length"].sum()))
+        return batch
 
     def _decode(self, indices: np.ndarray, seeds: np.ndarray, num_threads: int | None) -> list[np.ndarray]:
         """The clips of a batch; with "skip", a bad record's slot in `indices`
@@ -426,18 +461,6 @@ class _Plan:
         begin -= begin % self.step
         lead = first - begin
         return begin, lead + count + margin, lead, count
-
-
-def _pad(ys: list[np.ndarray], clip: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of `clip` samples (or the longest clip's), zero-padded at the end;
-    an augmentation that lengthened a clip is cut back to `clip`."""
-    lengths = [len(y) for y in ys]
-    width = clip if clip is not None else max(lengths, default=0)
-    audio = np.zeros((len(ys), width), dtype=np.float32)
-    for row, y in zip(audio, ys):
-        n = min(len(y), width)
-        row[:n] = y[:n]
-    return audio, np.minimum(np.array(lengths, dtype=np.int64), width).astype(np.int32)
 
 
 def resolve_augment(augmentations: BatchAugmentation | Sequence[Any] | None) -> BatchAugmentation | None:

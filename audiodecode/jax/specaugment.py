@@ -19,18 +19,22 @@ def _check_count(name: str, value: object) -> int:
     return int(value)
 
 
-def _band_mask(key: jax.Array, batch_shape: tuple[int, ...], size: int, max_width: int, count: int) -> jax.Array:
+def _band_mask(
+    key: jax.Array, batch_shape: tuple[int, ...], size: int, max_width: int, count: int, valid: jax.Array | None = None
+) -> jax.Array:
     """``count`` random bands per example along an axis of ``size``: a bool mask (*batch_shape, size).
 
-    Each band's width is uniform in ``[0, min(max_width, size)]`` and its
-    start uniform over the positions where it fits, so bands never run off
-    the end and every position can be masked.
+    Each band's width is uniform in ``[0, min(max_width, n)]`` and its
+    start uniform over the positions where it fits, where ``n`` is ``size``
+    or, given ``valid`` (*batch_shape,), each example's valid length: bands
+    never run past the valid part, and every valid position can be masked.
     """
     width_key, start_key = jax.random.split(key)
     shape = (*batch_shape, count)
-    width = jax.random.randint(width_key, shape, 0, min(max_width, size) + 1)
-    # randint's maxval can be an array: start in [0, size - width].
-    start = jax.random.randint(start_key, shape, 0, size - width + 1)
+    n = size if valid is None else jnp.clip(jnp.asarray(valid), 0, size)[..., None]
+    width = jax.random.randint(width_key, shape, 0, jnp.minimum(max_width, n) + 1)
+    # randint's maxval can be an array: start in [0, n - width].
+    start = jax.random.randint(start_key, shape, 0, n - width + 1)
     position = jnp.arange(size)
     inside = (position >= start[..., None]) & (position < (start + width)[..., None])
     return inside.any(axis=-2)
@@ -48,6 +52,7 @@ def spec_augment(
     num_time_masks: int = 1,
     mask_value: float | jax.Array = 0.0,
     layout: Layout = "features_first",
+    lengths: jax.Array | None = None,
 ) -> jax.Array:
     """Mask random frequency bands and time spans of each example, as in SpecAugment.
 
@@ -77,6 +82,11 @@ def spec_augment(
     layout : {"features_first", "features_last"}
         Which of the last two axes is the feature axis, as for the feature
         functions.
+    lengths : jax.Array [shape=(...)], int, optional
+        Each example's valid frames (a loader batch's ``"feature_length"``):
+        time masks are drawn inside them (widths capped at the valid
+        length), never over the padding, so a short utterance in a long
+        bucket is masked in the same proportion as a long one.
 
     Returns
     -------
@@ -102,7 +112,7 @@ def spec_augment(
     batch_shape = features.shape[:-2]
     freq_key, time_key = jax.random.split(key)
     freq = _band_mask(freq_key, batch_shape, features.shape[freq_axis], freq_mask_param, num_freq_masks)
-    time = _band_mask(time_key, batch_shape, features.shape[time_axis], time_mask_param, num_time_masks)
+    time = _band_mask(time_key, batch_shape, features.shape[time_axis], time_mask_param, num_time_masks, lengths)
     # Broadcast (..., F) and (..., T) masks over the (..., F, T) or (..., T, F) matrix.
     masked = jnp.expand_dims(freq, time_axis) | jnp.expand_dims(time, freq_axis)
     return jnp.where(masked, jnp.asarray(mask_value, dtype=features.dtype), features)
