@@ -198,3 +198,18 @@ def test_feature_length_follows_the_feature_framing_and_spec_augment_respects_it
         changed = np.asarray(masked != feats).any(axis=-2)  # (batch, frames)
         for row, n in enumerate(frames):
             assert not changed[row, n:].any()  # never past the valid frames
+
+
+def test_torch_loader_gives_the_same_bucketed_batches_as_dicts(speech: Path) -> None:
+    torch = pytest.importorskip("torch")
+    from audiodecode.torch import AudioDataLoader
+
+    with AudioDataLoader(speech, target_sr=SR, batch_by="duration", max_batch_seconds=8.0, num_buckets=3, seed=1,
+                         cache=None, num_threads=1, prefetch=2, text_transform="chars") as torch_loader, \
+            bucketed(speech, num_epochs=1) as jax_loader:
+        assert len(torch_loader) == jax_loader.steps_per_epoch
+        for ours, theirs in zip(torch_loader, jax_loader):
+            assert isinstance(ours["audio"], torch.Tensor)
+            for key in ("audio", "mask", "tokens", "token_length", "index"):
+                np.testing.assert_array_equal(ours[key].numpy(), np.asarray(theirs[key]))
+            assert len(torch_loader.transcripts(ours)) == int(ours["mask"].sum())

@@ -38,7 +38,10 @@ from audiodecode.data.reading import (
     OnError,
     resolve_augment,
 )
+from audiodecode.data.buckets import BucketSchedule, DurationBuckets
+from audiodecode.data.durations import with_durations
 from audiodecode.data.schedule import Schedule
+from audiodecode.data.text import TextTransform, resolve_text_transform
 from audiodecode.data.stats import PipelineStats
 from audiodecode.torch import features as feature_functions
 from audiodecode.torch.prefetch import Prefetcher
@@ -140,6 +143,20 @@ class AudioDataLoader:
         DDP needs; the `len(files) % world_size` left over are skipped).
     return_lengths : bool
         Yield `(features, labels, lengths)` instead of `(features, labels)`.
+    batch_by : {"count", "duration"}
+        "duration": duration buckets, as `audiodecode.jax.loader` (the same
+        `audiodecode.data.buckets` schedule, so the same seed gives the
+        same batches): batches of similar-length utterances padded to their
+        bucket's boundary and static row count, yielded as dicts ("audio"
+        or "features", "length" (frames with a named feature, then also
+        "feature_length"), "mask", "label", "index", and "tokens" /
+        "token_length" with `text_transform`). Needs `max_batch_seconds`
+        and `clip_seconds=None`; `batch_size` is then unused.
+    max_batch_seconds, num_buckets, bucket_boundaries
+        As for `audiodecode.jax.loader`.
+    text_transform : callable str -> list of int, "chars" or None
+        Tokenize transcripts (batches become dicts with "tokens" and
+        "token_length"); "chars": a character vocabulary of the manifest.
     **feature_kwargs
         Passed to the feature function (n_fft, hop_length, n_mels,
         layout, ...).
@@ -197,6 +214,11 @@ class AudioDataLoader:
         rank: int | None = None,
         world_size: int | None = None,
         return_lengths: bool = False,
+        batch_by: Literal["count", "duration"] = "count",
+        max_batch_seconds: float | None = None,
+        num_buckets: int = 8,
+        bucket_boundaries: Sequence[float] | None = None,
+        text_transform: TextTransform | Literal["chars"] | None = None,
         **feature_kwargs: Any,
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -216,7 +238,32 @@ class AudioDataLoader:
         if featurize is not None:
             featurize.check(self.device, spec.clip_samples)
         augment = resolve_augment(augmentations)
-        self._schedule = Schedule(self.indices, seed=seed, shuffle=shuffle, num_epochs=None)
+        if batch_by not in ("count", "duration"):
+            raise ValueError(f"batch_by must be 'count' or 'duration', not {batch_by!r}")
+        self.buckets: DurationBuckets | None = None
+        self.text_transform = None
+        self._token_width = None
+        if text_transform is not None:
+            if self.files.texts is None:
+                raise ValueError("text_transform= needs transcripts (a manifest with a text column)")
+            self.text_transform = resolve_text_transform(None if text_transform == "chars" else text_transform,
+                                                         self.files.texts)
+            self._token_width = max(1, max(len(self.text_transform(t)) for t in self.files.texts))
+        if batch_by == "duration":
+            if clip_seconds is not None or max_batch_seconds is None:
+                raise ValueError("batch_by='duration' needs max_batch_seconds and clip_seconds=None")
+            self.files = with_durations(self.files, on_error=on_error)
+            self.indices = np.arange(len(self.files), dtype=np.int64)  # every rank splits every batch
+            self.buckets = DurationBuckets.estimate(
+                self.files.durations, max_batch_seconds=max_batch_seconds, num_buckets=num_buckets,
+                boundaries=bucket_boundaries, row_multiple=self.world_size,
+            )
+            self._schedule = BucketSchedule(self.buckets, self.files.durations, seed=seed, shuffle=shuffle,
+                                            drop_remainder=drop_last, process=self.rank, processes=self.world_size)
+            self._widths = self.buckets.widths(target_sr)
+            batch_size = max(self.buckets.rows) // self.world_size
+        else:
+            self._schedule = Schedule(self.indices, seed=seed, shuffle=shuffle, num_epochs=None)
         self._host = host_reader(self.files, spec, augment, self.indices, self._schedule, cache, batch_size,
                                  num_threads, prefetch)
         self.reader = self._host.reader
@@ -229,6 +276,8 @@ class AudioDataLoader:
 
     def __len__(self) -> int:
         """Batches per epoch on this rank."""
+        if isinstance(self._schedule, BucketSchedule):
+            return self._schedule.batches_per_epoch
         if self.drop_last:
             return len(self.indices) // self.batch_size
         return math.ceil(len(self.indices) / self.batch_size)
@@ -249,6 +298,9 @@ class AudioDataLoader:
         list of (np.ndarray [shape=(b,)], np.ndarray [shape=(b,)]), int64
             `reader.read(*batches[k])` is batch k's host arrays.
         """
+        if isinstance(self._schedule, BucketSchedule):
+            first = epoch * len(self)
+            return [self._schedule.batch(first + k) for k in range(len(self))]
         order = self._schedule.order(epoch)
         chunks = [order[start : start + self.batch_size] for start in range(0, len(self) * self.batch_size, self.batch_size)]
         return [(np.full(len(chunk), epoch, dtype=np.int64), chunk) for chunk in chunks]
@@ -262,8 +314,18 @@ class AudioDataLoader:
         self._iterators.add(it)
         return it
 
-    def _read(self, job: tuple[np.ndarray, np.ndarray]) -> dict[str, np.ndarray]:
-        return self.reader.read(*job, num_threads=self._num_threads)
+    def _read(self, job: tuple[np.ndarray, ...]) -> dict[str, np.ndarray]:
+        text = {"text_transform": self.text_transform, "token_width": self._token_width}
+        if self.buckets is None:
+            return self.reader.read(*job, num_threads=self._num_threads, **text)
+        epochs, indices, bucket = job
+        return self.reader.read(epochs, indices, num_threads=self._num_threads, width=self._widths[bucket],
+                                rows=self.buckets.rows[bucket] // self.world_size, **text)
+
+    def transcripts(self, batch: dict[str, torch.Tensor]) -> list[str | None]:
+        """The transcripts of a dict batch's real rows, from its `"index"`."""
+        texts = self.files.texts
+        return [None if texts is None else texts[int(i)] for i in batch["index"].cpu().tolist() if i >= 0]
 
     def stats(self) -> dict[str, Any]:
         """Throughput and where the time goes.
@@ -326,7 +388,7 @@ class _EpochIterator(Iterator[Batch]):
         ready = next(self._prefetcher)
         batch = self._to_device.hand_over(ready)
         self._remaining -= 1
-        self._stats.delivered(requested, batch[1].shape[0])
+        self._stats.delivered(requested, ready.rows)
         return batch
 
     def close(self) -> None:
@@ -337,9 +399,10 @@ class _EpochIterator(Iterator[Batch]):
 class _Ready:
     """A batch finished on the device thread, and the CUDA event after its work."""
 
-    def __init__(self, tensors: Batch, event: torch.cuda.Event | None) -> None:
+    def __init__(self, tensors: Batch | dict[str, torch.Tensor], event: torch.cuda.Event | None, rows: int) -> None:
         self.tensors = tensors
         self.event = event
+        self.rows = rows  # real (unmasked) rows
 
 
 class _ToDevice:
@@ -364,21 +427,36 @@ class _ToDevice:
         with self.stats.stage("to_device"):
             length = host["length"]
             if self.featurize is not None:
-                length = self.featurize.frames(length)
-            # A multi-label set's targets are its multi-hot vectors (float32, for BCE).
-            target = host["labels"] if "labels" in host else host["label"].astype(np.int64)
-            arrays = (host["audio"], target, length.astype(np.int64))
+                length = self.featurize.frames(length) * (length > 0)
+            # A dict batch (duration buckets, transcripts): every array, by name.
+            as_dict = "mask" in host or "tokens" in host
+            if as_dict:
+                names = [k for k in host if k != "length"] + ["length"]
+                arrays = tuple(host[k] if k != "length" else length.astype(np.int64) for k in names)
+            else:
+                # A multi-label set's targets are its multi-hot vectors (float32, for BCE).
+                target = host["labels"] if "labels" in host else host["label"].astype(np.int64)
+                names = ["audio", "label", "length"]
+                arrays = (host["audio"], target, length.astype(np.int64))
+            rows = int(host["mask"].sum()) if "mask" in host else len(length)
             if self.stream is None:
-                tensors = tuple(torch.from_numpy(a).to(self.device) for a in arrays)
-                return _Ready(self._finish(tensors), None)
+                tensors = tuple(torch.from_numpy(np.ascontiguousarray(a)).to(self.device) for a in arrays)
+                return _Ready(self._finish(names, tensors, as_dict), None, rows)
             with torch.cuda.device(self.device), torch.cuda.stream(self.stream):
-                tensors = tuple(torch.from_numpy(a).pin_memory().to(self.device, non_blocking=True) for a in arrays)
-                tensors = self._finish(tensors)
+                tensors = tuple(torch.from_numpy(np.ascontiguousarray(a)).pin_memory().to(self.device, non_blocking=True)
+                                for a in arrays)
+                batch = self._finish(names, tensors, as_dict)
                 event = torch.cuda.Event()
                 event.record(self.stream)
-            return _Ready(tensors, event)
+            return _Ready(batch, event, rows)
 
-    def _finish(self, tensors: Batch) -> Batch:
+    def _finish(self, names: list[str], tensors: tuple[torch.Tensor, ...], as_dict: bool) -> Batch | dict:
+        if as_dict:
+            batch = dict(zip(names, tensors))
+            if self.featurize is not None:
+                batch["features"] = self.featurize(batch.pop("audio"))
+                batch["feature_length"] = batch["length"]
+            return batch
         audio, labels, lengths = tensors
         x = self.featurize(audio) if self.featurize is not None else audio
         return (x, labels, lengths) if self.return_lengths else (x, labels)
@@ -387,7 +465,8 @@ class _ToDevice:
         if ready.event is not None:
             stream = torch.cuda.current_stream(self.device)
             stream.wait_event(ready.event)
-            for t in ready.tensors:
+            tensors = ready.tensors.values() if isinstance(ready.tensors, dict) else ready.tensors
+            for t in tensors:
                 t.record_stream(stream)
         return ready.tensors
 
