@@ -213,3 +213,39 @@ def test_torch_loader_gives_the_same_bucketed_batches_as_dicts(speech: Path) -> 
             for key in ("audio", "mask", "tokens", "token_length", "index"):
                 np.testing.assert_array_equal(ours[key].numpy(), np.asarray(theirs[key]))
             assert len(torch_loader.transcripts(ours)) == int(ours["mask"].sum())
+
+
+@pytest.mark.slow
+def test_two_jax_processes_get_the_same_bucket_at_every_step(speech: Path, tmp_path: Path) -> None:
+    # Two real JAX processes (jax.distributed on localhost): at every step
+    # both hold rows of the same bucket (the global batch has one shape),
+    # their rows are disjoint, and together they read every record once
+    # per epoch.
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    root = Path(__file__).parent.parent
+    env = {**__import__("os").environ, "PYTHONPATH": f"{root}:{root / 'tests'}"}
+    procs = [
+        subprocess.Popen([sys.executable, str(root / "tests" / "bucket_process.py"), str(i), str(port), str(speech),
+                          str(tmp_path / f"p{i}.json")], env=env, stderr=subprocess.PIPE, text=True)
+        for i in range(2)
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err[-2000:]
+    runs = [json.loads((tmp_path / f"p{i}.json").read_text()) for i in range(2)]
+    assert [r["process"] for r in runs] == [0, 1] and runs[0]["processes"] == 2
+    a, b = runs[0]["steps"], runs[1]["steps"]
+    assert len(a) == len(b) > 0
+    seen = []
+    for x, y in zip(a, b):
+        assert x["shape"] == y["shape"]
+        mine, theirs = {i for i in x["index"] if i >= 0}, {i for i in y["index"] if i >= 0}
+        assert not mine & theirs
+        seen += [*mine, *theirs]
+    assert sorted(seen) == sorted(list(range(24)) * 2)
