@@ -24,7 +24,7 @@ def main() -> None:
     if args.task == "ctc":
         from demo.ctc import run as run_ctc
 
-        run_ctc(steps=args.steps or 500, max_batch_seconds=48.0, num_buckets=6, seed=args.seed)
+        run_ctc(steps=args.steps or 500, max_batch_seconds=48.0, num_buckets=8, seed=args.seed)
         return
     if args.data is None:
         print(f"generating the demo data set under {DEFAULT_ROOT} (first run only)...", flush=True)
