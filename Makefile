@@ -22,13 +22,14 @@ MATURIN := $(VENV)/bin/maturin develop --skip-install --quiet
 env: $(VENV)/.ready $(VENV)/.extras-$(EXTRAS_HASH) system-deps
 
 # Debian's tools for the tests, benchmarks and demos (the library itself
-# needs none of them): ffmpeg encodes the fixtures PyAV's bundled FFmpeg
-# cannot (mono Vorbis), espeak-ng speaks the speech corpora.
-DEBIAN_TOOLS := ffmpeg espeak-ng
+# needs none of them), as command:package: ffmpeg encodes the fixtures PyAV's
+# bundled FFmpeg cannot (mono Vorbis), espeak-ng speaks the speech corpora,
+# opusdec (libopus's own decoder) is the Opus reference.
+DEBIAN_TOOLS := ffmpeg:ffmpeg espeak-ng:espeak-ng opusdec:opus-tools
 system-deps:
-	@missing=$$(for t in $(DEBIAN_TOOLS); do command -v $$t >/dev/null || echo $$t; done); \
+	@missing=$$(for t in $(DEBIAN_TOOLS); do command -v $${t%%:*} >/dev/null || echo $${t#*:}; done); \
 	if [ -n "$$missing" ]; then \
-	  echo "installing from Debian: $$missing"; \
+	  echo "installing from Debian:" $$missing; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
 
 # No file prerequisites: the folder's name is the requirements' hash, and a

@@ -11,6 +11,8 @@ import numpy.typing as npt
 _Source = str | PathLike[str] | bytes
 
 DEBUG_BUILD: bool
+MAX_SAMPLE_RATE: int
+MAX_SECONDS: float
 
 class AudioDecodeError(Exception): ...
 class DecodeError(AudioDecodeError): ...

@@ -6,19 +6,22 @@ other format FFmpeg can read (Opus, WMA, AC-3, ...) falls back to PyAV.
 
 from __future__ import annotations
 
+import math
 import os
+import stat
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import BinaryIO, Literal, Union
+from typing import BinaryIO, Literal, TypeVar, Union
 
 import numpy as np
 
 from audiodecode import _core, _pyav
-from audiodecode._core import AudioDecodeError, UnsupportedFormatError
+from audiodecode._core import MAX_SAMPLE_RATE, MAX_SECONDS, AudioDecodeError, DecodeError, UnsupportedFormatError
 
 Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, BinaryIO]
 Backend = Literal["auto", "rust", "pyav"]
+_T = TypeVar("_T")
 
 
 class DecodeWarning(UserWarning):
@@ -56,14 +59,59 @@ def _normalize(source: Source) -> tuple[str | bytes, str]:
     raise TypeError(f"source must be a path, bytes or a binary file object, not {type(source).__name__}")
 
 
+def _refuse_special_file(data: str | bytes) -> None:
+    """Raise DecodeError if the path `data` (bytes are content) is a FIFO, a
+    socket or a device: PyAV would block opening or reading it forever (the
+    core opens paths non-blocking and refuses them itself)."""
+    if not isinstance(data, str):
+        return
+    try:
+        mode = os.stat(data).st_mode
+    except (OSError, ValueError):
+        return  # missing, unreadable or malformed: the backend says so in its own words
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        kind = "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+        raise DecodeError(f"{data}: not a regular file ({kind})")
+
+
 def _check_backend(backend: str) -> None:
     if backend not in ("auto", "rust", "pyav"):
         raise ValueError(f"backend must be 'auto', 'rust' or 'pyav', not {backend!r}")
 
 
 def _check_sr(sr: int | None) -> None:
-    if sr is not None and (not isinstance(sr, (int, np.integer)) or sr <= 0):
-        raise ValueError(f"sr must be a positive integer or None, got {sr!r}")
+    """Raise ValueError unless `sr` is None or an integer rate in [1, MAX_SAMPLE_RATE] Hz."""
+    if sr is None:
+        return
+    # bool is an int subclass: sr=True would be 1 Hz.
+    if isinstance(sr, (bool, np.bool_)) or not isinstance(sr, (int, np.integer)):
+        raise ValueError(f"sr must be an integer number of Hz or None, got {sr!r}")
+    if not 1 <= sr <= MAX_SAMPLE_RATE:
+        raise ValueError(f"sr must be in [1, {MAX_SAMPLE_RATE}] Hz, got {sr}")
+
+
+def _seconds(value: object, what: str, *, zero: bool) -> float:
+    """`value` as a float number of seconds in [0, MAX_SECONDS] (`zero`) or
+    (0, MAX_SECONDS], else ValueError naming `what`. The bound keeps every
+    frame index the core computes in range."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{what} must be a number of seconds, got {value!r}")
+    try:
+        seconds = float(value)
+    except OverflowError:  # an int beyond float's range
+        seconds = math.inf
+    if not ((seconds >= 0 if zero else seconds > 0) and seconds <= MAX_SECONDS):
+        interval = f"[0, {MAX_SECONDS:g}]" if zero else f"(0, {MAX_SECONDS:g}]"
+        raise ValueError(f"{what} must be a number of seconds in {interval}, got {value!r}")
+    return seconds
+
+
+def _offset(value: object, what: str = "offset") -> float:
+    return _seconds(value, what, zero=True)
+
+
+def _duration(value: object, what: str = "duration") -> float | None:
+    return None if value is None else _seconds(value, what, zero=False)
 
 
 def _rename(err: Exception, name: str) -> Exception:
@@ -96,20 +144,25 @@ def load(
         The encoded audio. The format is found from the content, not the
         file name.
     sr : int or None
-        Target sampling rate in Hz; None keeps the file's own rate.
+        Target sampling rate in Hz, in [1, 768000]; None keeps the file's
+        own rate.
     mono : bool
         Mix the channels down to their mean.
     offset : float
-        Start reading this many seconds in. The decoder seeks; it does not
-        decode the skipped part.
+        Start reading this many seconds in, in [0, 1e9]. The decoder seeks;
+        it does not decode the skipped part.
     duration : float or None
-        Read at most this many seconds.
+        Read at most this many seconds, in (0, 1e9]. A duration shorter
+        than half a frame at the file's rate is a ValueError (there is no
+        frame to return), not an empty array.
     backend : {"auto", "rust", "pyav"}
         "auto" decodes with the Rust core and falls back to PyAV for formats
-        the core does not support.
+        the core does not support and for files it refuses (then with a
+        `DecodeWarning` giving the core's reason).
     strict : bool
         Raise on a damaged packet instead of skipping it with a
-        `DecodeWarning`.
+        `DecodeWarning`; a file the core refuses as damaged is then not
+        handed to PyAV either.
 
     Returns
     -------
@@ -125,23 +178,64 @@ def load(
         Unsupported codec, zero bytes, garbage or a file truncated beyond use;
         the message names the file and the reason.
     ValueError
-        A bad argument (negative offset, offset past the end, sr <= 0).
+        A bad argument, named in the message: sr outside [1, 768000] or not
+        an int, offset or duration outside their ranges, an offset past the
+        end, a duration shorter than half a frame.
     """
     _check_backend(backend)
     _check_sr(sr)
+    offset_s, duration_s = _offset(offset), _duration(duration)
     data, name = _normalize(source)
-    if backend != "pyav":
-        try:
-            y, out_sr, warning = _core.load(data, sr, mono, float(offset), duration, strict)
-        except UnsupportedFormatError as err:
-            if backend == "rust":
-                raise _rename(err, name) from None
-        except (AudioDecodeError, ValueError) as err:
-            raise _rename(err, name) from None
-        else:
-            _warn(warning, name)
-            return y, out_sr
-    return _pyav.load(data, name, sr, mono, float(offset), duration)
+
+    def pyav() -> tuple[np.ndarray, int]:
+        _refuse_special_file(data)
+        return _pyav.load(data, name, sr, mono, offset_s, duration_s)
+
+    if backend == "pyav":
+        return pyav()
+    try:
+        y, out_sr, warning = _core.load(data, sr, mono, offset_s, duration_s, strict)
+    except ValueError as err:
+        raise _rename(err, name) from None
+    except AudioDecodeError as err:
+        refusal = _rename(err, name)
+        if backend == "rust" or not _may_fall_back(refusal, strict):
+            raise refusal from None
+        return _fall_back(refusal, pyav)
+    _warn(warning, name)
+    return y, out_sr
+
+
+def _may_fall_back(refusal: Exception, strict: bool = False) -> bool:
+    """Whether PyAV may try a file the Rust core refused: an unsupported
+    codec always; a file the core found damaged or quirky unless `strict`
+    (PyAV cannot tell a complete decode from one that stopped at damage);
+    never after a failure of the core itself (a bug of ours, not the
+    file's)."""
+    if isinstance(refusal, UnsupportedFormatError):
+        return True
+    return isinstance(refusal, DecodeError) and not strict
+
+
+def _fall_back(refusal: Exception, pyav: Callable[[], _T]) -> _T:
+    """PyAV's answer for a file the Rust core refused.
+
+    An unsupported codec is simply PyAV's to decode. A file the core found
+    damaged or too quirky is decoded by PyAV with a `DecodeWarning` naming
+    the file and the core's reason (FFmpeg may have read only part of it,
+    as for a cut Ogg file). When PyAV refuses the file too: one
+    `DecodeError` naming the file and both reasons.
+    """
+    try:
+        result = pyav()
+    except AudioDecodeError as err:
+        if isinstance(refusal, UnsupportedFormatError):
+            raise err from None
+        reason = str(err).split(": ", 1)[-1]
+        raise DecodeError(f"{refusal} (PyAV: {reason})") from None
+    if not isinstance(refusal, UnsupportedFormatError):
+        warnings.warn(f"{refusal}; decoded with PyAV (FFmpeg) instead", DecodeWarning, stacklevel=3)
+    return result
 
 
 class BatchResult(list):
@@ -202,32 +296,40 @@ def load_batch(
         raise ValueError(f"num_threads must be >= 1, got {num_threads}")
     normalized = [_normalize(s) for s in sources]
     n = len(normalized)
-    offsets = [float(o) for o in _per_item(offset, n, "offset")]
-    durations = _per_item(duration, n, "duration")
+    offsets = [_offset(o, f"offset[{i}]") for i, o in enumerate(_per_item(offset, n, "offset"))]
+    durations = [_duration(d, f"duration[{i}]") for i, d in enumerate(_per_item(duration, n, "duration"))]
     items: list = [None] * n
     errors: dict[int, Exception] = {}
 
+    # Index -> the core's refusal (None: PyAV was asked for directly).
+    pending: dict[int, Exception | None] = {}
     if backend == "pyav":
-        pending = list(range(n))
+        pending = dict.fromkeys(range(n))
     else:
         results = _core.load_batch(
             [data for data, _ in normalized], sr, mono, offsets, durations, strict, num_threads
         )
-        pending = []
         for i, result in enumerate(results):
             name = normalized[i][1]
-            if isinstance(result, UnsupportedFormatError) and backend == "auto":
-                pending.append(i)
-            elif isinstance(result, Exception):
-                errors[i] = _rename(result, name)
+            if isinstance(result, Exception):
+                refusal = _rename(result, name)
+                if backend == "auto" and _may_fall_back(refusal, strict):
+                    pending[i] = refusal
+                else:
+                    errors[i] = refusal
             else:
                 y, out_sr, warning = result
                 _warn(warning, name)
                 items[i] = (y, out_sr)
-    for i in pending:
+    for i, refusal in pending.items():
         data, name = normalized[i]
+
+        def pyav(data: str | bytes = data, name: str = name, i: int = i) -> tuple[np.ndarray, int]:
+            return _pyav.load(data, name, sr, mono, offsets[i], durations[i])
+
         try:
-            items[i] = _pyav.load(data, name, sr, mono, offsets[i], durations[i])
+            _refuse_special_file(data)
+            items[i] = pyav() if refusal is None else _fall_back(refusal, pyav)
         except (AudioDecodeError, OSError, ValueError) as err:
             errors[i] = err
     if errors and on_error == "raise":
@@ -240,12 +342,17 @@ def info(source: Source, *, backend: Backend = "auto") -> AudioInfo:
     from the headers without decoding the audio."""
     _check_backend(backend)
     data, name = _normalize(source)
-    if backend != "pyav":
-        try:
-            return AudioInfo(**_core.info(data))
-        except UnsupportedFormatError as err:
-            if backend == "rust":
-                raise _rename(err, name) from None
-        except AudioDecodeError as err:
-            raise _rename(err, name) from None
-    return AudioInfo(**_pyav.info(data, name))
+
+    def pyav() -> AudioInfo:
+        _refuse_special_file(data)
+        return AudioInfo(**_pyav.info(data, name))
+
+    if backend == "pyav":
+        return pyav()
+    try:
+        return AudioInfo(**_core.info(data))
+    except AudioDecodeError as err:
+        refusal = _rename(err, name)
+        if backend == "rust" or not _may_fall_back(refusal):
+            raise refusal from None
+        return _fall_back(refusal, pyav)

@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from common import header, speech_like, table
+from common import header, show, speech_like
 
 import audiodecode as ad
 
@@ -131,7 +131,7 @@ def main() -> None:
             f"{base:,.0f}" if base else "-",
             f"{tam:,.0f} ({ratio(tam)})" if tam else "-",
         ])
-    print(table(rows, ["transform", "ours, 1 clip per call", f"ours, batch ({threads} threads)", "audiomentations", "torch-audiomentations (batches of 32)"]))
+    show("augment", rows, ["transform", "ours, 1 clip per call", f"ours, batch ({threads} threads)", "audiomentations", "torch-audiomentations (batches of 32)"])
 
 
 if __name__ == "__main__":

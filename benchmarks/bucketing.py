@@ -65,13 +65,14 @@ def speech_set(n: int) -> Path:
 
 
 def padding_figures(durations: np.ndarray, max_batch_seconds: float, num_buckets: int, epochs: int) -> dict:
-    s = buckets.BucketSchedule(np.arange(len(durations)), durations, max_batch_seconds=max_batch_seconds,
-                               num_buckets=num_buckets, seed=0, num_epochs=epochs)
+    plan = buckets.DurationBuckets.estimate(durations, max_batch_seconds=max_batch_seconds, num_buckets=num_buckets)
+    s = buckets.BucketSchedule(plan, durations, seed=0, num_epochs=epochs)
     shapes, padded, real = set(), 0.0, 0.0
-    for b in s:
-        shapes.add((b.rows, buckets.bucket_samples(b.seconds, SR)))
-        padded += b.rows * b.seconds
-        real += durations[b.indices].sum()
+    for step in range(len(s)):
+        _, indices, k = s.batch(step)
+        shapes.add((plan.rows[k], plan.widths(SR)[k]))
+        padded += plan.rows[k] * plan.boundaries[k]
+        real += durations[indices].sum()
     # Random batches with the same mean rows, padded to their longest.
     rows = max(1, int(round(len(durations) * epochs / len(s))))
     rng = np.random.default_rng(0)
@@ -92,10 +93,10 @@ def ours_throughput(manifest: Path, max_batch_seconds: float, num_buckets: int, 
     augs = [audiodecode.Gain(-6.0, 6.0, p=1.0)] if augment else None
     with AudioDataLoader([r["audio_filepath"] for r in rows], target_sr=SR, batch_by="duration",
                          max_batch_seconds=max_batch_seconds, num_buckets=num_buckets, cache=None,
-                         augmentations=augs, return_lengths=True) as tl:
+                         augmentations=augs) as tl:
         start, seconds = time.perf_counter(), 0.0
-        for _, _, lengths in tl:
-            seconds += float(lengths.sum()) / SR
+        for batch in tl:
+            seconds += float(batch["length"].sum()) / SR
         return seconds / (time.perf_counter() - start)
 
 

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import corpus, header, table
+from common import corpus, header, show
 
 import audiodecode as ad
 from audiodecode.cache import AudioCache
@@ -111,7 +111,7 @@ def run(root: Path, n_clips: int, repeat: int) -> None:
         rows.append([name, f"{n_clips / t1:,.0f}", f"{n_clips / t2:,.0f}", f"{t1 / t2:.1f}x", kb(b1), kb(b2)])
     print(f"# source MP3s: {sum(Path(p).stat().st_size for p in paths) / 1e6:.2f} MB; "
           f"decoded: {decoded / 1e6:.2f} MB; RAM budget {budget_gb * 2**30 / 1e6:.0f} MB")
-    print(table(rows, ["mode", "epoch 1 clips/s", "epoch 2 clips/s", "epoch 2 / epoch 1", "kB read epoch 1", "kB read epoch 2"]))
+    show("cache", rows, ["mode", "epoch 1 clips/s", "epoch 2 clips/s", "epoch 2 / epoch 1", "kB read epoch 1", "kB read epoch 2"])
 
 
 LOADER_SETTINGS = dict(batch_size=BATCH, clip_seconds=1.0, features="mfcc", n_mfcc=40, seed=0,
@@ -191,7 +191,7 @@ def run_loaders(root: Path, n_clips: int, repeat: int) -> None:
             t1, t2 = (min(r[e] for r in runs) for e in (0, 1))
             clips = (n_clips // BATCH) * BATCH
             rows.append([loader_name, mode, f"{clips / t1:,.0f}", f"{clips / t2:,.0f}", f"{t1 / t2:.1f}x"])
-    print(table(rows, ["loader", "cache", "epoch 1 clips/s", "epoch 2 clips/s", "epoch 2 / epoch 1"]))
+    show("epochs", rows, ["loader", "cache", "epoch 1 clips/s", "epoch 2 clips/s", "epoch 2 / epoch 1"])
 
 
 def main() -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime
+import json
+import os
 import platform
 import sys
 import time
@@ -26,8 +28,6 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    import os
-
     return f"{model}, {os.cpu_count()} cores, {platform.system()}"
 
 
@@ -70,3 +70,40 @@ def table(rows: list[list[str]], headers: list[str]) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
     line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
     return "\n".join([line(headers), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])
+
+
+# Where every benchmark writes its JSON (plot.py reads them); `AUDIODECODE_BENCH_DIR` moves it.
+RESULTS = Path(os.environ.get("AUDIODECODE_BENCH_DIR", ROOT / "benchmarks" / "results"))
+
+
+def write_json(name: str, rows: list[dict], **meta: object) -> Path:
+    """Write a benchmark's result rows to `RESULTS/<name>.json` for `plot.py`.
+
+    Parameters
+    ----------
+    name : str
+        The benchmark's name (the script's stem), also the file's.
+    rows : list of dict
+        One dict per table row: plain numbers and strings, e.g.
+        ``{"tool": "audiodecode", "files_per_s": 812.0, "ratio": 4.1}``.
+    **meta
+        Anything else worth keeping beside the rows (settings, notes).
+
+    Returns
+    -------
+    Path
+        The file written; also printed.
+    """
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    doc = {"benchmark": name, "date": datetime.date.today().isoformat(), "machine": machine(), **meta, "rows": rows}
+    path.write_text(json.dumps(doc, indent=1, default=float) + "\n")
+    print(f"# results: {path}")
+    return path
+
+
+def show(name: str, rows: list[list[str]], headers: list[str]) -> None:
+    """Print a table and write its rows (header -> cell) with `write_json`;
+    `plot.py` reads the numbers back out of the formatted cells."""
+    print(table(rows, headers))
+    write_json(name, [dict(zip(headers, map(str, row))) for row in rows])

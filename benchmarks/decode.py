@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import best_of, corpus, header, table
+from common import best_of, corpus, header, show, table
 
 import audiodecode as ad
 
@@ -114,7 +114,7 @@ def run(root: Path, quick: bool) -> None:
             base = results.get("librosa.load")
             for name, seconds in results.items():
                 rows.append([fmt, label, name, f"{audio_s / seconds:,.0f}", f"{base / seconds:.2f}x" if base else "-"])
-    print(table(rows, ["format", "files", "tool", "audio s / s", "vs librosa"]))
+    show("decode", rows, ["format", "files", "tool", "audio s / s", "vs librosa"])
     print()
     seek_table(root, repeat)
 
@@ -127,7 +127,7 @@ def seek_table(root: Path, repeat: int) -> None:
         whole = best_of(lambda: ad.load(path, sr=SR), repeat)
         part = best_of(lambda: ad.load(path, sr=SR, offset=50.0, duration=1.0), repeat * 3)
         rows.append([fmt, f"{whole * 1e3:.1f} ms", f"{part * 1e3:.2f} ms", f"{part / whole:.1%}"])
-    print(table(rows, ["format", "whole file", "offset=50, duration=1", "share"]))
+    show("decode-seek", rows, ["format", "whole file", "offset=50, duration=1", "share"])
 
 
 def main() -> None:

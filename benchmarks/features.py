@@ -21,7 +21,7 @@ from collections.abc import Callable
 import jax
 import numpy as np
 
-from common import header, table
+from common import header, show
 
 from audiodecode import filters
 from audiodecode.jax import mfcc
@@ -144,7 +144,7 @@ def run(quick: bool) -> None:
         print(f"# {size} x {seconds:g} s done", flush=True)
     shapes = [f"{size} x {seconds:g} s" for size, seconds in BATCHES]
     headers = ["tool"] + [f"{s} {col}" for s in shapes for col in ("ms", "vs librosa", "max |diff|")]
-    print(table([[name, *cells] for name, cells in results.items()], headers))
+    show("features", [[name, *cells] for name, cells in results.items()], headers)
     t0 = time.perf_counter()
     mfcc(batch(8, 1.0), sr=SR, **{**CONFIG, "n_mels": 65}).block_until_ready()  # a new configuration
     print(f"# audiodecode.jax.mfcc: first call of a new configuration (trace + compile) {time.perf_counter() - t0:.2f} s")

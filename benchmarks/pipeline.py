@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from cache import run_loaders
-from common import corpus, header, table
+from common import corpus, header, show
 
 SR = 16000
 CLIP = SR  # 1 s
@@ -271,7 +271,7 @@ def speedup(paths: list[str], labels: list[int], counts: dict[str, int], rounds:
         rows.append([f"{name} / the baseline's best",
                      *(f"{rate[name, v is not None] / best[v]:.1f}x" for v in variants)])
     print("\n## 1. Samples/s: 1 s MFCC clips from 2-5 s MP3, batches of 32 (higher is better)\n")
-    print(table(rows, ["pipeline", "augmentation off", f"on, pitch: {PRESCRIBED}", f"on, pitch: {FAST}"]))
+    show("pipeline-speedup", rows, ["pipeline", "augmentation off", f"on, pitch: {PRESCRIBED}", f"on, pitch: {FAST}"])
     for name in OURS:
         for v in (PRESCRIBED, FAST):
             print(f"target >= 3x the baseline's best with augmentation on (pitch: {v}), {name}: "
@@ -287,7 +287,7 @@ def augmentation_cost(result: dict) -> None:
              f"{1 - best[v] / best[None]:.0%}"] for v in (PRESCRIBED, FAST)]
     for name, rate in ours.items():
         rows.append([name, f"{rate[False]:.0f}", f"{rate[True]:.0f}", f"{1 - rate[True] / rate[False]:.0%}"])
-    print(table(rows, ["pipeline", "off (samples/s)", "on (samples/s)", "cost"]))
+    show("pipeline-augment-cost", rows, ["pipeline", "off (samples/s)", "on (samples/s)", "cost"])
     for name, rate in ours.items():
         print(f"target <= 25% for {name}: {'met' if 1 - rate[True] / rate[False] <= 0.25 else 'NOT met'}")
 
@@ -318,7 +318,7 @@ def autotune_vs_grid(paths: list[str], labels: list[int], count: int, rounds: in
     rows.append([f"autotuned: chose (num_threads, prefetch) = {chosen} in <= {seconds:.1f} s",
                  f"{rate['auto']:.0f}", f"{rate['auto'] / best:.0%}"])
     print(f"\n## 3. Autotuned vs manual settings (augmentation on; samples/s, median of {rounds} interleaved rounds)\n")
-    print(table(rows, ["setting", "samples/s", "of the best manual"]))
+    show("pipeline-autotune", rows, ["setting", "samples/s", "of the best manual"])
     print(f"\ntarget autotuned >= 90% of the best manual setting: {'met' if rate['auto'] >= 0.9 * best else 'NOT met'}")
 
 

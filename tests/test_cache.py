@@ -8,7 +8,7 @@ import mmap
 import multiprocessing
 import os
 import pickle
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -72,20 +72,6 @@ def mixed(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     root = tmp_path_factory.mktemp("mixed")
     y = np.stack([speech_like(1.5, 44100, seed=7), sine(440, 1.5, 44100)])
     return [str(make(root, f"clip_{fmt}", y, 44100, fmt)) for fmt in ("mp3", "flac", "wav", "ogg")]
-
-
-@pytest.fixture
-def caches() -> Iterator[Callable[..., AudioCache]]:
-    """Make AudioCaches that are closed after the test, whatever happens."""
-    made: list[AudioCache] = []
-
-    def make_cache(*args: object, **kwargs: object) -> AudioCache:
-        made.append(AudioCache(*args, **kwargs))
-        return made[-1]
-
-    yield make_cache
-    for cache in made:
-        cache.close()
 
 
 # -- identical output ----------------------------------------------------

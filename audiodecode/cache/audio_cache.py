@@ -61,7 +61,9 @@ class AudioCache:
     garbage collection, removes the directory. Pickled copies and forked
     children hold handles that only detach when closed; use them while the
     owner is open (after it closes, their stores are dropped and counted in
-    `store_errors`).
+    `store_errors`). A RAM tier whose processes all died without closing it
+    (SIGKILL, SIGTERM, `os._exit`) is removed by the next `AudioCache` made
+    on the machine (see `audiodecode.cache.memory`).
 
     Files are decoded with `audiodecode.load_batch`'s defaults (backend
     "auto", strict=False): a damaged file's `DecodeWarning` comes from the
@@ -191,7 +193,7 @@ class AudioCache:
                 self._count("corrupt_discarded")
                 try:
                     os.unlink(path)
-                except FileNotFoundError:  # another worker discarded it first
+                except OSError:  # another worker discarded it first, or a directory is in the way
                     pass
                 continue
             if found is not None:

@@ -39,14 +39,26 @@ class DiskTier:
         return os.path.join(self.directory, key.file_name)
 
     def put(self, key: EntryKey, packed: Packed) -> None:
-        write_atomically(self.path_of(key), self._tmp, packed)
+        """Store the entry; a `cache_dir` deleted while in use is made again."""
+        try:
+            write_atomically(self.path_of(key), self._tmp, packed)
+        except FileNotFoundError:
+            os.makedirs(self._tmp, exist_ok=True)
+            write_atomically(self.path_of(key), self._tmp, packed)
+
+    def _entries(self) -> list[tuple[int, int, str]]:
+        """`scan`'s entries; none when the directory was deleted."""
+        try:
+            return scan(self.directory)[0]
+        except FileNotFoundError:
+            return []
 
     def bytes_held(self) -> int:
         """The size of every entry file (one `stat` each)."""
-        return sum(size for _, size, _ in scan(self.directory)[0])
+        return sum(size for _, size, _ in self._entries())
 
     def clear(self) -> None:
         """Remove every entry."""
-        for _, _, path in scan(self.directory)[0]:
+        for _, _, path in self._entries():
             with contextlib.suppress(FileNotFoundError):  # another process cleared it
                 os.unlink(path)

@@ -4,7 +4,10 @@ Both tiers store this format: the RAM tier on a tmpfs (shared memory), the
 disk tier under `cache_dir`. A file is named by what it holds (source path,
 rate, channel mode); its header records the source's size and mtime, so a
 changed source makes the old entry stale and its re-decode overwrites it
-instead of leaving garbage under another name.
+instead of leaving garbage under another name. The header also records a
+hash of the source path and a read checks it: two files with the same size
+and mtime (common after extracting an archive) are never served each
+other's audio, whatever happens to the entries' names.
 
 Readers map the file rather than `read()` it: a hit copies straight from
 the page cache (no read syscall, nothing counted as I/O by the kernel), and
@@ -19,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import mmap
 import os
+import stat
 import struct
 import tempfile
 import time
@@ -27,12 +31,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-MAGIC = b"ADPCM\x00v1"
+MAGIC = b"ADPCM\x00v2"
 # magic, source size, source mtime_ns, requested sr (0: native), mono,
-# ndim, output sr, channels, frames; then a CRC-32 of these fields and the
-# samples (a flipped bit in the rate or the shape is as wrong as one in a
-# sample).
-_FIELDS = struct.Struct("<8sQqIBBxxIIQ")
+# ndim, output sr, channels, frames, source path hash; then a CRC-32 of
+# these fields and the samples (a flipped bit in the rate or the shape is
+# as wrong as one in a sample). Version 1 had no path hash: its entries
+# read as corrupt, are discarded and decoded again.
+_FIELDS = struct.Struct("<8sQqIBBxxIIQ12s")
 _CRC = struct.Struct("<I")
 HEADER_BYTES = 64  # the samples start 64-byte aligned
 ENTRY_SUFFIX = ".pcm"
@@ -83,6 +88,11 @@ class EntryKey:
         return cls(path, st.st_size, st.st_mtime_ns, None if sr is None else int(sr), bool(mono))
 
     @property
+    def source_id(self) -> bytes:
+        """A hash of the source path, recorded in the entry and checked on every read."""
+        return hashlib.sha256(self.path.encode("utf-8", "surrogateescape")).digest()[:12]
+
+    @property
     def file_name(self) -> str:
         """The entry's file name: a hash of path, rate and channel mode (not size or mtime)."""
         ident = f"{self.path}\0{self.sr or 0}\0{int(self.mono)}".encode("utf-8", "surrogateescape")
@@ -105,7 +115,9 @@ def pack(key: EntryKey, y: np.ndarray, sr: int) -> Packed:
     """Header and contiguous little-endian samples for `y` decoded at `sr` under `key`."""
     samples = np.ascontiguousarray(y, dtype="<f4")
     channels, frames = (1, samples.shape[0]) if samples.ndim == 1 else samples.shape
-    fields = _FIELDS.pack(MAGIC, key.size, key.mtime_ns, key.sr or 0, key.mono, samples.ndim, sr, channels, frames)
+    fields = _FIELDS.pack(
+        MAGIC, key.size, key.mtime_ns, key.sr or 0, key.mono, samples.ndim, sr, channels, frames, key.source_id
+    )
     crc = zlib.crc32(samples, zlib.crc32(fields))
     return Packed((fields + _CRC.pack(crc)).ljust(HEADER_BYTES, b"\0"), samples)
 
@@ -164,27 +176,37 @@ def read_entry(path: str, key: EntryKey, *, touch: bool = False) -> tuple[np.nda
     Returns
     -------
     (y, sr) or None
-        None when there is no entry or it is stale.
+        None when there is no entry or it is stale (another version of the
+        source, or another source).
 
     Raises
     ------
     CorruptEntry
-        The file is truncated, has a bad header or fails its checksum.
+        The file is truncated, has a bad header, fails its checksum, or is
+        not a regular file at all.
     """
     try:
-        fd = os.open(path, os.O_RDONLY)
+        # Non-blocking: a FIFO at an entry's name would otherwise block the
+        # open until a writer comes, forever.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
         return None
     try:
-        size = os.fstat(fd).st_size
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise CorruptEntry(f"{path}: not a regular file")
+        size = st.st_size
         if size < HEADER_BYTES:
             raise CorruptEntry(f"{path}: {size} bytes, shorter than the header")
         with mmap.mmap(fd, size, access=mmap.ACCESS_READ) as mapped:
-            magic, src_size, mtime_ns, req_sr, mono, ndim, sr, channels, frames = _FIELDS.unpack_from(mapped)
+            magic, src_size, mtime_ns, req_sr, mono, ndim, sr, channels, frames, source_id = _FIELDS.unpack_from(
+                mapped
+            )
             (crc,) = _CRC.unpack_from(mapped, _FIELDS.size)
             if magic != MAGIC or ndim not in (1, 2) or (ndim == 1 and channels != 1):
                 raise CorruptEntry(f"{path}: not an audiodecode cache entry")
-            if (src_size, mtime_ns, req_sr, bool(mono)) != (key.size, key.mtime_ns, key.sr or 0, key.mono):
+            found = (source_id, src_size, mtime_ns, req_sr, bool(mono))
+            if found != (key.source_id, key.size, key.mtime_ns, key.sr or 0, key.mono):
                 return None
             if size != HEADER_BYTES + 4 * channels * frames:
                 raise CorruptEntry(f"{path}: {size} bytes, the header says {HEADER_BYTES + 4 * channels * frames}")

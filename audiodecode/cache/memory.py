@@ -28,6 +28,15 @@ them, and the budget is one budget for all of them:
 
 Every entry is charged its size rounded up to whole pages: that is the
 memory a tmpfs file occupies.
+
+A tmpfs holds its files until they are deleted, and a process killed by
+SIGKILL or SIGTERM, or ended by `os._exit`, deletes nothing: its tier would
+hold RAM until reboot. So every process using a tier holds a shared `flock`
+on the tier's `alive` file (forked children inherit the owner's), and every
+new tier first sweeps the shared-memory root: a tier directory whose
+`alive` file can be locked exclusively has no live user left and is
+removed. A lock, unlike a PID in the name, dies with its process, is not
+fooled by PID reuse and works across PID namespaces sharing one /dev/shm.
 """
 
 from __future__ import annotations
@@ -49,6 +58,13 @@ LOW_WATER = 0.9
 # it would make them fail with "No space left on device".
 SHM_SHARE = 0.5
 _INDEX = "index"
+_ALIVE = "alive"
+PREFIX = "audiodecode-cache-"
+# A tier is made under this prefix and renamed to PREFIX once its `alive`
+# lock is held, so a sweep never sees a live tier without its lock. One
+# left this old was made by a process that died in those microseconds.
+_NEW_PREFIX = ".audiodecode-cache-new-"
+_STALE_NEW_SECONDS = 3600
 
 
 def charge(nbytes: int) -> int:
@@ -76,20 +92,28 @@ class SharedMemoryTier:
         The most bytes (page-rounded) the directory may hold.
     """
 
-    def __init__(self, directory: str, budget: int) -> None:
+    def __init__(self, directory: str, budget: int, *, alive_fd: int | None = None) -> None:
         self.directory = directory
         self.budget = budget
         self._pid = os.getpid()
         self._lock = threading.Lock()
         self._index_fd: int | None = None
+        # This process's shared lock on the tier (see the module's notes).
+        self._alive_fd = alive_fd if alive_fd is not None else _hold_alive(directory)
 
     @classmethod
     def create(cls, budget: int) -> SharedMemoryTier:
-        """A new, empty tier; the budget is capped at `SHM_SHARE` of the filesystem's free space."""
+        """A new, empty tier, after removing the tiers of dead processes;
+        the budget is capped at `SHM_SHARE` of the filesystem's free space."""
         root = shared_memory_root()
+        sweep_orphans(root)
         vfs = os.statvfs(root)
         budget = min(budget, int(SHM_SHARE * vfs.f_bavail * vfs.f_frsize))
-        return cls(tempfile.mkdtemp(prefix=f"audiodecode-cache-{os.getpid()}-", dir=root), budget)
+        new = tempfile.mkdtemp(prefix=f"{_NEW_PREFIX}{os.getpid()}-", dir=root)
+        alive_fd = _hold_alive(new)
+        directory = os.path.join(root, PREFIX + os.path.basename(new)[len(_NEW_PREFIX):])
+        os.rename(new, directory)
+        return cls(directory, budget, alive_fd=alive_fd)
 
     def path_of(self, key: EntryKey) -> str:
         return os.path.join(self.directory, key.file_name)
@@ -167,17 +191,20 @@ class SharedMemoryTier:
         """Remove every entry."""
         with self._locked() as fd:
             for item in os.scandir(self.directory):
-                if item.name != _INDEX:
+                if item.name not in (_INDEX, _ALIVE):
                     os.unlink(item.path)
             os.pwrite(fd, bytes(8), 0)
 
     def close(self, *, remove: bool) -> None:
         """Release this process's handle; `remove` deletes the directory and every entry."""
-        if self._index_fd is not None and self._pid == os.getpid():
-            os.close(self._index_fd)
-        self._index_fd = None
         if remove:
             shutil.rmtree(self.directory, ignore_errors=True)
+        for fd in (self._index_fd, self._alive_fd):
+            # A forked child's copies: closing them leaves the parent's
+            # locks alone (they belong to the shared open file).
+            if fd is not None:
+                os.close(fd)
+        self._index_fd = self._alive_fd = None
 
     @contextmanager
     def _locked(self) -> Iterator[int]:
@@ -197,3 +224,70 @@ class SharedMemoryTier:
                 yield self._index_fd
             finally:
                 fcntl.flock(self._index_fd, fcntl.LOCK_UN)
+
+
+def _hold_alive(directory: str) -> int | None:
+    """Open the tier's `alive` file and hold a shared lock on it for as long
+    as the descriptor is open (the process's life, at most). None when the
+    tier is gone (its owner closed it): this handle's stores then fail."""
+    try:
+        fd = os.open(os.path.join(directory, _ALIVE), os.O_RDWR | os.O_CREAT, 0o600)
+    except FileNotFoundError:
+        return None
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    return fd
+
+
+def sweep_orphans(root: str) -> list[str]:
+    """Remove the tiers under `root` that no live process uses.
+
+    A tier with an `alive` file is an orphan when an exclusive lock on that
+    file is granted at once. A tier without one was made by an older
+    version: it is an orphan when the process named in it no longer exists.
+
+    Returns
+    -------
+    list of str
+        The directories removed.
+    """
+    removed = []
+    for item in os.scandir(root):
+        try:
+            if item.name.startswith(PREFIX) and item.is_dir(follow_symlinks=False):
+                if _orphaned(item.path, item.name[len(PREFIX):]):
+                    shutil.rmtree(item.path, ignore_errors=True)
+                    removed.append(item.path)
+            elif item.name.startswith(_NEW_PREFIX) and item.is_dir(follow_symlinks=False):
+                if time.time() - item.stat(follow_symlinks=False).st_mtime > _STALE_NEW_SECONDS:
+                    shutil.rmtree(item.path, ignore_errors=True)
+                    removed.append(item.path)
+        except OSError:  # removed or renamed meanwhile, or not ours to touch
+            continue
+    return removed
+
+
+def _orphaned(directory: str, suffix: str) -> bool:
+    """Whether the tier `directory` (named PREFIX + `suffix`) has no live user."""
+    try:
+        fd = os.open(os.path.join(directory, _ALIVE), os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        # An older version's tier: `suffix` starts with its maker's PID.
+        pid = suffix.split("-", 1)[0]
+        if not pid.isdigit():
+            return False
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # alive, another user's
+            return False
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        # Closing drops the exclusive lock too; a process attaching to an
+        # orphan in the moment before it is removed only fails its stores.
+        os.close(fd)
+    return True

@@ -93,6 +93,11 @@ class Schedule:
         epochs, indices = zip(*pairs)
         return np.array(epochs, dtype=np.int64), np.array(indices, dtype=np.int64)
 
+    def first_batches(self, count: int, batch_size: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(epochs, indices) of up to `count` batches of epoch 0 (what the
+        autotuner measures)."""
+        return [self.batch(b, batch_size) for b in range(count) if b * batch_size < len(self.indices)]
+
     def __getstate__(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k not in ("_orders", "_lock")}
 

@@ -23,6 +23,7 @@ from audiodecode.cache import AudioCache, resolve_cache
 from audiodecode.cache.budget import ENTRY_OVERHEAD, auto_ram_budget
 from audiodecode.data.records import AudioFiles
 from audiodecode.data.reading import BatchAugmentation, ClipReader, ClipSpec, estimate_decoded_bytes
+from audiodecode.data.buckets import BucketSchedule
 from audiodecode.data.schedule import Schedule
 from audiodecode.data.stats import PipelineStats
 
@@ -94,7 +95,7 @@ def host_reader(
     spec: ClipSpec,
     augment: BatchAugmentation | None,
     shard: np.ndarray,
-    schedule: Schedule,
+    schedule: Schedule | BucketSchedule,
     cache: AudioCache | Literal["auto"] | None,
     batch_size: int,
     num_threads: int | None,
@@ -121,11 +122,11 @@ def host_reader(
 
 
 def tune_reader(
-    probe: ClipReader, schedule: Schedule, batch_size: int, num_threads: int | None, prefetch: int | None
+    probe: ClipReader, schedule: Schedule | BucketSchedule, batch_size: int, num_threads: int | None, prefetch: int | None
 ) -> Tuning:
     """Measure `probe` on the first batches of epoch 0. `probe` has no
     cache, so measuring neither fills the cache nor times cache hits."""
-    samples = [schedule.batch(b, batch_size) for b in range(TUNING_BATCHES) if b * batch_size < len(schedule.indices)]
+    samples = schedule.first_batches(TUNING_BATCHES, batch_size)
     return autotune(
         lambda b, t: probe.read(*samples[b], num_threads=rust_threads(t)), len(samples),
         num_threads=num_threads, prefetch=prefetch, batch_size=batch_size,
@@ -136,6 +137,9 @@ def loader_stats(host: HostReader) -> dict[str, Any]:
     """A loader's `stats()`: the pipeline's counters, the cache's, and the
     parallelism it runs with (and which settings the caller fixed)."""
     out = host.stats.snapshot()
+    # Rows dropped at start-up (on_error="skip"), apart from records
+    # replaced while reading ("skipped").
+    out["skipped_rows"] = host.reader.files.skipped_rows
     out["cache"] = host.cache.stats() if host.cache is not None else None
     out["parallelism"] = {
         "num_threads": host.tuning.choice.num_threads,

@@ -13,8 +13,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import numpy as np
-
 
 class PipelineStats:
     """Thread-safe counters shared by a loader's producer threads and its consumer.
@@ -39,6 +37,9 @@ class PipelineStats:
             self._wait_s = 0.0
             self._first_request: float | None = None
             self._last_delivery: float | None = None
+            self._valid_samples = 0
+            self._padded_samples = 0
+            self._shapes: set[tuple[int, int]] = set()
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -56,6 +57,14 @@ class PipelineStats:
         """Count `n` records replaced because they could not be read."""
         with self._lock:
             self._skipped += n
+
+    def collated(self, shape: tuple[int, int], valid_samples: int) -> None:
+        """A batch of audio `shape` (rows, samples) was padded from
+        `valid_samples` samples of audio."""
+        with self._lock:
+            self._shapes.add(tuple(shape))
+            self._valid_samples += valid_samples
+            self._padded_samples += shape[0] * shape[1] - valid_samples
 
     def delivered(self, requested_at: float, samples: int) -> None:
         """The consumer asked for a batch at `requested_at` (`time.perf_counter()`)
@@ -79,7 +88,9 @@ class PipelineStats:
             request to the last delivery), samples_per_s, data_stall_share
             (waiting / elapsed, in [0, 1]), wait_s, skipped (records
             replaced), stage_s (total seconds per stage, summed over
-            threads) and stage_ms_per_batch (mean per run).
+            threads), stage_ms_per_batch (mean per run), padding_share
+            (padded samples / all audio samples collated, in [0, 1]) and
+            batch_shapes (the distinct (rows, samples) audio shapes made).
         """
         with self._lock:
             elapsed = (
@@ -95,6 +106,8 @@ class PipelineStats:
                 "skipped": self._skipped,
                 "stage_s": dict(self._stage_s),
                 "stage_ms_per_batch": {k: 1e3 * v / self._stage_n[k] for k, v in self._stage_s.items()},
+                "padding_share": self._padded_samples / max(1, self._valid_samples + self._padded_samples),
+                "batch_shapes": sorted(self._shapes),
             }
 
     def __getstate__(self) -> dict[str, Any]:
@@ -104,24 +117,3 @@ class PipelineStats:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__()
-
-
-class ShapeCounter:
-    """Distinct batch shapes delivered and the share of padded samples."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.shapes: set[tuple[int, ...]] = set()
-        self.total = 0
-        self.valid = 0
-
-    def add(self, shape: tuple[int, ...], valid: int) -> None:
-        with self._lock:
-            self.shapes.add(tuple(shape))
-            self.total += int(np.prod(shape))
-            self.valid += valid
-
-    def snapshot(self) -> dict[str, Any]:
-        with self._lock:
-            share = 1.0 - self.valid / self.total if self.total else 0.0
-            return {"padding_share": share, "distinct_shapes": len(self.shapes)}

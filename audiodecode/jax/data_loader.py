@@ -24,10 +24,12 @@ batches in flight) is measured at start-up (`audiodecode.data.tuning`).
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import logging
 import re
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
@@ -39,9 +41,7 @@ import numpy as np
 from audiodecode.cache import AudioCache
 from audiodecode.data.records import AudioFiles, StrPath, audio_files
 from audiodecode.data.setup import HostReader, feature_spec, host_reader, loader_stats, rust_threads
-from audiodecode.data.buckets import BucketSchedule, header_durations
-from audiodecode.data.stats import ShapeCounter
-from audiodecode.jax.source import AudioRecordSource, EpochShuffle, ReadBucket, ReadClips, to_indices
+from audiodecode.jax.source import AudioRecordSource, BucketBatchSource, EpochShuffle, ReadBuckets, ReadClips, to_indices
 from audiodecode.data.reading import (
     BatchAugmentation,
     ClipSpec,
@@ -49,8 +49,11 @@ from audiodecode.data.reading import (
     OnError,
     resolve_augment,
 )
+from audiodecode.data.buckets import BucketSchedule, DurationBuckets
+from audiodecode.data.durations import with_durations
 from audiodecode.data.schedule import Schedule
 from audiodecode.data.stats import PipelineStats
+from audiodecode.data.text import TextTransform, resolve_text_transform
 
 log = logging.getLogger("audiodecode")
 
@@ -58,6 +61,19 @@ log = logging.getLogger("audiodecode")
 DEVICE_BUFFER = 2
 
 Batch = dict[str, jax.Array]
+
+# Loaders not closed yet. Grain's prefetch threads, left to close in
+# `__del__` during interpreter shutdown, find their modules torn down and
+# print tracebacks (grain 0.2.18); closing what is left at exit, before that
+# teardown, makes a script that never calls `close()` end silently. Weak: a
+# registry must not keep a dropped loader alive.
+_OPEN: weakref.WeakSet[AudioLoader] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_loaders() -> None:
+    for it in list(_OPEN):
+        it.close()
 
 
 class AudioLoader(grain.DatasetIterator):
@@ -94,25 +110,37 @@ class AudioLoader(grain.DatasetIterator):
         steps_per_epoch: int,
         host: HostReader,
         fingerprint: str,
+        text_transform: TextTransform | None = None,
+        buckets: DurationBuckets | None = None,
     ) -> None:
         super().__init__(parent)
         self.files = files
+        self.text_transform = text_transform
+        self.buckets = buckets
         self.batch_size = batch_size
         self.steps_per_epoch = steps_per_epoch
         self.tuning = host.tuning
         self._local_batch_size = local_batch_size
         self._host = host
         self._fingerprint = fingerprint
-        self._shapes: ShapeCounter | None = None
-        self.buckets: BucketSchedule | None = None
+        _OPEN.add(self)
 
     def __next__(self) -> Batch:
         self._assert_not_closed()
         requested = time.perf_counter()
         batch = next(self._parent)
-        rows = batch["label"].shape[0] * self._local_batch_size // self.batch_size
+        if "mask" in batch:  # a duration bucket: its real rows (a few bytes from the device)
+            rows = int(sum(np.asarray(shard.data).sum() for shard in batch["mask"].addressable_shards))
+        else:
+            rows = batch["label"].shape[0] * self._local_batch_size // self.batch_size
         self._host.stats.delivered(requested, rows)
         return batch
+
+    def transcripts(self, batch: Batch) -> list[str | None]:
+        """The transcripts of a batch's real rows, from its `"index"` (kept
+        on the host, not the device: for evaluation, e.g. word error rate)."""
+        texts = self.files.texts
+        return [None if texts is None else texts[int(i)] for i in np.asarray(batch["index"]) if i >= 0]
 
     def get_state(self) -> dict[str, Any]:
         """The position in the stream, as a JSON-able dict."""
@@ -138,16 +166,13 @@ class AudioLoader(grain.DatasetIterator):
             first request to last delivery), data_stall_share (share of that
             time the caller waited for a batch), batches, samples,
             elapsed_s, wait_s, skipped (unreadable records replaced),
+            skipped_rows (manifest rows dropped at start-up),
             stage_s and stage_ms_per_batch (decode (with the crop), augment, collate,
             to_device: host time per stage, summed over threads), cache
             (the cache's counters, or None), parallelism (num_threads,
             prefetch, given: the settings the caller fixed).
         """
-        out = loader_stats(self._host)
-        if self._shapes is not None:
-            # batch_by="duration": padded samples' share and distinct (rows, samples) shapes so far.
-            out.update(self._shapes.snapshot())
-        return out
+        return loader_stats(self._host)
 
     def close(self) -> None:
         """Stop the background threads and release a cache the loader made."""
@@ -158,6 +183,7 @@ class AudioLoader(grain.DatasetIterator):
         # fails if it only runs at interpreter shutdown (grain 0.2.18).
         self._parents = ()
         self._host.close()
+        _OPEN.discard(self)
 
     def __enter__(self) -> AudioLoader:
         return self
@@ -182,17 +208,17 @@ def loader(
     shuffle: bool = True,
     seed: int = 0,
     num_epochs: int | None = None,
-    drop_remainder: bool = True,
+    drop_remainder: bool | None = None,
     sharding: jax.sharding.Sharding | None = None,
     on_error: OnError = "raise",
     cache: AudioCache | Literal["auto"] | None = "auto",
     num_threads: int | None = None,
     prefetch: int | None = None,
-    batch_by: Literal["size", "duration"] = "size",
+    batch_by: Literal["count", "duration"] = "count",
     max_batch_seconds: float | None = None,
-    num_buckets: int | None = None,
+    num_buckets: int = 8,
     bucket_boundaries: Sequence[float] | None = None,
-    too_long: Literal["reject", "cut"] = "reject",
+    text_transform: TextTransform | Literal["chars"] | None = None,
     **feature_kwargs: Any,
 ) -> AudioLoader:
     """Iterate over a data set as batches on the accelerator.
@@ -232,8 +258,11 @@ def loader(
         number of threads.
     num_epochs : int or None
         None repeats forever.
-    drop_remainder : bool
-        Drop the last, short batch of a finite stream.
+    drop_remainder : bool or None
+        Drop the last, short batch of a finite stream (with duration
+        buckets: each bucket's last, partial batch of every epoch, which is
+        otherwise padded with masked rows). None: True for `batch_by="count"`,
+        False for "duration" (no utterance is left out).
     sharding : jax.sharding.Sharding or None
         How each batch is laid out across devices; its first axis splits
         the batch axis (a NamedSharding's other axes are ignored: labels
@@ -243,7 +272,9 @@ def loader(
     on_error : {"raise", "skip"}
         An unreadable file raises, or is replaced by another record of the
         shard chosen from the seed (counted in `stats()["skipped"]`, with a
-        `SkippedRecordWarning` naming the file).
+        `SkippedRecordWarning` naming the file). Also what `audio_files`
+        does with a bad manifest row: raise naming it, or drop it at
+        start-up (counted in `stats()["skipped_rows"]`).
     cache : "auto", None or AudioCache
         Whole decoded files kept for later epochs (`audiodecode.cache`).
         "auto": a RAM cache when this process's share of the data set fits
@@ -253,24 +284,29 @@ def loader(
     num_threads, prefetch : int or None
         Rust threads per batch, and batches read at once ahead of the
         consumer. None: measured on this machine at start-up.
-    batch_by : {"size", "duration"}
-        "duration": batches of whole files grouped by duration
-        (`audiodecode.data.buckets.BucketSchedule`); `batch_size` is
-        ignored, each bucket has `max_batch_seconds / boundary` rows per
-        process, rows are padded to the bucket's upper boundary and the
-        batch to its rows, with a "mask" (bool, real rows), so at most
-        `num_buckets` shapes reach the device. Every process gets the same
-        bucket at the same step. `drop_remainder` drops each bucket's last
-        partial batch.
-    max_batch_seconds : float
-        Audio seconds per batch and process (needed with "duration").
-    num_buckets : int, optional
-        Equal-count duration buckets (default 8), or
+    batch_by : {"count", "duration"}
+        "count": `batch_size` records a batch. "duration": duration
+        buckets (`audiodecode.data.buckets`) for utterances of any length:
+        records of similar duration batched together, each batch padded to
+        its bucket's upper boundary and to the bucket's static row count
+        (`max_batch_seconds // boundary`, rows past the data are zeros with
+        `"mask"` False), so at most `num_buckets` shapes reach the device.
+        Needs `clip_seconds=None` and `max_batch_seconds`; `batch_size` is
+        then unused. Missing durations are read from the headers once.
+    max_batch_seconds : float, optional
+        Audio seconds a bucketed batch holds, padding included, over all
+        processes.
+    num_buckets : int
+        Buckets of about equal record counts (quantiles of the durations).
     bucket_boundaries : sequence of float, optional
-        explicit upper boundaries in seconds.
-    too_long : {"reject", "cut"}
-        Files longer than the last boundary raise at start-up, or are cut
-        to it.
+        Explicit upper edges in seconds instead; a record longer than the
+        last one is refused at start-up (named), never cut.
+    text_transform : callable str -> list of int, "chars" or None
+        Tokenize transcripts into the batch's `"tokens"` (rows, width)
+        int32 (padded with 0, also the CTC blank) and `"token_length"`;
+        "chars" builds a character vocabulary from the manifest
+        (`loader.text_transform` decodes ids back). The width is the data
+        set's longest transcript, the same in every batch.
     **feature_kwargs
         Passed to the feature function.
 
@@ -280,8 +316,11 @@ def loader(
         An iterator of dicts: "features" (batch, ...) float32 or "audio"
         (batch, samples) float32; "label" (batch,) int32 (-1 when
         unlabelled); "length" (batch,) int32, the valid samples of each row,
-        or frames with a named feature (then also "feature_length", the same
-        frames); with batch_by="duration" also "mask" (batch,) bool.
+        or frames with a named feature (then also "feature_length", the
+        same frames, counted with the feature's framing rule); with
+        duration buckets "mask" (batch,) bool; with `text_transform`
+        "tokens" and "token_length". The transcripts of the last batch
+        delivered stay on the host: `loader.last_texts`.
 
     Raises
     ------
@@ -290,19 +329,22 @@ def loader(
         or devices; `clip_seconds=None` with several processes (rows must
         have one length everywhere).
     """
-    if batch_by == "duration":
-        return _duration_loader(
-            audio_files(files, labels), sr=sr, features=features, augmentations=augmentations, shuffle=shuffle,
-            seed=seed, num_epochs=num_epochs, drop_remainder=drop_remainder, sharding=sharding, on_error=on_error,
-            cache=cache, num_threads=num_threads, prefetch=prefetch, max_batch_seconds=max_batch_seconds,
-            num_buckets=num_buckets, bucket_boundaries=bucket_boundaries, too_long=too_long,
-            feature_kwargs=feature_kwargs,
-        )
-    if batch_by != "size":
-        raise ValueError(f"batch_by must be 'size' or 'duration', got {batch_by!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    files = audio_files(files, labels)
+    if batch_by not in ("count", "duration"):
+        raise ValueError(f"batch_by must be 'count' or 'duration', not {batch_by!r}")
+    files = audio_files(files, labels, on_error=on_error)
+    if batch_by == "duration":
+        drop_remainder = bool(drop_remainder)
+        return _bucketed_loader(
+            files, sr=sr, crop=crop, features=features, augmentations=augmentations, shuffle=shuffle, seed=seed,
+            num_epochs=num_epochs, drop_remainder=drop_remainder, sharding=sharding, on_error=on_error,
+            cache=cache, num_threads=num_threads, prefetch=prefetch, clip_seconds=clip_seconds,
+            max_batch_seconds=max_batch_seconds, num_buckets=num_buckets, bucket_boundaries=bucket_boundaries,
+            text_transform=text_transform, feature_kwargs=feature_kwargs,
+        )
+    transform = _text_transform(text_transform, files)
+    drop_remainder = True if drop_remainder is None else drop_remainder
     spec = ClipSpec(sr=sr, clip_seconds=clip_seconds, crop=crop, seed=seed, on_error=on_error)
     process, processes = jax.process_index(), jax.process_count()
     if batch_size % processes:
@@ -323,7 +365,7 @@ def loader(
     batches = (
         EpochShuffle(grain.MapDataset.source(AudioRecordSource(files)), schedule)
         .batch(local_batch_size, drop_remainder=drop_remainder, batch_fn=to_indices)
-        .map(ReadClips(host.reader, rust_threads(choice.num_threads)))
+        .map(ReadClips(host.reader, rust_threads(choice.num_threads), transform, _token_width(transform, files)))
         .to_iter_dataset(grain.ReadOptions(num_threads=choice.prefetch, prefetch_buffer_size=choice.prefetch))
     )
     device = grain.experimental.ThreadPrefetchIterDataset(
@@ -342,64 +384,98 @@ def loader(
         steps_per_epoch=len(shard) // local_batch_size,
         host=host,
         fingerprint=fingerprint,
+        text_transform=transform,
     )
 
 
-
-
-def _duration_loader(
-    files: AudioFiles, *, sr: int, features: Any, augmentations: Any, shuffle: bool, seed: int,
-    num_epochs: int | None, drop_remainder: bool, sharding: jax.sharding.Sharding | None, on_error: OnError,
-    cache: Any, num_threads: int | None, prefetch: int | None, max_batch_seconds: float | None,
-    num_buckets: int | None, bucket_boundaries: Sequence[float] | None, too_long: str, feature_kwargs: dict[str, Any],
+def _bucketed_loader(
+    files: AudioFiles,
+    *,
+    sr: int,
+    crop: Crop,
+    features: str | Callable[[jax.Array], jax.Array] | None,
+    augmentations: BatchAugmentation | Sequence[Any] | None,
+    shuffle: bool,
+    seed: int,
+    num_epochs: int | None,
+    drop_remainder: bool,
+    sharding: jax.sharding.Sharding | None,
+    on_error: OnError,
+    cache: AudioCache | Literal["auto"] | None,
+    num_threads: int | None,
+    prefetch: int | None,
+    clip_seconds: float | None,
+    max_batch_seconds: float | None,
+    num_buckets: int,
+    bucket_boundaries: Sequence[float] | None,
+    text_transform: TextTransform | Literal["chars"] | None,
+    feature_kwargs: dict[str, Any],
 ) -> AudioLoader:
-    """`loader(batch_by="duration")`: see there."""
+    """`loader(batch_by="duration")`: see `loader`."""
+    if clip_seconds is not None:
+        raise ValueError("batch_by='duration' pads each batch to its bucket: clip_seconds must be None")
     if max_batch_seconds is None:
-        raise ValueError("batch_by='duration' needs max_batch_seconds")
-    spec = ClipSpec(sr=sr, clip_seconds=None, crop="start", seed=seed, on_error=on_error)
+        raise ValueError("batch_by='duration' needs max_batch_seconds (audio seconds per batch)")
+    files = with_durations(files, on_error=on_error)
+    spec = ClipSpec(sr=sr, clip_seconds=None, crop=crop, seed=seed, on_error=on_error)
     process, processes = jax.process_index(), jax.process_count()
-    everything = files.shard(0, 1)
-    buckets = BucketSchedule(
-        everything, header_durations([files.paths[i] for i in everything]), max_batch_seconds=max_batch_seconds,
-        num_buckets=num_buckets, bucket_boundaries=bucket_boundaries, seed=seed, shuffle=shuffle,
-        num_epochs=num_epochs, process_index=process, process_count=processes, too_long=too_long,
-        drop_remainder=drop_remainder,
+    placement = _placement(sharding, None)
+    ways = processes * (_batch_ways(placement.sharding) if placement.sharding is not None else 1)
+    buckets = DurationBuckets.estimate(
+        files.durations, max_batch_seconds=max_batch_seconds, num_buckets=num_buckets,
+        boundaries=bucket_boundaries, row_multiple=ways,
     )
-    if sharding is not None or jax.device_count() > 1:
-        for rows in buckets.rows:
-            _placement(sharding, int(rows) * processes)
-    placement = _placement(sharding, int(buckets.rows[0]) * processes)
+    schedule = BucketSchedule(buckets, files.durations, seed=seed, shuffle=shuffle, num_epochs=num_epochs,
+                              drop_remainder=drop_remainder, process=process, processes=processes)
+    transform = _text_transform(text_transform, files)
     featurize = _featurizer(features, sr, feature_kwargs)
     augment = resolve_augment(augmentations)
-    tuning_rows = int(np.median(buckets.rows))
-    schedule = Schedule(everything, seed=seed, shuffle=shuffle, num_epochs=num_epochs)
-    host = host_reader(files, spec, augment, everything, schedule, cache, tuning_rows, num_threads, prefetch)
+    everything = np.arange(len(files), dtype=np.int64)
+    local_rows = max(buckets.rows) // processes
+    host = host_reader(files, spec, augment, everything, schedule, cache, local_rows, num_threads, prefetch)
     choice = host.tuning.choice
-    counter = ShapeCounter()
-    steps = grain.MapDataset.range(len(buckets)) if num_epochs is not None else grain.MapDataset.range(2**62)
-    batches = steps.map(ReadBucket(host.reader, buckets, rust_threads(choice.num_threads), counter)).to_iter_dataset(
+    read = ReadBuckets(host.reader, rust_threads(choice.num_threads), buckets.widths(sr),
+                       [rows // processes for rows in buckets.rows], transform, _token_width(transform, files))
+    batches = grain.MapDataset.source(BucketBatchSource(schedule)).map(read).to_iter_dataset(
         grain.ReadOptions(num_threads=choice.prefetch, prefetch_buffer_size=choice.prefetch)
     )
     device = grain.experimental.ThreadPrefetchIterDataset(
         batches.map(_ToDevice(placement, featurize, host.stats)), prefetch_buffer_size=DEVICE_BUFFER
     )
     fingerprint = hashlib.sha1(
-        repr(("duration", files.fingerprint, spec, buckets.boundaries.tolist(), buckets.rows.tolist(), processes,
-              process, shuffle, num_epochs, drop_remainder, _stable_repr(augment),
+        repr((files.fingerprint, spec, repr(schedule), _stable_repr(augment), _stable_repr(transform),
               features if isinstance(features, str) else None, sorted(feature_kwargs.items()))).encode()
     ).hexdigest()[:16]
-    out = AudioLoader(
+    return AudioLoader(
         iter(device),
         files=files,
-        batch_size=int(buckets.rows.max()) * processes,
-        local_batch_size=int(buckets.rows.max()),
-        steps_per_epoch=buckets.batches_per_epoch,
+        batch_size=max(buckets.rows),
+        local_batch_size=local_rows,
+        steps_per_epoch=schedule.batches_per_epoch,
         host=host,
         fingerprint=fingerprint,
+        text_transform=transform,
+        buckets=buckets,
     )
-    out.buckets = buckets
-    out._shapes = counter
-    return out
+
+
+def _text_transform(text_transform: TextTransform | Literal["chars"] | None, files: AudioFiles) -> TextTransform | None:
+    """`text_transform=` resolved: None, the user's callable, or a character
+    vocabulary of every transcript ("chars")."""
+    if text_transform is None:
+        return None
+    if files.texts is None:
+        raise ValueError("text_transform= needs transcripts (a manifest with a text column)")
+    return resolve_text_transform(None if text_transform == "chars" else text_transform, files.texts)
+
+
+def _token_width(transform: TextTransform | None, files: AudioFiles) -> int | None:
+    """The longest transcript in tokens: one static token width for every batch."""
+    if transform is None:
+        return None
+    return max(1, max((len(transform(text)) for text in files.texts), default=1))
+
+
 
 
 def _stable_repr(obj: object) -> str:
@@ -432,13 +508,13 @@ class _Placement:
         return self.sharding
 
 
-def _placement(sharding: jax.sharding.Sharding | None, batch_size: int) -> _Placement:
+def _placement(sharding: jax.sharding.Sharding | None, batch_size: int | None) -> _Placement:
     if sharding is None and jax.device_count() > 1:
         mesh = jax.sharding.Mesh(np.array(jax.devices()), ("batch",))
         sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("batch"))
     if sharding is not None:
         ways = _batch_ways(sharding)
-        if batch_size % ways:
+        if batch_size is not None and batch_size % ways:
             raise ValueError(f"batch_size {batch_size} does not split over {ways} devices")
     return _Placement(sharding)
 
@@ -480,8 +556,8 @@ def _featurizer(
     def frames(length: jax.Array) -> jax.Array:
         # `audiodecode.filters.frame_count` per row: the frames whose window
         # starts inside the valid samples (+ centring pad).
+        # An empty row (a bucket's padding row) has no frames.
         padded = length + 2 * (n_fft // 2) if center else length
-        # An empty row (batch padding of batch_by="duration") has no valid frame.
         return jnp.where(length > 0, jnp.maximum(0, 1 + (padded - n_fft) // hop), 0).astype(jnp.int32)
 
     return _Featurizer(spec.fn, spec.settings, frames)
@@ -501,5 +577,6 @@ class _ToDevice(grain.transforms.Map):
             out = self.placement(batch)
             if self.featurize is not None:
                 out["features"], out["length"] = self.featurize(out.pop("audio"), out["length"])
-                out["feature_length"] = out["length"]
+                if self.featurize.frames is not None:
+                    out["feature_length"] = out["length"]
         return out

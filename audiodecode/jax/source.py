@@ -5,10 +5,6 @@
       -> .batch(b, batch_fn=to_indices)                 # (epochs, indices) of b records
       -> .map(ReadClips(reader))                        # one parallel decode per batch
 
-    batch_by="duration":
-    grain.MapDataset.range(len(bucket_schedule))        # step numbers
-      -> .map(ReadBucket(reader, bucket_schedule))      # the step's bucket, padded to its shape
-
 Grain sees only these cheap, picklable objects; the audio work happens in
 `audiodecode.data.reading.ClipReader`, shared with the torch adapter.
 """
@@ -20,11 +16,11 @@ from collections.abc import Sequence
 import grain
 import numpy as np
 
-from audiodecode.data.buckets import BucketSchedule
 from audiodecode.data.records import AudioFiles, Record
-from audiodecode.data.reading import ClipReader, read_bucket
-from audiodecode.data.stats import ShapeCounter
+from audiodecode.data.reading import ClipReader
+from audiodecode.data.buckets import BucketSchedule
 from audiodecode.data.schedule import Schedule
+from audiodecode.data.text import TextTransform
 
 
 class AudioRecordSource:
@@ -87,37 +83,68 @@ class ReadClips(grain.transforms.Map):
     """Grain transform: (epochs, indices) of a batch -> numpy batch dict,
     with one `ClipReader.read` (a parallel Rust decode and augmentation)."""
 
-    def __init__(self, reader: ClipReader, num_threads: int | None) -> None:
+    def __init__(
+        self,
+        reader: ClipReader,
+        num_threads: int | None,
+        text_transform: TextTransform | None = None,
+        token_width: int | None = None,
+    ) -> None:
         self.reader = reader
         self.num_threads = num_threads
+        self.text_transform = text_transform
+        self.token_width = token_width
 
     def map(self, element: tuple[np.ndarray, np.ndarray]) -> dict[str, np.ndarray]:
         epochs, indices = element
-        return self.reader.read(epochs, indices, num_threads=self.num_threads)
+        return self.reader.read(epochs, indices, num_threads=self.num_threads, text_transform=self.text_transform,
+                                token_width=self.token_width)
+
+
+class BucketBatchSource:
+    """Grain random-access source of a `BucketSchedule`: element `b` is this
+    process's rows of batch `b`, `(epochs, indices, bucket)`."""
+
+    def __init__(self, schedule: BucketSchedule) -> None:
+        self.schedule = schedule
+
+    def __len__(self) -> int:
+        return len(self.schedule)
+
+    def __getitem__(self, b: int) -> tuple[np.ndarray, np.ndarray, int]:
+        return self.schedule.batch(b)
+
+    def __repr__(self) -> str:
+        return f"BucketBatchSource({self.schedule!r})"
+
+
+class ReadBuckets(ReadClips):
+    """Grain transform: a bucketed batch -> numpy batch dict padded to its
+    bucket's static shape (`widths[bucket]` samples, `rows[bucket]` rows
+    with a `"mask"`)."""
+
+    def __init__(
+        self,
+        reader: ClipReader,
+        num_threads: int | None,
+        widths: Sequence[int],
+        rows: Sequence[int],
+        text_transform: TextTransform | None = None,
+        token_width: int | None = None,
+    ) -> None:
+        super().__init__(reader, num_threads, text_transform, token_width)
+        self.widths = tuple(widths)
+        self.rows = tuple(rows)
+
+    def map(self, element: tuple[np.ndarray, np.ndarray, int]) -> dict[str, np.ndarray]:  # type: ignore[override]
+        epochs, indices, bucket = element
+        return self.reader.read(
+            epochs, indices, num_threads=self.num_threads, width=self.widths[bucket], rows=self.rows[bucket],
+            text_transform=self.text_transform, token_width=self.token_width,
+        )
+
+    def __repr__(self) -> str:
+        return f"ReadBuckets({self.reader!r}, widths={self.widths}, rows={self.rows})"
 
     def __repr__(self) -> str:
         return f"ReadClips({self.reader!r})"
-
-
-class ReadBucket(grain.transforms.Map):
-    """Grain transform for `batch_by="duration"`: step -> numpy batch dict of
-    the step's bucket shape, (rows, bucket samples), with a row mask.
-
-    Rows are padded to the bucket's upper boundary (a longer record, with
-    `too_long="cut"`, keeps its first samples) and the batch to the bucket's
-    static rows, so a jitted consumer sees at most `num_buckets` shapes.
-    """
-
-    def __init__(self, reader: ClipReader, schedule: BucketSchedule, num_threads: int | None, counter: ShapeCounter) -> None:
-        self.reader = reader
-        self.schedule = schedule
-        self.num_threads = num_threads
-        self.counter = counter
-
-    def map(self, step: int) -> dict[str, np.ndarray]:
-        out = read_bucket(self.reader, self.schedule.batch(int(step)), self.num_threads)
-        self.counter.add(out["audio"].shape, int(out["length"].sum()))
-        return out
-
-    def __repr__(self) -> str:
-        return f"ReadBucket({self.reader!r}, {self.schedule!r})"

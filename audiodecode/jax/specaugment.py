@@ -24,24 +24,17 @@ def _band_mask(
 ) -> jax.Array:
     """``count`` random bands per example along an axis of ``size``: a bool mask (*batch_shape, size).
 
-    Each band's width is uniform in ``[0, min(max_width, size)]`` and its
-    start uniform over the positions where it fits, so bands never run off
-    the end and every position can be masked. With ``valid`` (batch_shape,),
-    the axis of each example ends at its ``valid`` entries: widths are capped
-    by it and bands stay inside it.
+    Each band's width is uniform in ``[0, min(max_width, n)]`` and its
+    start uniform over the positions where it fits, where ``n`` is ``size``
+    or, given ``valid`` (*batch_shape,), each example's valid length: bands
+    never run past the valid part, and every valid position can be masked.
     """
     width_key, start_key = jax.random.split(key)
     shape = (*batch_shape, count)
-    if valid is not None:
-        valid = jnp.clip(jnp.asarray(valid, dtype=jnp.int32), 0, size)[..., None]
-        width = jax.random.randint(width_key, shape, 0, jnp.minimum(max_width, valid) + 1)
-        start = jax.random.randint(start_key, shape, 0, valid - width + 1)
-        position = jnp.arange(size)
-        inside = (position >= start[..., None]) & (position < (start + width)[..., None])
-        return inside.any(axis=-2)
-    width = jax.random.randint(width_key, shape, 0, min(max_width, size) + 1)
-    # randint's maxval can be an array: start in [0, size - width].
-    start = jax.random.randint(start_key, shape, 0, size - width + 1)
+    n = size if valid is None else jnp.clip(jnp.asarray(valid), 0, size)[..., None]
+    width = jax.random.randint(width_key, shape, 0, jnp.minimum(max_width, n) + 1)
+    # randint's maxval can be an array: start in [0, n - width].
+    start = jax.random.randint(start_key, shape, 0, n - width + 1)
     position = jnp.arange(size)
     inside = (position >= start[..., None]) & (position < (start + width)[..., None])
     return inside.any(axis=-2)
@@ -90,9 +83,10 @@ def spec_augment(
         Which of the last two axes is the feature axis, as for the feature
         functions.
     lengths : jax.Array [shape=(...)], int, optional
-        Valid frames of each example (a loader's "feature_length"): time
-        masks are drawn inside them (width at most the valid length, never
-        over padding frames). None: the whole frame axis is valid.
+        Each example's valid frames (a loader batch's ``"feature_length"``):
+        time masks are drawn inside them (widths capped at the valid
+        length), never over the padding, so a short utterance in a long
+        bucket is masked in the same proportion as a long one.
 
     Returns
     -------

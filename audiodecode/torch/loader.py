@@ -38,10 +38,11 @@ from audiodecode.data.reading import (
     OnError,
     resolve_augment,
 )
-from audiodecode.data.buckets import BucketSchedule, header_durations
-from audiodecode.data.reading import read_bucket
+from audiodecode.data.buckets import BucketSchedule, DurationBuckets
+from audiodecode.data.durations import with_durations
 from audiodecode.data.schedule import Schedule
-from audiodecode.data.stats import PipelineStats, ShapeCounter
+from audiodecode.data.text import TextTransform, resolve_text_transform
+from audiodecode.data.stats import PipelineStats
 from audiodecode.torch import features as feature_functions
 from audiodecode.torch.prefetch import Prefetcher
 
@@ -122,7 +123,9 @@ class AudioDataLoader:
     on_error : {"raise", "skip"}
         An unreadable file raises, or is replaced by another record of the
         shard chosen from the seed (counted in `stats()["skipped"]`, with a
-        `SkippedRecordWarning` naming the file).
+        `SkippedRecordWarning` naming the file). Also what `audio_files`
+        does with a bad manifest row: raise naming it, or drop it at
+        start-up (counted in `stats()["skipped_rows"]`).
     cache : "auto", None or AudioCache
         Whole decoded files kept for later epochs (`audiodecode.cache`).
         "auto": a RAM cache, closed with the loader, when this rank's
@@ -140,17 +143,20 @@ class AudioDataLoader:
         DDP needs; the `len(files) % world_size` left over are skipped).
     return_lengths : bool
         Yield `(features, labels, lengths)` instead of `(features, labels)`.
-    batch_by : {"size", "duration"}
-        "duration": whole files batched by duration, as
-        `audiodecode.jax.loader(batch_by="duration")` (same buckets and
-        order for the same seed): `batch_size` and `clip_seconds` are
-        ignored; each bucket has `max_batch_seconds / boundary` rows per rank,
-        rows are padded to the bucket's upper boundary and the batch to its
-        rows (padding rows have label -1 and length 0), so at most
-        `num_buckets` shapes occur. Every rank gets the same bucket at the
-        same step. `drop_last` drops each bucket's last partial batch.
-    max_batch_seconds, num_buckets, bucket_boundaries, too_long
+    batch_by : {"count", "duration"}
+        "duration": duration buckets, as `audiodecode.jax.loader` (the same
+        `audiodecode.data.buckets` schedule, so the same seed gives the
+        same batches): batches of similar-length utterances padded to their
+        bucket's boundary and static row count, yielded as dicts ("audio"
+        or "features", "length" (frames with a named feature, then also
+        "feature_length"), "mask", "label", "index", and "tokens" /
+        "token_length" with `text_transform`). Needs `max_batch_seconds`
+        and `clip_seconds=None`; `batch_size` is then unused.
+    max_batch_seconds, num_buckets, bucket_boundaries
         As for `audiodecode.jax.loader`.
+    text_transform : callable str -> list of int, "chars" or None
+        Tokenize transcripts (batches become dicts with "tokens" and
+        "token_length"); "chars": a character vocabulary of the manifest.
     **feature_kwargs
         Passed to the feature function (n_fft, hop_length, n_mels,
         layout, ...).
@@ -177,6 +183,7 @@ class AudioDataLoader:
         (batch, 1 + n_fft // 2, frames) for "spectrogram" (frames and
         features swap with `layout="features_last"`).
     labels : torch.Tensor [shape=(batch,)], int64, on `device`
+        (batch, classes) float32 multi-hot for a multi-label data set.
         -1 where there is no label.
     lengths : torch.Tensor [shape=(batch,)], int64, on `device`
         Only with `return_lengths=True`: valid samples of each row, or
@@ -207,18 +214,16 @@ class AudioDataLoader:
         rank: int | None = None,
         world_size: int | None = None,
         return_lengths: bool = False,
-        batch_by: Literal["size", "duration"] = "size",
+        batch_by: Literal["count", "duration"] = "count",
         max_batch_seconds: float | None = None,
-        num_buckets: int | None = None,
+        num_buckets: int = 8,
         bucket_boundaries: Sequence[float] | None = None,
-        too_long: Literal["reject", "cut"] = "reject",
+        text_transform: TextTransform | Literal["chars"] | None = None,
         **feature_kwargs: Any,
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if batch_by not in ("size", "duration"):
-            raise ValueError(f"batch_by must be 'size' or 'duration', got {batch_by!r}")
-        self.files = audio_files(files, labels)
+        self.files = audio_files(files, labels, on_error=on_error)
         self.batch_size = batch_size
         self.drop_last = drop_last
         self.return_lengths = return_lengths
@@ -228,26 +233,37 @@ class AudioDataLoader:
         if len(self.files) % self.world_size:
             log.warning("%d of %d files left out so %d ranks get equal shards",
                         len(self.files) % self.world_size, len(self.files), self.world_size)
-        self.buckets: BucketSchedule | None = None
-        self._shapes: ShapeCounter | None = None
-        if batch_by == "duration":
-            if max_batch_seconds is None:
-                raise ValueError("batch_by='duration' needs max_batch_seconds")
-            clip_seconds, crop = None, "start"
-            everything = self.files.shard(0, 1)
-            self.buckets = BucketSchedule(
-                everything, header_durations([self.files.paths[i] for i in everything]),
-                max_batch_seconds=max_batch_seconds, num_buckets=num_buckets, bucket_boundaries=bucket_boundaries,
-                seed=seed, shuffle=shuffle, num_epochs=None, process_index=self.rank, process_count=self.world_size,
-                too_long=too_long, drop_remainder=drop_last,
-            )
-            self._shapes = ShapeCounter()
         spec = ClipSpec(sr=target_sr, clip_seconds=clip_seconds, crop=crop, seed=seed, on_error=on_error)
         featurize = _featurizer(features, target_sr, n_mfcc, feature_kwargs)
         if featurize is not None:
             featurize.check(self.device, spec.clip_samples)
         augment = resolve_augment(augmentations)
-        self._schedule = Schedule(self.indices, seed=seed, shuffle=shuffle, num_epochs=None)
+        if batch_by not in ("count", "duration"):
+            raise ValueError(f"batch_by must be 'count' or 'duration', not {batch_by!r}")
+        self.buckets: DurationBuckets | None = None
+        self.text_transform = None
+        self._token_width = None
+        if text_transform is not None:
+            if self.files.texts is None:
+                raise ValueError("text_transform= needs transcripts (a manifest with a text column)")
+            self.text_transform = resolve_text_transform(None if text_transform == "chars" else text_transform,
+                                                         self.files.texts)
+            self._token_width = max(1, max(len(self.text_transform(t)) for t in self.files.texts))
+        if batch_by == "duration":
+            if clip_seconds is not None or max_batch_seconds is None:
+                raise ValueError("batch_by='duration' needs max_batch_seconds and clip_seconds=None")
+            self.files = with_durations(self.files, on_error=on_error)
+            self.indices = np.arange(len(self.files), dtype=np.int64)  # every rank splits every batch
+            self.buckets = DurationBuckets.estimate(
+                self.files.durations, max_batch_seconds=max_batch_seconds, num_buckets=num_buckets,
+                boundaries=bucket_boundaries, row_multiple=self.world_size,
+            )
+            self._schedule = BucketSchedule(self.buckets, self.files.durations, seed=seed, shuffle=shuffle,
+                                            drop_remainder=drop_last, process=self.rank, processes=self.world_size)
+            self._widths = self.buckets.widths(target_sr)
+            batch_size = max(self.buckets.rows) // self.world_size
+        else:
+            self._schedule = Schedule(self.indices, seed=seed, shuffle=shuffle, num_epochs=None)
         self._host = host_reader(self.files, spec, augment, self.indices, self._schedule, cache, batch_size,
                                  num_threads, prefetch)
         self.reader = self._host.reader
@@ -260,8 +276,8 @@ class AudioDataLoader:
 
     def __len__(self) -> int:
         """Batches per epoch on this rank."""
-        if self.buckets is not None:
-            return self.buckets.batches_per_epoch
+        if isinstance(self._schedule, BucketSchedule):
+            return self._schedule.batches_per_epoch
         if self.drop_last:
             return len(self.indices) // self.batch_size
         return math.ceil(len(self.indices) / self.batch_size)
@@ -274,18 +290,17 @@ class AudioDataLoader:
             raise ValueError(f"epoch must be a non-negative integer, got {epoch!r}")
         self.epoch = int(epoch)
 
-    def batches(self, epoch: int) -> list[Any]:
+    def batches(self, epoch: int) -> list[tuple[np.ndarray, np.ndarray]]:
         """The (epochs, record indices) of each batch of `epoch`, in order.
 
         Returns
         -------
         list of (np.ndarray [shape=(b,)], np.ndarray [shape=(b,)]), int64
-            `reader.read(*batches[k])` is batch k's host arrays. With
-            batch_by="duration": the steps' `BucketBatch`es instead.
+            `reader.read(*batches[k])` is batch k's host arrays.
         """
-        if self.buckets is not None:
-            first = epoch * self.buckets.batches_per_epoch
-            return [self.buckets.batch(step) for step in range(first, first + self.buckets.batches_per_epoch)]
+        if isinstance(self._schedule, BucketSchedule):
+            first = epoch * len(self)
+            return [self._schedule.batch(first + k) for k in range(len(self))]
         order = self._schedule.order(epoch)
         chunks = [order[start : start + self.batch_size] for start in range(0, len(self) * self.batch_size, self.batch_size)]
         return [(np.full(len(chunk), epoch, dtype=np.int64), chunk) for chunk in chunks]
@@ -299,12 +314,18 @@ class AudioDataLoader:
         self._iterators.add(it)
         return it
 
-    def _read(self, job: Any) -> dict[str, np.ndarray]:
-        if self._shapes is not None:
-            out = read_bucket(self.reader, job, self._num_threads)
-            self._shapes.add(out["audio"].shape, int(out["length"].sum()))
-            return out
-        return self.reader.read(*job, num_threads=self._num_threads)
+    def _read(self, job: tuple[np.ndarray, ...]) -> dict[str, np.ndarray]:
+        text = {"text_transform": self.text_transform, "token_width": self._token_width}
+        if self.buckets is None:
+            return self.reader.read(*job, num_threads=self._num_threads, **text)
+        epochs, indices, bucket = job
+        return self.reader.read(epochs, indices, num_threads=self._num_threads, width=self._widths[bucket],
+                                rows=self.buckets.rows[bucket] // self.world_size, **text)
+
+    def transcripts(self, batch: dict[str, torch.Tensor]) -> list[str | None]:
+        """The transcripts of a dict batch's real rows, from its `"index"`."""
+        texts = self.files.texts
+        return [None if texts is None else texts[int(i)] for i in batch["index"].cpu().tolist() if i >= 0]
 
     def stats(self) -> dict[str, Any]:
         """Throughput and where the time goes.
@@ -316,17 +337,14 @@ class AudioDataLoader:
             first request to last delivery), data_stall_share (share of that
             time the caller waited for a batch), batches, samples,
             elapsed_s, wait_s, skipped (unreadable records replaced),
+            skipped_rows (manifest rows dropped at start-up),
             stage_s and stage_ms_per_batch (decode, augment, collate,
             to_device: time per stage, summed over threads; on CUDA,
             to_device counts launching the copies and features, not their
             run time), cache (the cache's counters, or None), parallelism
             (num_threads, prefetch, given: the settings the caller fixed).
         """
-        out = loader_stats(self._host)
-        if self._shapes is not None:
-            # batch_by="duration": padded samples' share and distinct (rows, samples) shapes so far.
-            out.update(self._shapes.snapshot())
-        return out
+        return loader_stats(self._host)
 
     def close(self) -> None:
         """Stop the background threads of open iterations and release a
@@ -370,7 +388,7 @@ class _EpochIterator(Iterator[Batch]):
         ready = next(self._prefetcher)
         batch = self._to_device.hand_over(ready)
         self._remaining -= 1
-        self._stats.delivered(requested, batch[1].shape[0])
+        self._stats.delivered(requested, ready.rows)
         return batch
 
     def close(self) -> None:
@@ -381,9 +399,10 @@ class _EpochIterator(Iterator[Batch]):
 class _Ready:
     """A batch finished on the device thread, and the CUDA event after its work."""
 
-    def __init__(self, tensors: Batch, event: torch.cuda.Event | None) -> None:
+    def __init__(self, tensors: Batch | dict[str, torch.Tensor], event: torch.cuda.Event | None, rows: int) -> None:
         self.tensors = tensors
         self.event = event
+        self.rows = rows  # real (unmasked) rows
 
 
 class _ToDevice:
@@ -408,19 +427,36 @@ class _ToDevice:
         with self.stats.stage("to_device"):
             length = host["length"]
             if self.featurize is not None:
-                length = self.featurize.frames(length)
-            arrays = (host["audio"], host["label"].astype(np.int64), length.astype(np.int64))
+                length = self.featurize.frames(length) * (length > 0)
+            # A dict batch (duration buckets, transcripts): every array, by name.
+            as_dict = "mask" in host or "tokens" in host
+            if as_dict:
+                names = [k for k in host if k != "length"] + ["length"]
+                arrays = tuple(host[k] if k != "length" else length.astype(np.int64) for k in names)
+            else:
+                # A multi-label set's targets are its multi-hot vectors (float32, for BCE).
+                target = host["labels"] if "labels" in host else host["label"].astype(np.int64)
+                names = ["audio", "label", "length"]
+                arrays = (host["audio"], target, length.astype(np.int64))
+            rows = int(host["mask"].sum()) if "mask" in host else len(length)
             if self.stream is None:
-                tensors = tuple(torch.from_numpy(a).to(self.device) for a in arrays)
-                return _Ready(self._finish(tensors), None)
+                tensors = tuple(torch.from_numpy(np.ascontiguousarray(a)).to(self.device) for a in arrays)
+                return _Ready(self._finish(names, tensors, as_dict), None, rows)
             with torch.cuda.device(self.device), torch.cuda.stream(self.stream):
-                tensors = tuple(torch.from_numpy(a).pin_memory().to(self.device, non_blocking=True) for a in arrays)
-                tensors = self._finish(tensors)
+                tensors = tuple(torch.from_numpy(np.ascontiguousarray(a)).pin_memory().to(self.device, non_blocking=True)
+                                for a in arrays)
+                batch = self._finish(names, tensors, as_dict)
                 event = torch.cuda.Event()
                 event.record(self.stream)
-            return _Ready(tensors, event)
+            return _Ready(batch, event, rows)
 
-    def _finish(self, tensors: Batch) -> Batch:
+    def _finish(self, names: list[str], tensors: tuple[torch.Tensor, ...], as_dict: bool) -> Batch | dict:
+        if as_dict:
+            batch = dict(zip(names, tensors))
+            if self.featurize is not None:
+                batch["features"] = self.featurize(batch.pop("audio"))
+                batch["feature_length"] = batch["length"]
+            return batch
         audio, labels, lengths = tensors
         x = self.featurize(audio) if self.featurize is not None else audio
         return (x, labels, lengths) if self.return_lengths else (x, labels)
@@ -429,7 +465,8 @@ class _ToDevice:
         if ready.event is not None:
             stream = torch.cuda.current_stream(self.device)
             stream.wait_event(ready.event)
-            for t in ready.tensors:
+            tensors = ready.tensors.values() if isinstance(ready.tensors, dict) else ready.tensors
+            for t in tensors:
                 t.record_stream(stream)
         return ready.tensors
 
@@ -474,8 +511,7 @@ class _Featurizer:
             return length
         n_fft, hop, center = self.stft
         padded = length.astype(np.int64) + (2 * (n_fft // 2) if center else 0)
-        # An empty row (batch padding of batch_by="duration") has no valid frame.
-        return np.where(length > 0, np.maximum(0, 1 + (padded - n_fft) // hop), 0)
+        return np.maximum(0, 1 + (padded - n_fft) // hop)
 
     def check(self, device: torch.device, clip_samples: int | None) -> None:
         """Raise now, not in the first batch, for settings the function refuses."""

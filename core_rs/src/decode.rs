@@ -18,6 +18,16 @@ use crate::source::AudioSource;
 /// Packets decoded before a seek target and thrown away.
 const PREROLL_PACKETS: u64 = 4;
 
+/// More channels than any audio file carries (FFmpeg's own layouts stop at
+/// 64; Ambisonics of order 14 has 225): a header claiming more is damaged,
+/// and believing it would size buffers by it.
+const MAX_CHANNELS: usize = 255;
+
+/// The largest `offset` and `duration` taken, in seconds (about 31.7
+/// years): their sum in frames at any `u32` rate stays below `i64::MAX`,
+/// the range of the demuxers' timestamps.
+pub const MAX_SECONDS: f64 = 1e9;
+
 /// Which part of the file to decode, and how to treat damage.
 #[derive(Clone, Debug, Default)]
 pub struct DecodeOptions {
@@ -96,6 +106,14 @@ pub(crate) fn open(source: &AudioSource) -> Result<OpenedTrack> {
         .sample_rate
         .filter(|&sr| sr > 0)
         .ok_or_else(|| Error::decode(&name, "no sample rate in the stream header"))?;
+    let channels = params.channels.as_ref().map(|c| c.count());
+    match channels {
+        Some(count) if count == 0 || count > MAX_CHANNELS => {
+            return Err(Error::decode(&name, format!("implausible channel count {count} in the stream header")))
+        }
+        None => return Err(Error::decode(&name, "no channel count in the stream header")),
+        Some(_) => {}
+    }
     let priming = if container.contains("mp4") || container.contains("isomp4") {
         source.reader().map(|mut reader| mp4_edit::priming_frames(&mut reader)).unwrap_or(0)
     } else {
@@ -105,7 +123,7 @@ pub(crate) fn open(source: &AudioSource) -> Result<OpenedTrack> {
     Ok(OpenedTrack {
         track_id: track.id,
         sample_rate,
-        channels: params.channels.as_ref().map(|c| c.count()),
+        channels,
         codec,
         container,
         declared_frames,
@@ -159,11 +177,19 @@ pub(crate) fn decode_track(
     let sr = track.sample_rate as f64;
     let start = (options.offset_s * sr).round() as u64;
     let mut end = options.duration_s.map(|d| start + (d * sr).round() as u64);
+    if end == Some(start) {
+        return Err(Error::invalid(format!(
+            "duration {} s is less than half a frame at {name}'s rate ({} Hz)",
+            options.duration_s.unwrap_or(0.0),
+            track.sample_rate
+        )));
+    }
     if track.priming > 0 {
         // An MP4 edit list also ends the track before the encoder's padding
         // (FFmpeg keeps that padding; the gapless length is the declared one).
+        // An offset past that end decodes nothing (and says so below).
         if let Some(declared) = track.declared_frames {
-            end = Some(end.map_or(declared, |e| e.min(declared)));
+            end = Some(end.map_or(declared, |e| e.min(declared)).max(start));
         }
     }
 
@@ -308,12 +334,17 @@ pub(crate) fn decode_track(
 }
 
 fn validate(options: &DecodeOptions) -> Result<()> {
-    if !options.offset_s.is_finite() || options.offset_s < 0.0 {
-        return Err(Error::invalid(format!("offset must be a finite number >= 0, got {}", options.offset_s)));
+    if !(0.0..=MAX_SECONDS).contains(&options.offset_s) {
+        return Err(Error::invalid(format!(
+            "offset must be a number of seconds in [0, {MAX_SECONDS:e}], got {}",
+            options.offset_s
+        )));
     }
     if let Some(d) = options.duration_s {
-        if !d.is_finite() || d <= 0.0 {
-            return Err(Error::invalid(format!("duration must be a finite number > 0, got {d}")));
+        if !(d > 0.0 && d <= MAX_SECONDS) {
+            return Err(Error::invalid(format!(
+                "duration must be a number of seconds in (0, {MAX_SECONDS:e}], got {d}"
+            )));
         }
     }
     Ok(())

@@ -3,6 +3,9 @@
 
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Once;
+
+static QUIET_PANICS: Once = Once::new();
 
 /// Everything that can go wrong while reading, decoding or transforming audio.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +51,16 @@ impl Error {
 /// Runs `work`, turning a panic into the error `on_panic` makes of its
 /// message: a panic must never unwind into Python or take a batch down.
 pub(crate) fn catch_panics<T>(work: impl FnOnce() -> Result<T>, on_panic: impl FnOnce(String) -> Error) -> Result<T> {
+    QUIET_PANICS.call_once(|| {
+        // A caught panic becomes an exception naming the file; std's default
+        // hook would also print it (with a backtrace under RUST_BACKTRACE)
+        // into the user's stderr. AUDIODECODE_RUST_PANICS=1 keeps that output
+        // for debugging the core. The hook is this library's own: the
+        // extension links its own copy of std.
+        if std::env::var_os("AUDIODECODE_RUST_PANICS").is_none() {
+            std::panic::set_hook(Box::new(|_| {}));
+        }
+    });
     catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|panic| {
         let reason = panic
             .downcast_ref::<&str>()

@@ -29,6 +29,7 @@ fn info_unguarded(source: &AudioSource) -> Result<AudioInfo> {
     let track = open(source)?;
     Ok(AudioInfo {
         sample_rate: track.sample_rate,
+        // `open` refuses a track without a plausible channel count.
         channels: track.channels.unwrap_or(0),
         frames: track.declared_frames,
         codec: track.codec,

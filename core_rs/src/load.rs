@@ -27,7 +27,16 @@ pub struct Audio {
     pub warning: Option<String>,
 }
 
+/// The highest target rate taken: 768 kHz, the top of professional audio
+/// interfaces. The work and memory of a load grow with the rate asked for.
+pub const MAX_SAMPLE_RATE: u32 = 768_000;
+
 pub fn load(request: &LoadRequest) -> Result<Audio> {
+    if let Some(sr) = request.sample_rate {
+        if !(1..=MAX_SAMPLE_RATE).contains(&sr) {
+            return Err(Error::invalid(format!("sr must be in [1, {MAX_SAMPLE_RATE}] Hz, got {sr}")));
+        }
+    }
     guard_panics(&request.source, || load_unguarded(request))
 }
 
@@ -129,6 +138,7 @@ pub fn load_batch(requests: &[LoadRequest], num_threads: Option<usize>) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decode::MAX_SECONDS;
 
     /// A 16-bit PCM WAV file in memory.
     fn wav(channels: &[Vec<i16>], sr: u32) -> Vec<u8> {
@@ -219,6 +229,33 @@ mod tests {
         let audio = load(&request(wav(std::slice::from_ref(&left), 8000), options)).unwrap();
         assert_eq!(audio.channels[0].len(), 1000);
         assert_eq!(audio.channels[0][0], left[2000] as f32 / 32768.0);
+    }
+
+    #[test]
+    fn out_of_range_rates_offsets_and_durations_are_invalid_arguments() {
+        let bytes = wav(&[ramp(8000, 1)], 8000);
+        let invalid = |sample_rate: Option<u32>, offset_s: f64, duration_s: Option<f64>| {
+            let decode = DecodeOptions { offset_s, duration_s, ..Default::default() };
+            let request = LoadRequest { sample_rate, ..request(bytes.clone(), decode) };
+            match load(&request) {
+                Err(Error::InvalidArgument(message)) => message,
+                other => {
+                    panic!("{sample_rate:?} {offset_s} {duration_s:?}: expected an invalid argument, got {other:?}")
+                }
+            }
+        };
+        assert!(invalid(Some(0), 0.0, None).starts_with("sr must be in [1, 768000]"));
+        assert!(invalid(Some(768_001), 0.0, None).starts_with("sr must be"));
+        assert!(invalid(None, 5e14, None).starts_with("offset must be"));
+        assert!(invalid(None, f64::NAN, None).starts_with("offset must be"));
+        assert!(invalid(None, 0.0, Some(1e308)).starts_with("duration must be"));
+        assert!(invalid(None, 0.0, Some(1e-9)).contains("less than half a frame"));
+        // The bounds themselves are taken: an offset of 1e9 s is past the end.
+        assert!(invalid(None, MAX_SECONDS, Some(MAX_SECONDS)).contains("past the end"));
+        let decode = DecodeOptions { duration_s: Some(0.01), ..Default::default() };
+        let audio =
+            load(&LoadRequest { sample_rate: Some(MAX_SAMPLE_RATE), ..request(bytes.clone(), decode) }).unwrap();
+        assert_eq!(audio.channels[0].len(), 80 * 96);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Where encoded audio comes from: a path or bytes already in memory.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{Cursor, Read, Seek};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -46,12 +46,8 @@ impl AudioSource {
     pub fn open(&self) -> Result<(Box<dyn MediaSource>, u64)> {
         match self {
             AudioSource::Path(path) => {
-                let file = File::open(path).map_err(|err| self.io_error(err))?;
-                let meta = file.metadata().map_err(|err| self.io_error(err))?;
-                if meta.is_dir() {
-                    return Err(Error::Io { path: self.name(), message: "is a directory".into() });
-                }
-                Ok((Box::new(file), meta.len()))
+                let (file, len) = self.open_regular(path)?;
+                Ok((Box::new(file), len))
             }
             AudioSource::Bytes { data, .. } => {
                 Ok((Box::new(Cursor::new(SharedBytes(data.clone()))), data.len() as u64))
@@ -62,9 +58,32 @@ impl AudioSource {
     /// Opens a plain reader, for the container parsing symphonia leaves to us.
     pub fn reader(&self) -> Result<Box<dyn ByteStream>> {
         match self {
-            AudioSource::Path(path) => Ok(Box::new(File::open(path).map_err(|err| self.io_error(err))?)),
+            AudioSource::Path(path) => Ok(Box::new(self.open_regular(path)?.0)),
             AudioSource::Bytes { data, .. } => Ok(Box::new(Cursor::new(SharedBytes(data.clone())))),
         }
+    }
+
+    /// Opens `path` if it is a regular file, with its length. Opened
+    /// non-blocking: opening a FIFO (or a device) for reading may wait for a
+    /// writer forever, and reading one never ends; such paths are refused.
+    fn open_regular(&self, path: &std::path::Path) -> Result<(File, u64)> {
+        let mut options = OpenOptions::new();
+        options.read(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            // O_NONBLOCK has no effect on reads of a regular file.
+            options.custom_flags(libc::O_NONBLOCK);
+        }
+        let file = options.open(path).map_err(|err| self.io_error(err))?;
+        let meta = file.metadata().map_err(|err| self.io_error(err))?;
+        if meta.is_dir() {
+            return Err(Error::Io { path: self.name(), message: "is a directory".into() });
+        }
+        if !meta.is_file() {
+            return Err(Error::decode(self.name(), format!("not a regular file ({})", file_kind(&meta))));
+        }
+        Ok((file, meta.len()))
     }
 
     fn io_error(&self, err: std::io::Error) -> Error {
@@ -76,6 +95,26 @@ impl AudioSource {
     }
 }
 
+/// What a path that is not a regular file or directory is, for messages.
+fn file_kind(meta: &std::fs::Metadata) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let kind = meta.file_type();
+        if kind.is_fifo() {
+            return "a FIFO";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+        if kind.is_char_device() || kind.is_block_device() {
+            return "a device";
+        }
+    }
+    let _ = meta;
+    "not a file"
+}
+
 /// `Arc<[u8]>` as a cursor target, so a batch can share one buffer.
 #[derive(Clone)]
 struct SharedBytes(Arc<[u8]>);
@@ -83,5 +122,28 @@ struct SharedBytes(Arc<[u8]>);
 impl AsRef<[u8]> for SharedBytes {
     fn as_ref(&self) -> &[u8] {
         &self.0
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fifo_is_refused_without_blocking() {
+        let dir = std::env::temp_dir().join(format!("audiodecode-fifo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("pipe.wav");
+        let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        let source = AudioSource::path(&fifo);
+        for result in [source.open().map(|_| ()), source.reader().map(|_| ())] {
+            match result {
+                Err(Error::Decode { reason, .. }) => assert_eq!(reason, "not a regular file (a FIFO)"),
+                other => panic!("expected a decode error, got {:?}", other.map(|_| ())),
+            }
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -11,6 +11,9 @@ use pyo3::prelude::*;
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // Benchmarks refuse to time a test build (see benchmarks/common.py).
     m.add("DEBUG_BUILD", cfg!(debug_assertions))?;
+    // The argument bounds, so that the Python layer checks the same ones.
+    m.add("MAX_SAMPLE_RATE", crate::load::MAX_SAMPLE_RATE)?;
+    m.add("MAX_SECONDS", crate::decode::MAX_SECONDS)?;
     errors::register(m)?;
     decode::register(m)?;
     augment::register(m)?;

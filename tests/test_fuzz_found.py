@@ -1,0 +1,112 @@
+"""Regression fixtures: inputs mutation fuzzing found breaking our promises
+(tests/fixtures/fuzz-found/README.md says what each one did). Every one must
+end in right audio or a named `DecodeError`, through every entry point,
+under both backends' fallback, and never with a foreign exception class."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import audiodecode as ad
+from synth import make
+
+FIXTURES = Path(__file__).parent / "fixtures" / "fuzz-found"
+ALL = sorted(p for p in FIXTURES.iterdir() if p.suffix != ".md")
+
+# What each input must give: "error" (DecodeError naming the file) or
+# "audio or error" (the mutation may have left a decodable file; then the
+# audio must be plausible: finite, the declared channels, a positive rate).
+EXPECTED = {
+    "garb_2961_random_decoded_as_adpcm_ea_xas.bin": "error",
+    "mut_14925_aifc_f32.aiff": "error",  # NaN/inf samples
+    "mut_23763_wav_f64.wav": "error",  # NaN/inf samples
+    "mut_18_wav_f32_st.wav": "audio or error",
+    "mut_2549_aifc_f32.aiff": "error",  # 65,535 channels in a 70 kB file
+    "mut_327_wav_f64.wav": "audio or error",
+    "mut_476_aac_adts.aac": "audio or error",
+    "mut_513_m4a_alac.m4a": "audio or error",
+    "mut_73_wav_ext_51.wav": "audio or error",
+    "mut_871_aiff_s24.aiff": "audio or error",
+    "mut_941_wav_ext_51.wav": "audio or error",
+}
+
+
+def test_every_fixture_has_an_expectation() -> None:
+    assert {p.name for p in ALL} == set(EXPECTED)
+
+
+def outcome(call: object) -> object:
+    """The call's value, or the DecodeError it raised (anything else fails)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ad.DecodeWarning)
+        try:
+            return call()  # type: ignore[operator]
+        except ad.DecodeError as err:
+            return err
+
+
+def check_audio(y: np.ndarray, sr: int, channels: int | None = None) -> None:
+    assert y.dtype == np.float32 and y.size > 0 and np.isfinite(y).all()
+    assert sr > 0
+    if channels is not None:
+        assert y.ndim == 2 and y.shape[0] == channels
+
+
+@pytest.mark.parametrize("path", ALL, ids=[p.name for p in ALL])
+@pytest.mark.parametrize("backend", ["auto", "rust", "pyav"])
+def test_load_and_info_keep_the_contract(path: Path, backend: str) -> None:
+    loaded = outcome(lambda: ad.load(path, mono=False, backend=backend))
+    described = outcome(lambda: ad.info(path, backend=backend))
+    for result in (loaded, described):
+        if isinstance(result, ad.DecodeError):
+            assert path.name in str(result)
+    if EXPECTED[path.name] == "error":
+        assert isinstance(loaded, ad.DecodeError), f"{path.name} gave audio"
+        return
+    if not isinstance(loaded, ad.DecodeError):
+        y, sr = loaded
+        channels = None if isinstance(described, ad.DecodeError) else described.channels
+        check_audio(y, sr, channels)
+    if not isinstance(described, ad.DecodeError):
+        assert described.sample_rate > 0 and 0 < described.channels <= 255
+
+
+@pytest.mark.parametrize("path", ALL, ids=[p.name for p in ALL])
+def test_load_batch_skips_every_bad_file(path: Path, tmp_path: Path) -> None:
+    good = make(tmp_path, "good", np.sin(np.linspace(0, 100, 8000, dtype=np.float32)), 8000, "wav")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ad.DecodeWarning)
+        batch = ad.load_batch([good, path, good], on_error="skip")
+        cache = ad.AudioCache(max_ram_gb=0.05)
+        try:
+            cached = cache.load_batch([str(good), str(path)], sr=8000, mono=True, on_error="skip")
+        finally:
+            cache.close()
+    assert batch[0] is not None and batch[2] is not None
+    assert cached[0] is not None
+    for result, errors, index in ((batch, batch.errors, 1), (cached, cached.errors, 1)):
+        if result[index] is None:
+            assert isinstance(errors[index], ad.DecodeError) and path.name in str(errors[index])
+        else:
+            assert EXPECTED[path.name] != "error"
+
+
+def test_a_huge_channel_count_is_refused_before_allocating() -> None:
+    # 65,535 channels declared in a 70 kB file: refused from the header, so
+    # the process never grows by more than the file could hold.
+    code = (
+        "import resource, audiodecode as ad\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        f"for backend in ('auto', 'rust', 'pyav'):\n"
+        f"    try: ad.load({str(FIXTURES / 'mut_2549_aifc_f32.aiff')!r}, backend=backend)\n"
+        "    except ad.DecodeError: pass\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)\n"
+    )
+    grown_kb = int(subprocess.check_output([sys.executable, "-c", code], cwd=Path(__file__).parent.parent).strip())
+    assert grown_kb < 64_000
