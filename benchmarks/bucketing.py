@@ -5,7 +5,8 @@ audio per second against lhotse's DynamicBucketingSampler.
 
 The speech set is synthesised with espeak-ng (spoken sentences concatenated
 to LibriSpeech-like lengths: most 10-16 s, a tail of 1-35 s), stored as
-16 kHz FLAC with a NeMo manifest, and cached under ~/.cache/audiodecode.
+FLAC at espeak-ng's 22.05 kHz (the loaders resample to 16 kHz) with a NeMo-style
+manifest, and cached under ~/.cache/audiodecode.
 """
 
 from __future__ import annotations
