@@ -65,9 +65,11 @@ def speech_set(n: int) -> Path:
     return manifest
 
 
-def padding_figures(durations: np.ndarray, max_batch_seconds: float, num_buckets: int, epochs: int) -> dict:
+def padding_figures(
+    durations: np.ndarray, max_batch_seconds: float, num_buckets: int, epochs: int, drop_remainder: bool = False
+) -> dict:
     plan = buckets.DurationBuckets.estimate(durations, max_batch_seconds=max_batch_seconds, num_buckets=num_buckets)
-    s = buckets.BucketSchedule(plan, durations, seed=0, num_epochs=epochs)
+    s = buckets.BucketSchedule(plan, durations, seed=0, num_epochs=epochs, drop_remainder=drop_remainder)
     shapes, padded, real = set(), 0.0, 0.0
     for step in range(len(s)):
         _, indices, k = s.batch(step)
@@ -143,6 +145,12 @@ def main() -> None:
     print(f"| padding share | {f['ours']:.1%} | {f['random']:.1%} (rows={f['rows']}) | {f['random'] / f['ours']:.1f}x less |")
     print(f"| distinct shapes over {args.epochs} epochs | {f['shapes']} (<= {args.num_buckets}) | "
           f"one per batch length | |")
+    print("\n| num_buckets | padding, partial batches padded | padding, drop_remainder=True | shapes |")
+    print("|---|---|---|---|")
+    for k in sorted({4, 8, 12, 16, args.num_buckets}):
+        kept = padding_figures(d, args.max_batch_seconds, k, args.epochs)
+        dropped = padding_figures(d, args.max_batch_seconds, k, args.epochs, drop_remainder=True)
+        print(f"| {k} | {kept['ours']:.1%} | {dropped['ours']:.1%} | {kept['shapes']} |")
     if args.skip_throughput:
         return
     ours = ours_throughput(manifest, args.max_batch_seconds, args.num_buckets, augment=True)
