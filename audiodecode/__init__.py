@@ -19,6 +19,7 @@ from audiodecode.augment import (
 )
 from audiodecode.band_filters import BandPassFilter, BandStopFilter, HighPassFilter, LowPassFilter
 from audiodecode.cache import AudioCache, resolve_cache
+from audiodecode.data.mixing import CutMix, Mixup
 from audiodecode.recorded import AddBackgroundNoise, ApplyImpulseResponse, Reverb
 from audiodecode.waveform import Clipping, PolarityInversion, Shift, TimeMask
 from audiodecode.loading import AudioInfo, BatchResult, DecodeWarning, info, load, load_batch
@@ -47,6 +48,9 @@ __all__ = [
     "PolarityInversion",
     "Shift",
     "TimeMask",
+    # data/mixing.py: batch-level, for the loaders' augmentations=
+    "Mixup",
+    "CutMix",
     "AudioCache",
     "AudioDecodeError",
     "AudioInfo",

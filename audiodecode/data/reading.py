@@ -29,6 +29,7 @@ import numpy as np
 
 from audiodecode import loading
 from audiodecode.data import seeding
+from audiodecode.data.mixing import BatchMix, batch_seed, one_hot
 from audiodecode.data.records import AudioFiles
 from audiodecode.data.stats import PipelineStats
 
@@ -134,6 +135,9 @@ class ClipReader:
         (`derive(record_seed, AUGMENT)`), e.g. `audiodecode.Compose([...])`.
     cache : AudioCache, optional
         Where whole decoded files come from; None decodes every time.
+    mix : Mixup or CutMix, optional
+        Batch-level mixing after collation (`audiodecode.data.mixing`); the
+        batch then also has "target", (b, classes) float32.
     candidates : np.ndarray [shape=(m,)], int, optional
         The records a bad record may be replaced with (the reader's shard);
         all of `files` by default.
@@ -150,8 +154,10 @@ class ClipReader:
         cache: BatchDecoder | None = None,
         candidates: np.ndarray | None = None,
         stats: PipelineStats | None = None,
+        mix: BatchMix | None = None,
     ) -> None:
         self.files = files
+        self.mix = mix
         self.spec = spec
         self.augment = augment
         self.cache = cache
@@ -196,7 +202,9 @@ class ClipReader:
             "audio": (b, n) float32, clips padded with zeros to n samples
             (`clip_samples`, or the batch's longest without a clip length);
             "length": (b,) int32, valid samples per row;
-            "label": (b,) int32, `UNLABELLED` (-1) where there is none.
+            "label": (b,) int32, `UNLABELLED` (-1) where there is none;
+            with `mix`: "target": (b, classes) float32, the one-hot labels
+            mixed like the audio.
         """
         epochs = np.asarray(epochs, dtype=np.int64)
         indices = np.asarray(indices, dtype=np.int64).copy()
@@ -210,7 +218,13 @@ class ClipReader:
                 ys = self.augment.batch(ys, self.spec.sr, aug_seeds, **threads)
         with self.stats.stage("collate"):
             audio, length = _pad(ys, self.spec.clip_samples)
-        return {"audio": audio, "length": length, "label": self.files.labels[indices]}
+        labels = self.files.labels[indices]
+        if self.mix is None:
+            return {"audio": audio, "length": length, "label": labels}
+        with self.stats.stage("mix"):
+            targets = one_hot(labels, len(self.files.classes))
+            audio, targets, length = self.mix(audio, targets, length, seed=batch_seed(seeds))
+        return {"audio": audio, "length": length, "label": labels, "target": targets}
 
     def _decode(self, indices: np.ndarray, seeds: np.ndarray, num_threads: int | None) -> list[np.ndarray]:
         """The clips of a batch; with "skip", a bad record's slot in `indices`

@@ -47,6 +47,7 @@ from audiodecode.data.reading import (
     OnError,
     resolve_augment,
 )
+from audiodecode.data.mixing import resolve_mixing
 from audiodecode.data.schedule import Schedule
 from audiodecode.data.stats import PipelineStats
 
@@ -210,7 +211,9 @@ def loader(
         (batch, samples) audio array and should be jitted.
     augmentations : transform, list of transforms or None
         `audiodecode` augmentations (a list is wrapped in `Compose`),
-        applied per record with seeds from (seed, epoch, record).
+        applied per record with seeds from (seed, epoch, record). A list
+        may also hold one batch-level `Mixup` or `CutMix`
+        (`audiodecode.data.mixing`), applied after padding.
     shuffle : bool
         Visit records in a new random order every epoch.
     seed : int
@@ -249,7 +252,8 @@ def loader(
         An iterator of dicts: "features" (batch, ...) float32 or "audio"
         (batch, samples) float32; "label" (batch,) int32 (-1 when
         unlabelled); "length" (batch,) int32, the valid samples of each row,
-        or frames with a named feature.
+        or frames with a named feature; with Mixup/CutMix also "target"
+        (batch, classes) float32, the one-hot labels mixed like the audio.
 
     Raises
     ------
@@ -274,9 +278,10 @@ def loader(
                     len(files), processes)
     placement = _placement(sharding, batch_size)
     featurize = _featurizer(features, sr, feature_kwargs)
-    augment = resolve_augment(augmentations)
+    per_record, mix = resolve_mixing(augmentations)
+    augment = resolve_augment(per_record)
     schedule = Schedule(shard, seed=seed, shuffle=shuffle, num_epochs=num_epochs)
-    host = host_reader(files, spec, augment, shard, schedule, cache, local_batch_size, num_threads, prefetch)
+    host = host_reader(files, spec, augment, shard, schedule, cache, local_batch_size, num_threads, prefetch, mix=mix)
     choice = host.tuning.choice
     batches = (
         EpochShuffle(grain.MapDataset.source(AudioRecordSource(files)), schedule)

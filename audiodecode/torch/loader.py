@@ -38,6 +38,7 @@ from audiodecode.data.reading import (
     OnError,
     resolve_augment,
 )
+from audiodecode.data.mixing import resolve_mixing
 from audiodecode.data.schedule import Schedule
 from audiodecode.data.stats import PipelineStats
 from audiodecode.torch import features as feature_functions
@@ -94,7 +95,9 @@ class AudioDataLoader:
         `audiodecode` augmentations (a list is chained with `Compose`),
         applied per record with seeds from (seed, epoch, record), before
         the clip is padded (a time stretch changes the length; rows are
-        cut or zero-padded to `clip_seconds` afterwards).
+        cut or zero-padded to `clip_seconds` afterwards). A list may also
+        hold one batch-level `Mixup` or `CutMix`, applied after padding;
+        the loader then yields mixed targets in place of the labels.
     device : str or torch.device
         Where batches are delivered. On CUDA, host batches are pinned and
         copied with `non_blocking=True` on a side stream that the
@@ -164,7 +167,9 @@ class AudioDataLoader:
         (batch, 1 + n_fft // 2, frames) for "spectrogram" (frames and
         features swap with `layout="features_last"`).
     labels : torch.Tensor [shape=(batch,)], int64, on `device`
-        -1 where there is no label.
+        -1 where there is no label. With Mixup/CutMix: the targets,
+        (batch, classes) float32, one-hot labels mixed like the audio
+        (what `torch.nn.CrossEntropyLoss` takes as class probabilities).
     lengths : torch.Tensor [shape=(batch,)], int64, on `device`
         Only with `return_lengths=True`: valid samples of each row, or
         valid frames (those whose window starts inside the valid samples)
@@ -212,10 +217,11 @@ class AudioDataLoader:
         featurize = _featurizer(features, target_sr, n_mfcc, feature_kwargs)
         if featurize is not None:
             featurize.check(self.device, spec.clip_samples)
-        augment = resolve_augment(augmentations)
+        per_record, mix = resolve_mixing(augmentations)
+        augment = resolve_augment(per_record)
         self._schedule = Schedule(self.indices, seed=seed, shuffle=shuffle, num_epochs=None)
         self._host = host_reader(self.files, spec, augment, self.indices, self._schedule, cache, batch_size,
-                                 num_threads, prefetch)
+                                 num_threads, prefetch, mix=mix)
         self.reader = self._host.reader
         self.tuning = self._host.tuning
         self._num_threads = rust_threads(self.tuning.choice.num_threads)
@@ -361,7 +367,9 @@ class _ToDevice:
             length = host["length"]
             if self.featurize is not None:
                 length = self.featurize.frames(length)
-            arrays = (host["audio"], host["label"].astype(np.int64), length.astype(np.int64))
+            # With Mixup/CutMix the labels are the mixed (batch, classes) targets.
+            labels = host["target"] if "target" in host else host["label"].astype(np.int64)
+            arrays = (host["audio"], labels, length.astype(np.int64))
             if self.stream is None:
                 tensors = tuple(torch.from_numpy(a).to(self.device) for a in arrays)
                 return _Ready(self._finish(tensors), None)
