@@ -172,6 +172,28 @@ def audiomentations_transforms(noises: list[str], irs: list[str]) -> dict[str, C
     return {name: (lambda t: lambda y: t(samples=y, sample_rate=SR))(t) for name, t in made.items()}
 
 
+def _torchaudio_file_io(torchaudio: object, torch: object) -> None:
+    """torchaudio 2.9+ dropped `info` (and moved `load` to torchcodec);
+    torch-audiomentations' file readers (AddBackgroundNoise,
+    ApplyImpulseResponse) still call both. soundfile stands in for them:
+    the benchmark's recordings are WAV, which it reads in C as torchaudio did."""
+    if hasattr(torchaudio, "info"):
+        return
+    from types import SimpleNamespace
+
+    import soundfile
+
+    def info(path: str) -> SimpleNamespace:
+        meta = soundfile.info(path)
+        return SimpleNamespace(num_frames=meta.frames, sample_rate=meta.samplerate)
+
+    def load(path: str, frame_offset: int = 0, num_frames: int = -1) -> tuple[object, int]:
+        data, sr = soundfile.read(path, start=frame_offset, frames=num_frames, dtype="float32", always_2d=True)
+        return torch.from_numpy(np.ascontiguousarray(data.T)), sr  # type: ignore[attr-defined]
+
+    torchaudio.info, torchaudio.load = info, load  # type: ignore[attr-defined]
+
+
 def torch_audiomentations_transforms(noises: list[str], irs: list[str]) -> dict[str, Callable[[object], object]]:
     try:
         with warnings.catch_warnings():
@@ -182,7 +204,8 @@ def torch_audiomentations_transforms(noises: list[str], irs: list[str]) -> dict[
             # workaround as the pipeline benchmark's baseline.
             from pipeline import import_torchaudio
 
-            import_torchaudio()
+            torchaudio, _ = import_torchaudio()
+            _torchaudio_file_io(torchaudio, torch)
             import torch_audiomentations as tam
     except Exception as err:
         print(f"# torch-audiomentations unavailable: {type(err).__name__}: {err}")

@@ -9,17 +9,22 @@ pub enum ClipMode {
     Db,
 }
 
-/// The `q`-th percentile (0-100) of `values`, interpolated linearly
-/// between order statistics as `numpy.percentile` does by default.
-fn percentile(mut values: Vec<f32>, q: f64) -> f32 {
-    let position = q / 100.0 * (values.len() - 1) as f64;
+/// The `q`-th percentile (0-100) of non-negative finite `values`,
+/// interpolated linearly between order statistics as `numpy.percentile`
+/// does by default.
+fn percentile(values: Vec<f32>, q: f64) -> f32 {
+    // Non-negative floats order as their bit patterns do: selecting on
+    // integers is a plain comparison.
+    let mut bits: Vec<u32> = values.into_iter().map(f32::to_bits).collect();
+    let position = q / 100.0 * (bits.len() - 1) as f64;
     let low = position.floor() as usize;
     let frac = (position - low as f64) as f32;
-    let (_, &mut at_low, above) = values.select_nth_unstable_by(low, f32::total_cmp);
+    let (_, &mut at_low, above) = bits.select_nth_unstable(low);
+    let at_low = f32::from_bits(at_low);
     if frac == 0.0 || above.is_empty() {
         return at_low;
     }
-    let next = above.iter().copied().fold(f32::INFINITY, f32::min);
+    let next = f32::from_bits(above.iter().copied().min().unwrap_or(0));
     at_low + (next - at_low) * frac
 }
 

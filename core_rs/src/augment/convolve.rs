@@ -26,17 +26,42 @@ pub fn direct_path(ir: &[f32]) -> usize {
     best
 }
 
+/// The smallest even `2^a 3^b 5^c` at or above `n` (sizes rustfft does
+/// fast; even, so that the real transform's last bin is the Nyquist bin).
+fn next_fast_len(n: usize) -> usize {
+    let mut best = n.next_power_of_two().max(2);
+    let mut p5 = 1;
+    while p5 < best {
+        let mut p35 = p5;
+        while p35 < best {
+            // The smallest power of two taking p35 to n or more.
+            let candidate = p35 * n.div_ceil(p35).next_power_of_two().max(2);
+            best = best.min(candidate);
+            p35 *= 3;
+        }
+        p5 *= 5;
+    }
+    best
+}
+
 /// The FFT size for overlap-add of an `n`-sample signal with an `m`-tap
-/// response: the power of two minimising blocks x size x log(size).
+/// response: the one minimising (FFTs per block x blocks) x size x
+/// log(size) among powers of two (several blocks) and the smallest fast
+/// size holding the whole convolution (one block; mixed radix costs about
+/// a fifth more per point).
 fn fft_size(n: usize, m: usize) -> usize {
-    let full = (n + m - 1).next_power_of_two();
-    let mut best = (f64::INFINITY, full);
-    let mut size = (2 * m).next_power_of_two().max(64).min(full);
-    while size <= full {
-        let block = size - m + 1;
-        let cost = n.div_ceil(block) as f64 * size as f64 * (size as f64).log2();
-        if cost < best.0 {
-            best = (cost, size);
+    let full = next_fast_len(n + m - 1);
+    let cost = |size: usize| {
+        let blocks = n.div_ceil(size - m + 1) as f64;
+        let radix = if size.is_power_of_two() { 1.0 } else { 1.2 };
+        // One forward and one inverse per block, plus the response's.
+        (2.0 * blocks + 1.0) * size as f64 * (size as f64).log2() * radix
+    };
+    let mut best = (cost(full), full);
+    let mut size = (2 * m).next_power_of_two().max(64);
+    while size < full {
+        if cost(size) < best.0 {
+            best = (cost(size), size);
         }
         size *= 2;
     }
@@ -147,6 +172,16 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn fast_lengths() {
+        assert_eq!(next_fast_len(47999), 48000);
+        assert_eq!(next_fast_len(1025), 1080);
+        assert_eq!(next_fast_len(4096), 4096);
+        assert_eq!(next_fast_len(7), 8);
+        assert_eq!(next_fast_len(6001), 6144);
+        assert!((1..5000).all(|n| next_fast_len(n) % 2 == 0));
     }
 
     #[test]

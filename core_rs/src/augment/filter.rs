@@ -166,18 +166,22 @@ fn pair_into_sections(poles: &[Complex64], zeros: [Complex64; 2], reference: f64
 }
 
 /// Runs the cascade over `x` in place (transposed direct form II, f64 state).
+///
+/// Sample by sample through every section, rather than section by section
+/// through the signal: each section's recursion is a chain of dependent
+/// multiply-adds, and interleaving the sections lets the CPU overlap their
+/// chains. The arithmetic per section is the same either way.
 pub fn run(sections: &[Section], x: &mut [f64]) {
-    for s in sections {
-        let (mut z1, mut z2) = (0.0f64, 0.0f64);
-        let [b0, b1, b2] = s.b;
-        let [a1, a2] = s.a;
-        for v in x.iter_mut() {
-            let input = *v;
-            let out = b0 * input + z1;
-            z1 = b1 * input - a1 * out + z2;
-            z2 = b2 * input - a2 * out;
-            *v = out;
+    let mut state = vec![[0.0f64; 2]; sections.len()];
+    for v in x.iter_mut() {
+        let mut input = *v;
+        for (s, z) in sections.iter().zip(state.iter_mut()) {
+            let out = s.b[0] * input + z[0];
+            z[0] = s.b[1] * input - s.a[0] * out + z[1];
+            z[1] = s.b[2] * input - s.a[1] * out;
+            input = out;
         }
+        *v = input;
     }
 }
 
