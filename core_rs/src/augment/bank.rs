@@ -4,10 +4,20 @@
 
 use std::fmt;
 
+use super::convolve::SpectrumCache;
+
 pub struct Bank {
     /// The rate the clips were decoded at; a clip at another rate is refused.
     pub sr: u32,
     pub clips: Vec<Vec<f32>>,
+    /// Transforms of the clips as impulse responses, computed on first use.
+    pub spectra: SpectrumCache,
+}
+
+impl Bank {
+    pub fn new(sr: u32, clips: Vec<Vec<f32>>) -> Self {
+        Bank { sr, clips, spectra: SpectrumCache::default() }
+    }
 }
 
 impl fmt::Debug for Bank {

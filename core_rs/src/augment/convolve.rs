@@ -2,6 +2,9 @@
 //! overlap-add, aligned on the response's direct path.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use realfft::num_complex::Complex32;
 use realfft::RealFftPlanner;
@@ -12,6 +15,41 @@ thread_local! {
     // Plans are reused across calls on a thread (planning costs as much as
     // a small transform).
     static PLANNER: RefCell<RealFftPlanner<f32>> = RefCell::new(RealFftPlanner::new());
+}
+
+/// Most memory the response spectra of one bank may hold; beyond it they
+/// are computed on every call (a large IR collection on long clips).
+const SPECTRUM_CACHE_BYTES: usize = 256 << 20;
+
+/// Response spectra by (response, taps used, FFT size), shared by every
+/// thread. A cached spectrum is the very one a call would compute, so
+/// whether it was cached never changes an output.
+/// (response index, taps used, FFT size).
+type SpectrumKey = (usize, usize, usize);
+
+#[derive(Default)]
+pub struct SpectrumCache {
+    spectra: Mutex<HashMap<SpectrumKey, Arc<Vec<Complex32>>>>,
+    bytes: AtomicUsize,
+}
+
+impl SpectrumCache {
+    fn get_or_compute(&self, key: SpectrumKey, compute: impl FnOnce() -> Vec<Complex32>) -> Arc<Vec<Complex32>> {
+        let lock = || self.spectra.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(found) = lock().get(&key) {
+            return found.clone();
+        }
+        // Computed outside the lock: other threads' look-ups do not wait.
+        let spectrum = Arc::new(compute());
+        let size = spectrum.len() * std::mem::size_of::<Complex32>();
+        if self.bytes.load(Ordering::Relaxed) + size <= SPECTRUM_CACHE_BYTES {
+            let mut map = lock();
+            if map.insert(key, spectrum.clone()).is_none() {
+                self.bytes.fetch_add(size, Ordering::Relaxed);
+            }
+        }
+        spectrum
+    }
 }
 
 /// The direct path: the response's largest absolute sample (the first one
@@ -69,8 +107,14 @@ fn fft_size(n: usize, m: usize) -> usize {
 }
 
 /// `(x * ir)[start .. start + x.len()]`, the linear convolution's samples
-/// from `start` on, for every channel, by overlap-add.
-pub fn convolve_window(channels: &[Vec<f32>], ir: &[f32], start: usize) -> Vec<Vec<f32>> {
+/// from `start` on, for every channel, by overlap-add. `cache` (with the
+/// response's key) keeps the response's spectrum between calls.
+pub fn convolve_window(
+    channels: &[Vec<f32>],
+    ir: &[f32],
+    start: usize,
+    cache: Option<(&SpectrumCache, usize)>,
+) -> Vec<Vec<f32>> {
     let n = channels[0].len();
     // Taps beyond start + n only reach samples after the window.
     let ir = &ir[..ir.len().min(start + n)];
@@ -82,12 +126,20 @@ pub fn convolve_window(channels: &[Vec<f32>], ir: &[f32], start: usize) -> Vec<V
         (p.plan_fft_forward(size), p.plan_fft_inverse(size))
     });
     let mut buffer = vec![0.0f32; size];
-    buffer[..m].copy_from_slice(ir);
-    let mut ir_spectrum = forward.make_output_vec();
-    let _ = forward.process(&mut buffer, &mut ir_spectrum);
-    // realfft's inverse is unnormalised; fold 1 / size into the response.
-    let norm = 1.0 / size as f32;
-    ir_spectrum.iter_mut().for_each(|c| *c *= norm);
+    let compute = || {
+        let mut padded = vec![0.0f32; size];
+        padded[..m].copy_from_slice(ir);
+        let mut spectrum = forward.make_output_vec();
+        let _ = forward.process(&mut padded, &mut spectrum);
+        // realfft's inverse is unnormalised; fold 1 / size into the response.
+        let norm = 1.0 / size as f32;
+        spectrum.iter_mut().for_each(|c| *c *= norm);
+        spectrum
+    };
+    let ir_spectrum = match cache {
+        Some((cache, key)) => cache.get_or_compute((key, m, size), compute),
+        None => Arc::new(compute()),
+    };
     let mut spectrum: Vec<Complex32> = forward.make_output_vec();
     let mut out_buffer = vec![0.0f32; size];
     channels
@@ -99,7 +151,7 @@ pub fn convolve_window(channels: &[Vec<f32>], ir: &[f32], start: usize) -> Vec<V
                 buffer.fill(0.0);
                 buffer[..end - block_start].copy_from_slice(&x[block_start..end]);
                 let _ = forward.process(&mut buffer, &mut spectrum);
-                spectrum.iter_mut().zip(&ir_spectrum).for_each(|(s, h)| *s *= h);
+                spectrum.iter_mut().zip(ir_spectrum.iter()).for_each(|(s, h)| *s *= h);
                 // The inverse wants a real DC and Nyquist bin; rounding can leave a trace.
                 spectrum[0].im = 0.0;
                 if let Some(last) = spectrum.last_mut() {
@@ -125,10 +177,10 @@ pub fn convolve_window(channels: &[Vec<f32>], ir: &[f32], start: usize) -> Vec<V
 /// (mean power over channels); `wet` mixes it with the dry input
 /// (`(1 - wet) dry + wet reverberant`). A response of silence, or a silent
 /// result, leaves the clip unchanged.
-pub fn reverberate(channels: &mut Vec<Vec<f32>>, ir: &[f32], wet: f64) {
+pub fn reverberate(channels: &mut [Vec<f32>], ir: &[f32], wet: f64, cache: Option<(&SpectrumCache, usize)>) {
     let power = |c: &[Vec<f32>]| c.iter().map(|x| rms(x).powi(2)).sum::<f64>() / c.len().max(1) as f64;
     let dry_power = power(channels);
-    let wet_signal = convolve_window(channels, ir, direct_path(ir));
+    let wet_signal = convolve_window(channels, ir, direct_path(ir), cache);
     let wet_power = power(&wet_signal);
     if dry_power == 0.0 || wet_power == 0.0 {
         return;
@@ -164,7 +216,10 @@ mod tests {
                 (0..m).map(|i| (-(i as f32) / 300.0).exp() * if i % 3 == 0 { 1.0 } else { -0.5 }).collect();
             let full = direct(&x, &ir);
             for start in [0usize, 5, m / 2] {
-                let got = convolve_window(&[x.clone()], &ir, start);
+                let cache = SpectrumCache::default();
+                let got = convolve_window(std::slice::from_ref(&x), &ir, start, Some((&cache, 0)));
+                // The second call takes the cached spectrum: the same output.
+                assert_eq!(got, convolve_window(std::slice::from_ref(&x), &ir, start, Some((&cache, 0))));
                 let peak = full.iter().fold(0.0f64, |a, &v| a.max(v.abs()));
                 for (k, &v) in got[0].iter().enumerate() {
                     let want = full.get(start + k).copied().unwrap_or(0.0);
@@ -181,7 +236,7 @@ mod tests {
         assert_eq!(next_fast_len(4096), 4096);
         assert_eq!(next_fast_len(7), 8);
         assert_eq!(next_fast_len(6001), 6144);
-        assert!((1..5000).all(|n| next_fast_len(n) % 2 == 0));
+        assert!((1..5000).all(|n| next_fast_len(n).is_multiple_of(2)));
     }
 
     #[test]
@@ -190,7 +245,7 @@ mod tests {
         let mut ir = vec![0.0f32; 300];
         ir[120] = 0.5;
         let mut channels = vec![x.clone()];
-        reverberate(&mut channels, &ir, 1.0);
+        reverberate(&mut channels, &ir, 1.0, None);
         for (a, b) in channels[0].iter().zip(&x) {
             assert!((a - b).abs() < 1e-5);
         }

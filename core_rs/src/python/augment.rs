@@ -40,7 +40,7 @@ impl AudioBank {
             }
             out.push(samples);
         }
-        Ok(AudioBank { inner: Arc::new(Bank { sr, clips: out }) })
+        Ok(AudioBank { inner: Arc::new(Bank::new(sr, out)) })
     }
 
     fn __len__(&self) -> usize {
