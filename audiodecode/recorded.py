@@ -21,7 +21,7 @@ import numpy as np
 
 from audiodecode import _core
 from audiodecode.augment import Augmentation, _range
-from audiodecode.data.records import AUDIO_EXTENSIONS, MANIFEST_EXTENSIONS, _read_manifest
+from audiodecode.data.records import AUDIO_EXTENSIONS, MANIFEST_EXTENSIONS, audio_files
 from audiodecode.loading import load_batch
 
 StrPath = str | os.PathLike[str]
@@ -60,7 +60,7 @@ def recording_paths(source: StrPath | Sequence[StrPath], what: str) -> tuple[str
                 if not f.startswith(".") and Path(f).suffix.lower() in AUDIO_EXTENSIONS
             )
         elif root.suffix.lower() in MANIFEST_EXTENSIONS and root.exists():
-            paths, _ = _read_manifest(root, "path", "label")
+            paths = [str(p) for p in audio_files(root).paths]
         elif root.exists():
             paths = [str(root)]
         else:

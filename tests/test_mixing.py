@@ -147,3 +147,30 @@ def test_torch_loader_yields_mixed_targets(tagged: Path) -> None:
     for audio, targets in batches:
         assert targets.dtype == torch.float32 and tuple(targets.shape) == (4, 3)
         np.testing.assert_allclose(targets.sum(dim=1).numpy(), 1.0, atol=1e-6)
+
+
+def test_a_multi_label_set_mixes_its_multi_hot_vectors(tmp_path: Path) -> None:
+    import json
+
+    from audiodecode.data import seeding
+    from audiodecode.data.reading import ClipReader, ClipSpec
+    from audiodecode.data.records import audio_files
+
+    rows = []
+    for i, tags in enumerate([["a"], ["b", "c"], [], ["a", "c"]]):
+        encode(tmp_path / f"u{i}.wav", np.full(SR // 4, 0.1 * (i + 1), np.float32), SR, "wavf32")
+        rows.append({"path": f"u{i}.wav", "label": tags})
+    (tmp_path / "tags.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    files = audio_files(tmp_path / "tags.jsonl")
+    spec = ClipSpec(sr=SR, clip_seconds=0.25)
+    mix = ad.Mixup(alpha=1.0)
+    epochs, indices = [0] * 4, [0, 1, 2, 3]
+    batch = ClipReader(files, spec, mix=mix).read(epochs, indices)
+    plain = ClipReader(files, spec).read(epochs, indices)
+    # The reader seeds the batch from its records' seeds.
+    drawn = mix.sample_params(batch_seed(seeding.record_seeds(spec.seed, np.array(epochs), np.array(indices))), 4)
+    lam, perm = drawn["lam"], drawn["permutation"]
+    multi = plain["labels"]
+    assert batch["target"].shape == multi.shape == (4, 3)
+    np.testing.assert_allclose(batch["target"], lam * multi + (1 - lam) * multi[perm], atol=1e-6)
+    np.testing.assert_allclose(batch["audio"], lam * plain["audio"] + (1 - lam) * plain["audio"][perm], atol=1e-6)

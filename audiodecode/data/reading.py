@@ -202,9 +202,11 @@ class ClipReader:
             "audio": (b, n) float32, clips padded with zeros to n samples
             (`clip_samples`, or the batch's longest without a clip length);
             "length": (b,) int32, valid samples per row;
-            "label": (b,) int32, `UNLABELLED` (-1) where there is none;
-            with `mix`: "target": (b, classes) float32, the one-hot labels
-            mixed like the audio.
+            "label": (b,) int32, `UNLABELLED` (-1) where there is none; for a
+            multi-label data set also "labels" (b, classes) float32
+            multi-hot (`AudioFiles.targets`); with `mix` also "target"
+            (b, classes) float32, the multi-hot (or one-hot labels) mixed
+            like the audio.
         """
         epochs = np.asarray(epochs, dtype=np.int64)
         indices = np.asarray(indices, dtype=np.int64).copy()
@@ -218,13 +220,14 @@ class ClipReader:
                 ys = self.augment.batch(ys, self.spec.sr, aug_seeds, **threads)
         with self.stats.stage("collate"):
             audio, length = _pad(ys, self.spec.clip_samples)
-        labels = self.files.labels[indices]
+        out = {"audio": audio, "length": length, **self.files.targets(indices)}
         if self.mix is None:
-            return {"audio": audio, "length": length, "label": labels}
+            return out
         with self.stats.stage("mix"):
-            targets = one_hot(labels, len(self.files.classes))
-            audio, targets, length = self.mix(audio, targets, length, seed=batch_seed(seeds))
-        return {"audio": audio, "length": length, "label": labels, "target": targets}
+            # A multi-label set mixes its multi-hot vectors, others their one-hot labels.
+            targets = out["labels"] if "labels" in out else one_hot(out["label"], len(self.files.classes))
+            out["audio"], out["target"], out["length"] = self.mix(audio, targets, length, seed=batch_seed(seeds))
+        return out
 
     def _decode(self, indices: np.ndarray, seeds: np.ndarray, num_threads: int | None) -> list[np.ndarray]:
         """The clips of a batch; with "skip", a bad record's slot in `indices`
@@ -262,11 +265,11 @@ class ClipReader:
     ) -> tuple[list[np.ndarray | None], dict[int, Exception]]:
         """Decode and crop records in one parallel call.
 
-        Without a cache, a clip is decoded as a window of its file (plus a
-        margin for the resampler, trimmed off): for a 4 s file and 1 s
-        clips that is a quarter of the work, and the samples equal the same
-        crop of the whole decoded file. With a cache, whole files go
-        through it and are cropped here.
+        Without a cache, a clip (or a segment of a longer file) is decoded
+        as a window of its file (plus a margin for the resampler, trimmed
+        off): for a 4 s file and 1 s clips that is a quarter of the work,
+        and the samples equal the same crop of the whole decoded file. With
+        a cache, whole files go through it and are cut here.
 
         Returns
         -------
@@ -275,17 +278,17 @@ class ClipReader:
         errors : dict[int, Exception]
             Position in `indices` -> why it failed.
         """
-        clip = self.spec.clip_samples
         errors: dict[int, Exception] = {}
         plans: dict[int, _Plan] = {}
-        if clip is not None:
-            for j, i in enumerate(indices):
-                try:
-                    plans[j] = self._plan(int(i), float(draws[j]))
-                except (OSError, loading.AudioDecodeError, ValueError) as err:
-                    if on_error == "raise":
-                        raise
-                    errors[j] = err
+        for j, i in enumerate(indices):
+            if self.spec.clip_samples is None and not self._is_segment(int(i)):
+                continue  # a whole file, padded per batch: no header needed
+            try:
+                plans[j] = self._plan(int(i), float(draws[j]))
+            except (OSError, loading.AudioDecodeError, ValueError) as err:
+                if on_error == "raise":
+                    raise
+                errors[j] = err
         todo = [j for j in range(len(indices)) if j not in errors]
         paths = [self.files.paths[indices[j]] for j in todo]
         windows = {j: plans[j].window() for j in todo if j in plans and self.cache is None}
@@ -302,13 +305,18 @@ class ClipReader:
             if decoded[k] is None:
                 errors[j] = decoded.errors[k]
             elif windows.get(j):
-                lead = windows[j][2]
-                ys[j] = decoded[k][0][lead : lead + clip]
+                _, _, lead, count = windows[j]
+                ys[j] = decoded[k][0][lead : lead + count]
             elif j in plans:
                 ys[j] = plans[j].crop(decoded[k][0])
             else:
                 ys[j] = decoded[k][0]
         return ys, errors
+
+    def _is_segment(self, index: int) -> bool:
+        """Whether record `index` may be a part of its file (an offset, or a
+        duration that may end before the file does)."""
+        return bool(self.files.offsets[index] > 0 or np.isfinite(self.files.durations[index]))
 
     def _plan(self, index: int, u: float) -> _Plan:
         """How record `index`'s clip is cut, from its header (read once per reader)."""
@@ -317,7 +325,13 @@ class ClipReader:
             header = loading.info(self.files.paths[index])
             meta = self._meta[index] = (header.sample_rate, header.frames)
         rate, frames = meta
-        return _Plan(self.spec, rate, None if frames is None else -(-frames * self.spec.sr // rate), u)
+        sr = self.spec.sr
+        length = None if frames is None else -(-frames * sr // rate)
+        first, count = _segment(float(self.files.offsets[index]), float(self.files.durations[index]), rate, frames, sr)
+        if length is not None and first > 0 and first >= length:
+            raise ValueError(f"{self.files.describe(index)}: offset {self.files.offsets[index]:g} s is past the end "
+                             f"of the file ({frames / rate:g} s)")
+        return _Plan(self.spec, rate, length, u, first, count)
 
     def _mark_bad(self, indices: Sequence[int] | np.ndarray, errors: list[Exception]) -> None:
         for i, err in zip(indices, errors):
@@ -330,14 +344,32 @@ class ClipReader:
                 )
 
 
+def _segment(offset: float, duration: float, rate: int, frames: int | None, sr: int) -> tuple[int, int | None]:
+    """A record's samples in its file decoded at `sr`: (first, count), count
+    None for "to the end". A segment that reaches the file's last frame
+    runs to the end, so a whole file with its probed duration is the whole
+    file, sample for sample."""
+    first = round(offset * sr)
+    if not math.isfinite(duration):
+        return first, None
+    end_frame = round(offset * rate) + round(duration * rate)  # as the core cuts: in whole input frames
+    if frames is not None and end_frame >= frames:
+        return first, None
+    return first, round(duration * sr)
+
+
 @dataclass(frozen=True)
 class _Plan:
     """Where a clip lies in its file.
 
-    Starts are rounded down to the resampling grid (`step` output samples,
-    10 ms for 44.1 -> 16 kHz), where output and input samples coincide: a
-    window decoded from there is resampled with the same phases as the
-    whole file, so both ways give the same samples.
+    A record is samples `[first, first + count)` of its file decoded at
+    `spec.sr` (the whole file, or a segment); a clip is a crop of that.
+    Crop starts (within the record) are rounded down to the resampling grid
+    (`step` output samples, 10 ms for 44.1 -> 16 kHz). A window decoded
+    from a grid point is resampled with the same phases as the whole file,
+    so a clip or segment decoded alone equals the same samples of the whole
+    decoded file (`window` starts its decode at the grid point before the
+    wanted samples, minus a margin).
 
     Attributes
     ----------
@@ -349,48 +381,66 @@ class _Plan:
         rate)`), None when the header does not say.
     u : float
         The record's draw in [0, 1) for a random crop.
+    first : int
+        The record's first sample in the file (at `spec.sr`).
+    count : int or None
+        The record's samples; None: to the end of the file.
     """
 
     spec: ClipSpec
     rate: int
     length: int | None
     u: float
+    first: int = 0
+    count: int | None = None
 
     @property
     def step(self) -> int:
         return self.spec.sr // math.gcd(self.rate, self.spec.sr)
 
     def start(self, n: int) -> int:
-        """First sample of the clip in a file of `n` samples (at `spec.sr`)."""
+        """First sample of the clip in a record of `n` samples (at `spec.sr`)."""
+        if self.spec.clip_samples is None:
+            return 0
         slack = n - self.spec.clip_samples
         if slack <= 0 or self.spec.crop == "start":
             return 0
         start = slack // 2 if self.spec.crop == "center" else math.floor(self.u * (slack + 1))
         return start - start % self.step
 
-    def crop(self, y: np.ndarray) -> np.ndarray:
-        """The clip out of the whole decoded file."""
-        start = self.start(len(y))
-        return y[start : start + self.spec.clip_samples]
-
-    def window(self) -> tuple[int, int, int] | None:
-        """(first sample, samples, lead) to decode at `spec.sr` so that
-        `y[lead : lead + clip]` is the clip; None: decode the whole file
-        (it is no longer than a clip, or its length is unknown)."""
+    def _span(self, n: int) -> tuple[int, int]:
+        """(first, count) of the clip (or whole record) in a file of `n` samples."""
+        record = max(0, n - self.first) if self.count is None else min(self.count, max(0, n - self.first))
+        start = self.start(record)
         clip = self.spec.clip_samples
-        if self.length is None or self.length <= clip:
+        return self.first + start, (record if clip is None else min(clip, record - start))
+
+    def crop(self, y: np.ndarray) -> np.ndarray:
+        """The clip (or the whole record) out of the whole decoded file."""
+        first, count = self._span(len(y))
+        return y[first : first + count]
+
+    def window(self) -> tuple[int, int, int, int] | None:
+        """(first sample, samples, lead, count) to decode at `spec.sr` so
+        that `y[lead : lead + count]` is the clip; None: decode the whole
+        file (the clip is all of it, or its length is unknown)."""
+        if self.length is None:
             return None
-        start = self.start(self.length)
+        first, count = self._span(self.length)
+        if first == 0 and count >= self.length:
+            return None
         if self.rate == self.spec.sr:
-            return start, clip, 0
+            return first, count, 0, count
         # The core's resampler reads 32 zero crossings of its sinc either
         # side of a sample (about 34 input samples when upsampling, 34 output
         # samples when downsampling); decoding 40 of them more on each side
         # keeps the window's edges out of the clip.
         margin = math.ceil(RESAMPLER_REACH * max(1.0, self.spec.sr / self.rate))
         margin += -margin % self.step
-        lead = min(margin, start)
-        return start - lead, lead + clip + margin, lead
+        begin = max(0, first - margin)
+        begin -= begin % self.step
+        lead = first - begin
+        return begin, lead + count + margin, lead, count
 
 
 def _pad(ys: list[np.ndarray], clip: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -433,23 +483,29 @@ def resolve_augment(augmentations: BatchAugmentation | Sequence[Any] | None) -> 
 
 
 def estimate_decoded_bytes(files: AudioFiles, sr: int) -> int | None:
-    """The data set's size decoded to mono float32 at `sr`, from the headers
-    of up to `SIZE_SAMPLE` files spread over it (to size a cache).
+    """The data set's files' size decoded to mono float32 at `sr` (to size
+    a cache): from the records' durations when all are known and none is
+    a segment, else from the headers of up to `SIZE_SAMPLE` distinct files
+    spread over it.
 
     Returns
     -------
     int or None
         None when none of the sampled headers states a duration.
     """
-    picks = np.unique(np.linspace(0, len(files) - 1, min(SIZE_SAMPLE, len(files))).round().astype(int))
+    # The cache holds whole files: segments of one file count it once.
+    paths = list(dict.fromkeys(files.paths))
+    if len(paths) == len(files) and np.isfinite(files.durations).all() and not files.offsets.any():
+        return int(files.durations.sum() * sr * 4)  # probed or given by a manifest: exact
+    picks = np.unique(np.linspace(0, len(paths) - 1, min(SIZE_SAMPLE, len(paths))).round().astype(int))
     durations = []
     for i in picks:
         try:
-            duration = loading.info(files.paths[i]).duration
+            duration = loading.info(paths[i]).duration
         except (OSError, loading.AudioDecodeError):
             continue
         if duration is not None:
             durations.append(duration)
     if not durations:
         return None
-    return int(np.mean(durations) * sr * 4 * len(files))
+    return int(np.mean(durations) * sr * 4 * len(paths))
