@@ -17,7 +17,11 @@ from audiodecode.augment import (
     TimeStretch,
     VolumeAdjust,
 )
+from audiodecode.band_filters import BandPassFilter, BandStopFilter, HighPassFilter, LowPassFilter
 from audiodecode.cache import AudioCache, resolve_cache
+from audiodecode.data.mixing import CutMix, Mixup
+from audiodecode.recorded import AddBackgroundNoise, ApplyImpulseResponse, Reverb
+from audiodecode.waveform import Clipping, PolarityInversion, Shift, TimeMask
 from audiodecode.loading import AudioInfo, BatchResult, DecodeWarning, info, load, load_batch
 
 __all__ = [
@@ -32,6 +36,21 @@ __all__ = [
     "SpeedPerturbation",
     "TimeStretch",
     "VolumeAdjust",
+    # recorded.py, band_filters.py, waveform.py
+    "AddBackgroundNoise",
+    "ApplyImpulseResponse",
+    "Reverb",
+    "LowPassFilter",
+    "HighPassFilter",
+    "BandPassFilter",
+    "BandStopFilter",
+    "Clipping",
+    "PolarityInversion",
+    "Shift",
+    "TimeMask",
+    # data/mixing.py: batch-level, for the loaders' augmentations=
+    "Mixup",
+    "CutMix",
     "AudioCache",
     "AudioDecodeError",
     "AudioInfo",

@@ -65,10 +65,32 @@ def _range(value: float | Sequence[float], what: str) -> tuple[float, float]:
 
 
 class Augmentation:
-    """Base of every transform: the call forms and the parameter check."""
+    """Base of every transform: the call forms and the parameter check.
 
-    def _spec(self) -> tuple:
+    A subclass describes itself to the core as a tuple (`_spec`). Transforms
+    that read recordings (`AddBackgroundNoise`, `ApplyImpulseResponse`) need
+    the clip's rate to hand over the recordings decoded at that rate; for
+    checking and drawing (`sr=None`) they describe themselves without them.
+    Public attributes are the parameters (repr, equality, pickling);
+    underscore attributes are per-process state and are left out of all three.
+    """
+
+    def _spec(self, sr: int | None = None) -> tuple:
         raise NotImplementedError
+
+    def _leaves(self) -> list[Augmentation]:
+        """The leaf transforms depth first, in the order `sample_params` lists them."""
+        return [self]
+
+    def _describe(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Adds what only Python knows to one `sample_params` entry (file names)."""
+        return params
+
+    def _public(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return self._public()
 
     def _validate(self) -> None:
         # Fail where the recipe is written, not in a worker later.
@@ -91,7 +113,8 @@ class Augmentation:
         np.ndarray [shape=(n',) or (channels, n')], float32
             `n' = n` except after a TimeStretch or SpeedPerturbation.
         """
-        return _core.augment(self._spec(), _as_audio(y), _as_sr(sr), _as_seed(seed))
+        sr = _as_sr(sr)
+        return _core.augment(self._spec(sr), _as_audio(y), sr, _as_seed(seed))
 
     def batch(
         self, ys: Sequence[np.ndarray], sr: int, seeds: Sequence[int], *, num_threads: int | None = None
@@ -104,20 +127,23 @@ class Augmentation:
             raise ValueError(f"{len(arrays)} clips but {len(seed_list)} seeds")
         if num_threads is not None and num_threads < 1:
             raise ValueError(f"num_threads must be >= 1, got {num_threads}")
-        return _core.augment_batch(self._spec(), arrays, _as_sr(sr), seed_list, num_threads)
+        sr = _as_sr(sr)
+        return _core.augment_batch(self._spec(sr), arrays, sr, seed_list, num_threads)
 
     def sample_params(self, seed: int) -> list[dict[str, Any]]:
         """What `seed` draws: one dict per transform (depth first) with its
-        name, whether it fired, and its value (rate, semitones, snr_db or
-        gain_db; None when it did not fire)."""
-        return _core.augment_params(self._spec(), _as_seed(seed))
+        name, whether it fired, and its drawn values by name (rate,
+        semitones, snr_db, gain_db, cutoff_freq, ...; None when it did not
+        fire). Recording-based transforms also name the file they drew."""
+        drawn = _core.augment_params(self._spec(), _as_seed(seed))
+        return [leaf._describe(params) for leaf, params in zip(self._leaves(), drawn)]
 
     def __repr__(self) -> str:
-        fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        fields = ", ".join(f"{k}={v!r}" for k, v in self._public().items())
         return f"{type(self).__name__}({fields})"
 
     def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and vars(self) == vars(other)
+        return type(self) is type(other) and self._public() == other._public()  # type: ignore[attr-defined]
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -136,7 +162,7 @@ class TimeStretch(Augmentation):
         self.min_rate, self.max_rate, self.p, self.method = float(min_rate), float(max_rate), float(p), method
         self._validate()
 
-    def _spec(self) -> tuple:
+    def _spec(self, sr: int | None = None) -> tuple:
         return ("TimeStretch", self.min_rate, self.max_rate, self.method, self.p)
 
 
@@ -153,7 +179,7 @@ class PitchShift(Augmentation):
         self.p, self.method = float(p), method
         self._validate()
 
-    def _spec(self) -> tuple:
+    def _spec(self, sr: int | None = None) -> tuple:
         return ("PitchShift", self.min_semitones, self.max_semitones, self.method, self.p)
 
 
@@ -167,7 +193,7 @@ class AddNoise(Augmentation):
         self.p, self.color = float(p), color
         self._validate()
 
-    def _spec(self) -> tuple:
+    def _spec(self, sr: int | None = None) -> tuple:
         low, high = _range(self.snr_db, "snr_db")
         return ("AddNoise", low, high, self.color, self.p)
 
@@ -179,7 +205,7 @@ class Gain(Augmentation):
         self.min_db, self.max_db, self.p = float(min_db), float(max_db), float(p)
         self._validate()
 
-    def _spec(self) -> tuple:
+    def _spec(self, sr: int | None = None) -> tuple:
         return ("Gain", self.min_db, self.max_db, self.p)
 
 
@@ -211,7 +237,7 @@ class SpeedPerturbation(Augmentation):
         self.p = float(p)
         self._validate()
 
-    def _spec(self) -> tuple:
+    def _spec(self, sr: int | None = None) -> tuple:
         if self.min_rate is not None:
             return ("SpeedPerturbation", [self.min_rate, self.max_rate], True, self.p)
         return ("SpeedPerturbation", list(self.rates), False, self.p)
@@ -228,8 +254,11 @@ class Compose(Augmentation):
         self.p = float(p)
         self._validate()
 
-    def _spec(self) -> tuple:
-        return ("Compose", [t._spec() for t in self.transforms], self.p)
+    def _spec(self, sr: int | None = None) -> tuple:
+        return ("Compose", [t._spec(sr) for t in self.transforms], self.p)
+
+    def _leaves(self) -> list[Augmentation]:
+        return [leaf for t in self.transforms for leaf in t._leaves()]
 
 
 class OneOf(Augmentation):
@@ -242,5 +271,8 @@ class OneOf(Augmentation):
         self.p = float(p)
         self._validate()
 
-    def _spec(self) -> tuple:
-        return ("OneOf", [t._spec() for t in self.transforms], self.p)
+    def _spec(self, sr: int | None = None) -> tuple:
+        return ("OneOf", [t._spec(sr) for t in self.transforms], self.p)
+
+    def _leaves(self) -> list[Augmentation]:
+        return [leaf for t in self.transforms for leaf in t._leaves()]

@@ -29,6 +29,7 @@ import numpy as np
 
 from audiodecode import loading
 from audiodecode.data import seeding
+from audiodecode.data.mixing import BatchMix, batch_seed, one_hot
 from audiodecode.data.records import AudioFiles
 from audiodecode.data.collate import pad_clips, pad_rows, tokens
 from audiodecode.data.stats import PipelineStats
@@ -136,6 +137,9 @@ class ClipReader:
         (`derive(record_seed, AUGMENT)`), e.g. `audiodecode.Compose([...])`.
     cache : AudioCache, optional
         Where whole decoded files come from; None decodes every time.
+    mix : Mixup or CutMix, optional
+        Batch-level mixing after collation (`audiodecode.data.mixing`); the
+        batch then also has "target", (b, classes) float32.
     candidates : np.ndarray [shape=(m,)], int, optional
         The records a bad record may be replaced with (the reader's shard);
         all of `files` by default.
@@ -152,8 +156,10 @@ class ClipReader:
         cache: BatchDecoder | None = None,
         candidates: np.ndarray | None = None,
         stats: PipelineStats | None = None,
+        mix: BatchMix | None = None,
     ) -> None:
         self.files = files
+        self.mix = mix
         self.spec = spec
         self.augment = augment
         self.cache = cache
@@ -220,7 +226,9 @@ class ClipReader:
             "label": (b,) int32, `UNLABELLED` (-1) where there is none; for a
             multi-label data set also "labels" (b, classes) float32
             multi-hot (`AudioFiles.targets`); with `rows`, "mask" (rows,)
-            bool; with `text_transform`, "tokens" and "token_length".
+            bool; with `text_transform`, "tokens" and "token_length"; with
+            `mix` also "target" (b, classes) float32, the multi-hot (or
+            one-hot labels) mixed like the audio.
         """
         epochs = np.asarray(epochs, dtype=np.int64)
         indices = np.asarray(indices, dtype=np.int64).copy()
@@ -244,9 +252,16 @@ class ClipReader:
                     raise ValueError("text_transform= needs transcripts (a manifest with a text column)")
                 # After a replacement (on_error="skip") indices name the records read.
                 batch |= tokens([self.files.texts[i] for i in indices], text_transform, width=token_width)
-            if rows is not None:
-                batch = pad_rows(batch, rows)
-            self.stats.collated(batch["audio"].shape, int(batch["length"].sum()))
+        if self.mix is not None and len(indices):
+            with self.stats.stage("mix"):
+                # A multi-label set mixes its multi-hot vectors, others their one-hot labels.
+                targets = batch["labels"] if "labels" in batch else one_hot(batch["label"], len(self.files.classes))
+                batch["audio"], batch["target"], batch["length"] = self.mix(
+                    batch["audio"], targets, batch["length"], seed=batch_seed(seeds)
+                )
+        if rows is not None:
+            batch = pad_rows(batch, rows)
+        self.stats.collated(batch["audio"].shape, int(batch["length"].sum()))
         return batch
 
     def _decode(self, indices: np.ndarray, seeds: np.ndarray, num_threads: int | None) -> list[np.ndarray]:

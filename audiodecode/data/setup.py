@@ -21,6 +21,7 @@ import numpy as np
 from audiodecode.data.tuning import Tuning, autotune, available_cores
 from audiodecode.cache import AudioCache, resolve_cache
 from audiodecode.cache.budget import ENTRY_OVERHEAD, auto_ram_budget
+from audiodecode.data.mixing import BatchMix
 from audiodecode.data.records import AudioFiles
 from audiodecode.data.reading import BatchAugmentation, ClipReader, ClipSpec, estimate_decoded_bytes
 from audiodecode.data.buckets import BucketSchedule
@@ -100,6 +101,7 @@ def host_reader(
     batch_size: int,
     num_threads: int | None,
     prefetch: int | None,
+    mix: BatchMix | None = None,
 ) -> HostReader:
     """Resolve `cache=` for `shard` of `files`, make the reader over it and
     measure the parallelism (`num_threads`/`prefetch` given are kept). A
@@ -109,10 +111,10 @@ def host_reader(
     owns_cache = isinstance(cache, str)
     resolved = auto_cache(files, len(shard), spec.sr) if owns_cache else resolve_cache(cache)
     stats = PipelineStats()
-    reader = ClipReader(files, spec, augment=augment, cache=resolved, candidates=shard, stats=stats)
+    reader = ClipReader(files, spec, augment=augment, cache=resolved, candidates=shard, stats=stats, mix=mix)
     try:
         # The probe has no cache: measuring neither fills it nor times hits.
-        probe = ClipReader(files, spec, augment=augment, candidates=shard)
+        probe = ClipReader(files, spec, augment=augment, candidates=shard, mix=mix)
         tuning = tune_reader(probe, schedule, batch_size, num_threads, prefetch)
     except BaseException:
         if owns_cache and resolved is not None:

@@ -51,6 +51,7 @@ from audiodecode.data.reading import (
 )
 from audiodecode.data.buckets import BucketSchedule, DurationBuckets
 from audiodecode.data.durations import with_durations
+from audiodecode.data.mixing import resolve_mixing
 from audiodecode.data.schedule import Schedule
 from audiodecode.data.stats import PipelineStats
 from audiodecode.data.text import TextTransform, resolve_text_transform
@@ -249,7 +250,9 @@ def loader(
         (batch, samples) audio array and should be jitted.
     augmentations : transform, list of transforms or None
         `audiodecode` augmentations (a list is wrapped in `Compose`),
-        applied per record with seeds from (seed, epoch, record).
+        applied per record with seeds from (seed, epoch, record). A list
+        may also hold one batch-level `Mixup` or `CutMix`
+        (`audiodecode.data.mixing`), applied after padding.
     shuffle : bool
         Visit records in a new random order every epoch.
     seed : int
@@ -318,9 +321,11 @@ def loader(
         unlabelled); "length" (batch,) int32, the valid samples of each row,
         or frames with a named feature (then also "feature_length", the
         same frames, counted with the feature's framing rule); with
-        duration buckets "mask" (batch,) bool; with `text_transform`
-        "tokens" and "token_length". The transcripts of the last batch
-        delivered stay on the host: `loader.last_texts`.
+        duration buckets "mask" (batch,) bool and "index" (the records;
+        `loader.transcripts(batch)` gives their transcripts, kept on the
+        host); with `text_transform` "tokens" and "token_length"; with
+        Mixup/CutMix also "target" (batch, classes) float32, the one-hot
+        labels mixed like the audio.
 
     Raises
     ------
@@ -358,9 +363,10 @@ def loader(
                     len(files), processes)
     placement = _placement(sharding, batch_size)
     featurize = _featurizer(features, sr, feature_kwargs)
-    augment = resolve_augment(augmentations)
+    per_record, mix = resolve_mixing(augmentations)
+    augment = resolve_augment(per_record)
     schedule = Schedule(shard, seed=seed, shuffle=shuffle, num_epochs=num_epochs)
-    host = host_reader(files, spec, augment, shard, schedule, cache, local_batch_size, num_threads, prefetch)
+    host = host_reader(files, spec, augment, shard, schedule, cache, local_batch_size, num_threads, prefetch, mix=mix)
     choice = host.tuning.choice
     batches = (
         EpochShuffle(grain.MapDataset.source(AudioRecordSource(files)), schedule)
@@ -429,10 +435,11 @@ def _bucketed_loader(
                               drop_remainder=drop_remainder, process=process, processes=processes)
     transform = _text_transform(text_transform, files)
     featurize = _featurizer(features, sr, feature_kwargs)
-    augment = resolve_augment(augmentations)
+    per_record, mix = resolve_mixing(augmentations)
+    augment = resolve_augment(per_record)
     everything = np.arange(len(files), dtype=np.int64)
     local_rows = max(buckets.rows) // processes
-    host = host_reader(files, spec, augment, everything, schedule, cache, local_rows, num_threads, prefetch)
+    host = host_reader(files, spec, augment, everything, schedule, cache, local_rows, num_threads, prefetch, mix=mix)
     choice = host.tuning.choice
     read = ReadBuckets(host.reader, rust_threads(choice.num_threads), buckets.widths(sr),
                        [rows // processes for rows in buckets.rows], transform, _token_width(transform, files))
@@ -443,7 +450,7 @@ def _bucketed_loader(
         batches.map(_ToDevice(placement, featurize, host.stats)), prefetch_buffer_size=DEVICE_BUFFER
     )
     fingerprint = hashlib.sha1(
-        repr((files.fingerprint, spec, repr(schedule), _stable_repr(augment), _stable_repr(transform),
+        repr((files.fingerprint, spec, repr(schedule), _stable_repr(augment), _stable_repr(mix), _stable_repr(transform),
               features if isinstance(features, str) else None, sorted(feature_kwargs.items()))).encode()
     ).hexdigest()[:16]
     return AudioLoader(

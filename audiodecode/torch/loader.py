@@ -40,6 +40,7 @@ from audiodecode.data.reading import (
 )
 from audiodecode.data.buckets import BucketSchedule, DurationBuckets
 from audiodecode.data.durations import with_durations
+from audiodecode.data.mixing import resolve_mixing
 from audiodecode.data.schedule import Schedule
 from audiodecode.data.text import TextTransform, resolve_text_transform
 from audiodecode.data.stats import PipelineStats
@@ -97,7 +98,9 @@ class AudioDataLoader:
         `audiodecode` augmentations (a list is chained with `Compose`),
         applied per record with seeds from (seed, epoch, record), before
         the clip is padded (a time stretch changes the length; rows are
-        cut or zero-padded to `clip_seconds` afterwards).
+        cut or zero-padded to `clip_seconds` afterwards). A list may also
+        hold one batch-level `Mixup` or `CutMix`, applied after padding;
+        the loader then yields mixed targets in place of the labels.
     device : str or torch.device
         Where batches are delivered. On CUDA, host batches are pinned and
         copied with `non_blocking=True` on a side stream that the
@@ -184,7 +187,10 @@ class AudioDataLoader:
         features swap with `layout="features_last"`).
     labels : torch.Tensor [shape=(batch,)], int64, on `device`
         (batch, classes) float32 multi-hot for a multi-label data set.
-        -1 where there is no label.
+        -1 where there is no label. With Mixup/CutMix: the targets,
+        (batch, classes) float32, one-hot (or multi-hot) labels mixed like
+        the audio (what `torch.nn.CrossEntropyLoss` takes as class
+        probabilities, or BCE for multi-label).
     lengths : torch.Tensor [shape=(batch,)], int64, on `device`
         Only with `return_lengths=True`: valid samples of each row, or
         valid frames (those whose window starts inside the valid samples)
@@ -237,7 +243,8 @@ class AudioDataLoader:
         featurize = _featurizer(features, target_sr, n_mfcc, feature_kwargs)
         if featurize is not None:
             featurize.check(self.device, spec.clip_samples)
-        augment = resolve_augment(augmentations)
+        per_record, mix = resolve_mixing(augmentations)
+        augment = resolve_augment(per_record)
         if batch_by not in ("count", "duration"):
             raise ValueError(f"batch_by must be 'count' or 'duration', not {batch_by!r}")
         self.buckets: DurationBuckets | None = None
@@ -265,7 +272,7 @@ class AudioDataLoader:
         else:
             self._schedule = Schedule(self.indices, seed=seed, shuffle=shuffle, num_epochs=None)
         self._host = host_reader(self.files, spec, augment, self.indices, self._schedule, cache, batch_size,
-                                 num_threads, prefetch)
+                                 num_threads, prefetch, mix=mix)
         self.reader = self._host.reader
         self.tuning = self._host.tuning
         self._num_threads = rust_threads(self.tuning.choice.num_threads)
@@ -434,8 +441,12 @@ class _ToDevice:
                 names = [k for k in host if k != "length"] + ["length"]
                 arrays = tuple(host[k] if k != "length" else length.astype(np.int64) for k in names)
             else:
-                # A multi-label set's targets are its multi-hot vectors (float32, for BCE).
-                target = host["labels"] if "labels" in host else host["label"].astype(np.int64)
+                # Mixup/CutMix: the mixed targets; a multi-label set's targets
+                # are its multi-hot vectors (float32, for BCE).
+                if "target" in host:
+                    target = host["target"]
+                else:
+                    target = host["labels"] if "labels" in host else host["label"].astype(np.int64)
                 names = ["audio", "label", "length"]
                 arrays = (host["audio"], target, length.astype(np.int64))
             rows = int(host["mask"].sum()) if "mask" in host else len(length)

@@ -10,16 +10,27 @@
 //! ones) draws from stream `i` of the seed, so a transform's draw does not
 //! change when one before it is added, removed or fires differently.
 
+mod background;
+pub mod bank;
+mod clipping;
+mod convolve;
+pub mod filter;
 mod interp;
 mod noise;
 pub mod rng;
+mod shift;
 mod simd;
 mod stretch;
 mod window;
 mod wsola;
 
+use std::sync::Arc;
+
 use rayon::prelude::*;
 
+pub use bank::Bank;
+pub use clipping::ClipMode;
+pub use filter::FilterKind;
 pub use noise::Color;
 use rng::Rng;
 
@@ -55,6 +66,34 @@ impl StretchMethod {
     }
 }
 
+/// How `Shift` reads its range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShiftUnit {
+    /// A fraction of the clip's length.
+    Fraction,
+    Seconds,
+    Samples,
+}
+
+impl ShiftUnit {
+    pub fn parse(name: &str) -> Option<ShiftUnit> {
+        match name {
+            "fraction" => Some(ShiftUnit::Fraction),
+            "seconds" => Some(ShiftUnit::Seconds),
+            "samples" => Some(ShiftUnit::Samples),
+            _ => None,
+        }
+    }
+}
+
+/// The SNR range that still gives finite audio at float32 precision.
+const SNR_DB_LIMIT: (f64, f64) = (-60.0, 120.0);
+const GAIN_DB_LIMIT: f64 = 60.0;
+/// Two octaves: a pitch shift stretches the clip by up to 2^(|k| / 12)
+/// before reading it back, so this bounds the working memory at 4x.
+const SEMITONES_LIMIT: f64 = 24.0;
+const ROLLOFF_LIMIT: f64 = 96.0;
+
 /// An augmentation recipe.
 #[derive(Clone, Debug)]
 pub enum Transform {
@@ -69,6 +108,36 @@ pub enum Transform {
     /// Speed (tempo and pitch together, by resampling): one of `rates`, or
     /// uniform in `[rates[0], rates[1]]` when `range`.
     SpeedPerturbation { rates: Vec<f64>, range: bool, p: f64 },
+    /// An excerpt of one of `count` recordings at an SNR (dB) drawn from
+    /// `[min, max]`. `noises` holds the decoded recordings; it may be absent
+    /// for checking and drawing, not for rendering.
+    AddBackgroundNoise { noises: Option<Arc<Bank>>, count: usize, min_snr_db: f64, max_snr_db: f64, p: f64 },
+    /// Convolution with one of `count` impulse responses, mixed `wet`.
+    ApplyImpulseResponse { irs: Option<Arc<Bank>>, count: usize, wet: f64, p: f64 },
+    /// A Butterworth filter: cutoff (or centre) in Hz drawn log-uniformly
+    /// from `[min_hz, max_hz]`, bandwidth as a fraction of the centre from
+    /// `[min_bandwidth, max_bandwidth]` (band kinds), slope in dB/octave one
+    /// of the multiples of 6 (12 when `zero_phase`) in `[min_rolloff, max_rolloff]`.
+    Filter {
+        kind: FilterKind,
+        min_hz: f64,
+        max_hz: f64,
+        min_bandwidth: f64,
+        max_bandwidth: f64,
+        min_rolloff: f64,
+        max_rolloff: f64,
+        zero_phase: bool,
+        p: f64,
+    },
+    /// Hard clipping; the value (percent of samples, or dB below the peak)
+    /// is drawn from `[min, max]`.
+    Clipping { mode: ClipMode, min: f64, max: f64, p: f64 },
+    /// Sign flip.
+    PolarityInversion { p: f64 },
+    /// A time shift drawn from `[min, max]` in `unit`.
+    Shift { min: f64, max: f64, unit: ShiftUnit, rollover: bool, p: f64 },
+    /// Silence over a fraction of the clip drawn from `[min_part, max_part]`.
+    TimeMask { min_part: f64, max_part: f64, p: f64 },
     /// All in order, each with its own probability.
     Compose { transforms: Vec<Transform>, p: f64 },
     /// One of them, chosen uniformly, with its own probability.
@@ -80,10 +149,17 @@ pub enum Transform {
 pub struct Drawn {
     pub name: &'static str,
     pub applied: bool,
-    /// The drawn value (rate, semitones, snr_db, gain_db), if it applied.
-    pub value: Option<f64>,
-    /// The stream its noise comes from (AddNoise only).
-    noise_stream: u64,
+    /// The drawn parameters by name (rate, semitones, snr_db, ...); drawn
+    /// whether or not the transform fired, meaningful only if it did.
+    pub params: Vec<(&'static str, f64)>,
+    /// The stream its draws come from.
+    stream: u64,
+}
+
+impl Drawn {
+    fn value(&self, i: usize) -> f64 {
+        self.params[i].1
+    }
 }
 
 fn check_probability(p: f64) -> Result<()> {
@@ -104,6 +180,36 @@ fn check_range(what: &str, low: f64, high: f64) -> Result<()> {
     Ok(())
 }
 
+fn check_within(what: &str, low: f64, high: f64, limits: (f64, f64)) -> Result<()> {
+    check_range(what, low, high)?;
+    if low < limits.0 || high > limits.1 {
+        return Err(Error::invalid(format!(
+            "{what} must lie within [{}, {}], got ({low}, {high})",
+            limits.0, limits.1
+        )));
+    }
+    Ok(())
+}
+
+fn check_bank(what: &str, bank: &Option<Arc<Bank>>, count: usize) -> Result<()> {
+    if count == 0 {
+        return Err(Error::invalid(format!("{what}: no files")));
+    }
+    if let Some(bank) = bank {
+        if bank.clips.len() != count {
+            return Err(Error::invalid(format!("{what}: {} clips for {count} files", bank.clips.len())));
+        }
+    }
+    Ok(())
+}
+
+/// The multiples of `step` in `[low, high]`.
+fn rolloff_choices(low: f64, high: f64, step: f64) -> (f64, usize) {
+    let first = (low / step).ceil();
+    let last = (high / step).floor();
+    (first * step, (last - first + 1.0).max(1.0) as usize)
+}
+
 impl Transform {
     pub fn name(&self) -> &'static str {
         match self {
@@ -112,6 +218,13 @@ impl Transform {
             Transform::AddNoise { .. } => "AddNoise",
             Transform::Gain { .. } => "Gain",
             Transform::SpeedPerturbation { .. } => "SpeedPerturbation",
+            Transform::AddBackgroundNoise { .. } => "AddBackgroundNoise",
+            Transform::ApplyImpulseResponse { .. } => "ApplyImpulseResponse",
+            Transform::Filter { kind, .. } => kind.name(),
+            Transform::Clipping { .. } => "Clipping",
+            Transform::PolarityInversion { .. } => "PolarityInversion",
+            Transform::Shift { .. } => "Shift",
+            Transform::TimeMask { .. } => "TimeMask",
             Transform::Compose { .. } => "Compose",
             Transform::OneOf { .. } => "OneOf",
         }
@@ -120,9 +233,9 @@ impl Transform {
     /// Checks every parameter; the constructors call it so that a bad
     /// recipe fails where it is written, not in a worker later.
     pub fn validate(&self) -> Result<()> {
+        check_probability(self.probability())?;
         match self {
-            Transform::TimeStretch { min_rate, max_rate, p, .. } => {
-                check_probability(*p)?;
+            Transform::TimeStretch { min_rate, max_rate, .. } => {
                 check_range("rate", *min_rate, *max_rate)?;
                 if *min_rate <= 0.0 {
                     return Err(Error::invalid(format!("rates must be > 0, got {min_rate}")));
@@ -132,24 +245,21 @@ impl Transform {
                 }
                 Ok(())
             }
-            Transform::PitchShift { min_semitones, max_semitones, p, .. } => {
-                check_probability(*p)?;
-                check_range("semitones", *min_semitones, *max_semitones)?;
-                if min_semitones.abs() > 48.0 || max_semitones.abs() > 48.0 {
-                    return Err(Error::invalid("semitones must lie within [-48, 48]"));
+            Transform::PitchShift { min_semitones, max_semitones, .. } => {
+                check_within("semitones", *min_semitones, *max_semitones, (-SEMITONES_LIMIT, SEMITONES_LIMIT))
+            }
+            Transform::AddNoise { min_snr_db, max_snr_db, .. }
+            | Transform::AddBackgroundNoise { min_snr_db, max_snr_db, .. } => {
+                check_within("snr_db", *min_snr_db, *max_snr_db, SNR_DB_LIMIT)?;
+                match self {
+                    Transform::AddBackgroundNoise { noises, count, .. } => check_bank("noises", noises, *count),
+                    _ => Ok(()),
                 }
-                Ok(())
             }
-            Transform::AddNoise { min_snr_db, max_snr_db, p, .. } => {
-                check_probability(*p)?;
-                check_range("snr_db", *min_snr_db, *max_snr_db)
+            Transform::Gain { min_db, max_db, .. } => {
+                check_within("gain_db", *min_db, *max_db, (-GAIN_DB_LIMIT, GAIN_DB_LIMIT))
             }
-            Transform::Gain { min_db, max_db, p } => {
-                check_probability(*p)?;
-                check_range("gain (dB)", *min_db, *max_db)
-            }
-            Transform::SpeedPerturbation { rates, range, p } => {
-                check_probability(*p)?;
+            Transform::SpeedPerturbation { rates, range, .. } => {
                 if rates.is_empty() {
                     return Err(Error::invalid("rates must not be empty"));
                 }
@@ -164,13 +274,98 @@ impl Transform {
                 }
                 Ok(())
             }
-            Transform::Compose { transforms, p } | Transform::OneOf { transforms, p } => {
-                check_probability(*p)?;
+            Transform::ApplyImpulseResponse { irs, count, wet, .. } => {
+                if !(0.0..=1.0).contains(wet) {
+                    return Err(Error::invalid(format!("wet must be in [0, 1], got {wet}")));
+                }
+                check_bank("irs", irs, *count)
+            }
+            Transform::Filter {
+                kind,
+                min_hz,
+                max_hz,
+                min_bandwidth,
+                max_bandwidth,
+                min_rolloff,
+                max_rolloff,
+                zero_phase,
+                ..
+            } => {
+                let what = if kind.is_band() { "center_freq" } else { "cutoff_freq" };
+                check_range(what, *min_hz, *max_hz)?;
+                if *min_hz <= 0.0 {
+                    return Err(Error::invalid(format!("{what} must be > 0 Hz, got {min_hz}")));
+                }
+                if kind.is_band() {
+                    check_range("bandwidth_fraction", *min_bandwidth, *max_bandwidth)?;
+                    if *min_bandwidth <= 0.0 || *max_bandwidth >= 2.0 {
+                        return Err(Error::invalid(format!(
+                            "bandwidth_fraction must lie in (0, 2) (the band's lower edge above 0 Hz), got ({min_bandwidth}, {max_bandwidth})"
+                        )));
+                    }
+                }
+                check_within("rolloff", *min_rolloff, *max_rolloff, (6.0, ROLLOFF_LIMIT))?;
+                let step = if *zero_phase { 12.0 } else { 6.0 };
+                if rolloff_choices(*min_rolloff, *max_rolloff, step).0 > *max_rolloff {
+                    return Err(Error::invalid(format!(
+                        "rolloff ({min_rolloff}, {max_rolloff}) contains no multiple of {step} dB/octave{}",
+                        if *zero_phase { " (zero phase runs the filter twice)" } else { "" }
+                    )));
+                }
+                Ok(())
+            }
+            Transform::Clipping { mode, min, max, .. } => match mode {
+                ClipMode::Percentile => check_within("percentile_threshold", *min, *max, (0.0, 100.0)),
+                ClipMode::Db => check_within("threshold_db", *min, *max, (-60.0, 0.0)),
+            },
+            Transform::PolarityInversion { .. } => Ok(()),
+            Transform::Shift { min, max, .. } => check_range("shift", *min, *max),
+            Transform::TimeMask { min_part, max_part, .. } => {
+                check_within("band_part", *min_part, *max_part, (0.0, 1.0))
+            }
+            Transform::Compose { transforms, .. } | Transform::OneOf { transforms, .. } => {
                 if transforms.is_empty() {
                     return Err(Error::invalid(format!("{} needs at least one transform", self.name())));
                 }
                 transforms.iter().try_for_each(Transform::validate)
             }
+        }
+    }
+
+    /// Checks what depends on the clip's rate: filter edges below Nyquist,
+    /// recordings decoded at this rate.
+    fn validate_for_rate(&self, sr: u32) -> Result<()> {
+        let nyquist = sr as f64 / 2.0;
+        match self {
+            Transform::Filter { kind, max_hz, max_bandwidth, .. } => {
+                let (what, top) = if kind.is_band() {
+                    ("center_freq x (1 + bandwidth_fraction / 2)", max_hz * (1.0 + max_bandwidth / 2.0))
+                } else {
+                    ("cutoff_freq", *max_hz)
+                };
+                if top >= nyquist {
+                    return Err(Error::invalid(format!(
+                        "{}: {what} reaches {top} Hz, at or above the Nyquist frequency {nyquist} Hz of sr={sr}",
+                        kind.name()
+                    )));
+                }
+                Ok(())
+            }
+            Transform::AddBackgroundNoise { noises: bank, .. } | Transform::ApplyImpulseResponse { irs: bank, .. } => {
+                match bank {
+                    Some(bank) if bank.sr == sr => Ok(()),
+                    Some(bank) => Err(Error::invalid(format!(
+                        "{}: recordings decoded at {} Hz for a clip at {sr} Hz",
+                        self.name(),
+                        bank.sr
+                    ))),
+                    None => Err(Error::invalid(format!("{}: recordings not loaded", self.name()))),
+                }
+            }
+            Transform::Compose { transforms, .. } | Transform::OneOf { transforms, .. } => {
+                transforms.iter().try_for_each(|t| t.validate_for_rate(sr))
+            }
+            _ => Ok(()),
         }
     }
 
@@ -191,25 +386,65 @@ impl Transform {
         let fires = rng.next_f64() < self.probability();
         let value_draw = rng.next_f64();
         let applied = enabled && fires;
-        let leaf = |name, value: f64| Drawn { name, applied, value: applied.then_some(value), noise_stream: stream };
+        let name = self.name();
+        let mut leaf = |params: Vec<(&'static str, f64)>| out.push(Drawn { name, applied, params, stream });
+        let lerp = |low: f64, high: f64| low + (high - low) * value_draw;
         match self {
-            Transform::TimeStretch { min_rate, max_rate, .. } => {
-                out.push(leaf("TimeStretch", min_rate + (max_rate - min_rate) * value_draw))
-            }
+            Transform::TimeStretch { min_rate, max_rate, .. } => leaf(vec![("rate", lerp(*min_rate, *max_rate))]),
             Transform::PitchShift { min_semitones, max_semitones, .. } => {
-                out.push(leaf("PitchShift", min_semitones + (max_semitones - min_semitones) * value_draw))
+                leaf(vec![("semitones", lerp(*min_semitones, *max_semitones))])
             }
             Transform::AddNoise { min_snr_db, max_snr_db, .. } => {
-                out.push(leaf("AddNoise", min_snr_db + (max_snr_db - min_snr_db) * value_draw))
+                leaf(vec![("snr_db", lerp(*min_snr_db, *max_snr_db))])
             }
-            Transform::Gain { min_db, max_db, .. } => out.push(leaf("Gain", min_db + (max_db - min_db) * value_draw)),
+            Transform::Gain { min_db, max_db, .. } => leaf(vec![("gain_db", lerp(*min_db, *max_db))]),
             Transform::SpeedPerturbation { rates, range, .. } => {
                 let rate = if *range {
-                    rates[0] + (rates[1] - rates[0]) * value_draw
+                    lerp(rates[0], rates[1])
                 } else {
                     rates[((value_draw * rates.len() as f64) as usize).min(rates.len() - 1)]
                 };
-                out.push(leaf("SpeedPerturbation", rate))
+                leaf(vec![("rate", rate)])
+            }
+            Transform::AddBackgroundNoise { count, min_snr_db, max_snr_db, .. } => {
+                let index = rng.index(*count) as f64;
+                leaf(vec![("snr_db", lerp(*min_snr_db, *max_snr_db)), ("noise_index", index)])
+            }
+            Transform::ApplyImpulseResponse { count, .. } => {
+                leaf(vec![("ir_index", ((value_draw * *count as f64) as usize).min(count - 1) as f64)])
+            }
+            Transform::Filter {
+                kind,
+                min_hz,
+                max_hz,
+                min_bandwidth,
+                max_bandwidth,
+                min_rolloff,
+                max_rolloff,
+                zero_phase,
+                ..
+            } => {
+                // Log-uniform: an octave is as likely at 200 Hz as at 4 kHz.
+                let freq = min_hz * (max_hz / min_hz).powf(value_draw);
+                let bandwidth = rng.uniform(*min_bandwidth, *max_bandwidth);
+                let (first, choices) =
+                    rolloff_choices(*min_rolloff, *max_rolloff, if *zero_phase { 12.0 } else { 6.0 });
+                let rolloff = first + (if *zero_phase { 12.0 } else { 6.0 }) * rng.index(choices) as f64;
+                if kind.is_band() {
+                    leaf(vec![("center_freq", freq), ("bandwidth_fraction", bandwidth), ("rolloff", rolloff)])
+                } else {
+                    leaf(vec![("cutoff_freq", freq), ("rolloff", rolloff)])
+                }
+            }
+            Transform::Clipping { mode, min, max, .. } => {
+                let key = if *mode == ClipMode::Percentile { "percentile_threshold" } else { "threshold_db" };
+                leaf(vec![(key, lerp(*min, *max))])
+            }
+            Transform::PolarityInversion { .. } => leaf(vec![]),
+            Transform::Shift { min, max, .. } => leaf(vec![("shift", lerp(*min, *max))]),
+            Transform::TimeMask { min_part, max_part, .. } => {
+                let start = rng.next_f64();
+                leaf(vec![("band_part", lerp(*min_part, *max_part)), ("start_fraction", start)])
             }
             Transform::Compose { transforms, .. } => {
                 for t in transforms {
@@ -232,6 +467,13 @@ impl Transform {
             | Transform::AddNoise { p, .. }
             | Transform::Gain { p, .. }
             | Transform::SpeedPerturbation { p, .. }
+            | Transform::AddBackgroundNoise { p, .. }
+            | Transform::ApplyImpulseResponse { p, .. }
+            | Transform::Filter { p, .. }
+            | Transform::Clipping { p, .. }
+            | Transform::PolarityInversion { p }
+            | Transform::Shift { p, .. }
+            | Transform::TimeMask { p, .. }
             | Transform::Compose { p, .. }
             | Transform::OneOf { p, .. } => *p,
         }
@@ -259,12 +501,15 @@ pub fn apply(transform: &Transform, channels: Vec<Vec<f32>>, sr: u32, seed: u64)
 
 fn apply_unguarded(transform: &Transform, channels: Vec<Vec<f32>>, sr: u32, seed: u64) -> Result<Vec<Vec<f32>>> {
     validate_input(&channels, sr)?;
+    transform.validate_for_rate(sr)?;
     let mut leaves = Vec::new();
     transform.leaves(&mut leaves);
     let mut audio = channels;
     for (leaf, drawn) in leaves.into_iter().zip(transform.sample(seed)) {
-        let Some(value) = drawn.value else { continue };
-        audio = render(leaf, audio, sr, value, Rng::new(seed, drawn.noise_stream).fork(1));
+        if !drawn.applied {
+            continue;
+        }
+        audio = render(leaf, audio, sr, &drawn, Rng::new(seed, drawn.stream).fork(1));
     }
     Ok(audio)
 }
@@ -301,31 +546,87 @@ fn validate_input(channels: &[Vec<f32>], sr: u32) -> Result<()> {
     Ok(())
 }
 
-fn render(leaf: &Transform, mut audio: Vec<Vec<f32>>, sr: u32, value: f64, mut rng: Rng) -> Vec<Vec<f32>> {
+fn render(leaf: &Transform, mut audio: Vec<Vec<f32>>, sr: u32, drawn: &Drawn, mut rng: Rng) -> Vec<Vec<f32>> {
+    let frames = audio[0].len();
     match leaf {
-        Transform::TimeStretch { method, .. } => method.stretch(&audio, value, sr),
+        Transform::TimeStretch { method, .. } => method.stretch(&audio, drawn.value(0), sr),
         Transform::PitchShift { method, .. } => {
             // Slow down by the pitch factor, then read it back at the
             // original length: duration kept, frequencies scaled.
-            let factor = 2f64.powf(value / 12.0);
+            let factor = 2f64.powf(drawn.value(0) / 12.0);
             let stretched = method.stretch(&audio, 1.0 / factor, sr);
-            let step = stretched[0].len() as f64 / audio[0].len() as f64;
-            stretched.iter().map(|c| interp::read_at_rate(c, step, audio[0].len())).collect()
+            let step = stretched[0].len() as f64 / frames as f64;
+            stretched.iter().map(|c| interp::read_at_rate(c, step, frames)).collect()
         }
         Transform::SpeedPerturbation { .. } => {
-            let out_len = ((audio[0].len() as f64 / value).round() as usize).max(1);
-            audio.iter().map(|c| interp::read_at_rate(c, value, out_len)).collect()
+            let rate = drawn.value(0);
+            let out_len = ((frames as f64 / rate).round() as usize).max(1);
+            audio.iter().map(|c| interp::read_at_rate(c, rate, out_len)).collect()
         }
         Transform::AddNoise { color, .. } => {
-            noise::add_at_snr(&mut audio, value, *color, &mut rng);
+            noise::add_at_snr(&mut audio, drawn.value(0), *color, &mut rng);
             audio
         }
         Transform::Gain { .. } => {
-            let scale = 10f64.powf(value / 20.0) as f32;
+            let scale = 10f64.powf(drawn.value(0) / 20.0) as f32;
             audio.iter_mut().for_each(|c| c.iter_mut().for_each(|s| *s *= scale));
             audio
         }
-        Transform::Compose { .. } | Transform::OneOf { .. } => audio,
+        Transform::AddBackgroundNoise { noises: Some(bank), .. } => {
+            let recording = &bank.clips[drawn.value(1) as usize];
+            let piece = background::excerpt(recording, frames, sr, &mut rng);
+            background::mix_at_snr(&mut audio, &piece, drawn.value(0));
+            audio
+        }
+        Transform::ApplyImpulseResponse { irs: Some(bank), wet, .. } => {
+            let index = drawn.value(0) as usize;
+            convolve::reverberate(&mut audio, &bank.clips[index], *wet, Some((&bank.spectra, index)));
+            audio
+        }
+        Transform::Filter { kind, zero_phase, .. } => {
+            let (freq, rolloff) = (drawn.value(0), drawn.params.last().map_or(6.0, |p| p.1));
+            let (low, high) = if kind.is_band() {
+                let half = freq * drawn.value(1) / 2.0;
+                (freq - half, freq + half)
+            } else {
+                (freq, 0.0)
+            };
+            let order = (rolloff / if *zero_phase { 12.0 } else { 6.0 }).round() as usize;
+            let sections = filter::design(*kind, order, low, high, sr as f64, *zero_phase);
+            audio.iter_mut().for_each(|c| filter::filter_channel(&sections, c, *zero_phase));
+            audio
+        }
+        Transform::Clipping { mode, .. } => {
+            clipping::clip(&mut audio, *mode, drawn.value(0));
+            audio
+        }
+        Transform::PolarityInversion { .. } => {
+            audio.iter_mut().for_each(|c| c.iter_mut().for_each(|s| *s = -*s));
+            audio
+        }
+        Transform::Shift { unit, rollover, .. } => {
+            let amount = drawn.value(0);
+            let samples = match unit {
+                ShiftUnit::Fraction => amount * frames as f64,
+                ShiftUnit::Seconds => amount * sr as f64,
+                ShiftUnit::Samples => amount,
+            };
+            // Beyond the clip's length a fill leaves silence and a roll wraps.
+            let by = samples.round().clamp(-(frames as f64) * 2.0, frames as f64 * 2.0) as i64;
+            shift::shift(&mut audio, by, *rollover);
+            audio
+        }
+        Transform::TimeMask { .. } => {
+            let length = (drawn.value(0) * frames as f64).round() as usize;
+            let start = (drawn.value(1) * (frames - length.min(frames) + 1) as f64) as usize;
+            shift::mask(&mut audio, start.min(frames), length);
+            audio
+        }
+        // Without recordings `validate_for_rate` has already refused the call.
+        Transform::AddBackgroundNoise { noises: None, .. }
+        | Transform::ApplyImpulseResponse { irs: None, .. }
+        | Transform::Compose { .. }
+        | Transform::OneOf { .. } => audio,
     }
 }
 
@@ -383,5 +684,79 @@ mod tests {
         late_infinity[8999] = f32::NEG_INFINITY;
         assert!(apply(&chain(), vec![vec![0.5; 9000], late_infinity], 16000, 0).is_err());
         assert!(!has_non_finite(&[f32::MAX, f32::MIN_POSITIVE, -0.0, 1e-45]));
+    }
+
+    fn recipe_chain() -> Transform {
+        let ir: Vec<f32> =
+            (0..3000).map(|i| (-(i as f32) / 400.0).exp() * ((i * 7919 % 13) as f32 / 6.0 - 1.0)).collect();
+        let noise: Vec<f32> = (0..5000).map(|i| (i * 104729 % 1000) as f32 / 500.0 - 1.0).collect();
+        let bank = |clips| Some(Arc::new(Bank::new(16000, clips)));
+        Transform::Compose {
+            transforms: vec![
+                Transform::SpeedPerturbation { rates: vec![0.9, 1.0, 1.1], range: false, p: 1.0 },
+                Transform::AddBackgroundNoise {
+                    noises: bank(vec![noise.clone(), noise[..700].to_vec()]),
+                    count: 2,
+                    min_snr_db: 5.0,
+                    max_snr_db: 20.0,
+                    p: 0.8,
+                },
+                Transform::ApplyImpulseResponse { irs: bank(vec![ir]), count: 1, wet: 1.0, p: 0.8 },
+                Transform::Filter {
+                    kind: FilterKind::BandPass,
+                    min_hz: 300.0,
+                    max_hz: 3000.0,
+                    min_bandwidth: 0.5,
+                    max_bandwidth: 1.5,
+                    min_rolloff: 12.0,
+                    max_rolloff: 24.0,
+                    zero_phase: true,
+                    p: 0.8,
+                },
+                Transform::Clipping { mode: ClipMode::Percentile, min: 0.0, max: 10.0, p: 0.5 },
+                Transform::PolarityInversion { p: 0.5 },
+                Transform::Shift { min: -0.2, max: 0.2, unit: ShiftUnit::Fraction, rollover: false, p: 0.5 },
+                Transform::TimeMask { min_part: 0.0, max_part: 0.3, p: 0.5 },
+            ],
+            p: 1.0,
+        }
+    }
+
+    #[test]
+    fn recorded_and_filter_transforms_are_bit_identical_on_any_thread_count() {
+        let batch: Vec<Vec<Vec<f32>>> = (0..8)
+            .map(|k| vec![(0..6000 + 300 * k).map(|i| (i as f32 * 0.021 * (k + 1) as f32).sin()).collect()])
+            .collect();
+        let seeds: Vec<u64> = (0..8).map(|i| i * 104729 + 3).collect();
+        let chain = recipe_chain();
+        let one = apply_batch(&chain, batch.clone(), 16000, &seeds, Some(1)).unwrap();
+        let two = apply_batch(&chain, batch.clone(), 16000, &seeds, Some(2)).unwrap();
+        assert_eq!(one, two);
+        // A fresh recipe (nothing cached yet) gives the same as a used one.
+        assert_eq!(one[5], apply(&recipe_chain(), batch[5].clone(), 16000, seeds[5]).unwrap());
+        assert!(one.iter().all(|clip| clip[0].iter().all(|v| v.is_finite())));
+    }
+
+    #[test]
+    fn rate_dependent_checks() {
+        let clip = vec![vec![0.1f32; 1000]];
+        let lp = |max_hz| Transform::Filter {
+            kind: FilterKind::LowPass,
+            min_hz: 100.0,
+            max_hz,
+            min_bandwidth: 0.0,
+            max_bandwidth: 0.0,
+            min_rolloff: 12.0,
+            max_rolloff: 12.0,
+            zero_phase: false,
+            p: 1.0,
+        };
+        assert!(apply(&lp(7999.0), clip.clone(), 16000, 0).is_ok());
+        assert!(apply(&lp(8000.0), clip.clone(), 16000, 0).is_err());
+        // Recordings at another rate, or none, are refused rather than misused.
+        assert!(apply(&recipe_chain(), clip.clone(), 22050, 0).is_err());
+        let unloaded = Transform::ApplyImpulseResponse { irs: None, count: 1, wet: 1.0, p: 1.0 };
+        assert!(unloaded.validate().is_ok());
+        assert!(apply(&unloaded, clip, 16000, 0).is_err());
     }
 }

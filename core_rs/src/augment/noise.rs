@@ -72,7 +72,18 @@ pub fn rms(x: &[f32]) -> f64 {
     if x.is_empty() {
         return 0.0;
     }
-    (x.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>() / x.len() as f64).sqrt()
+    // Eight running sums, added in a fixed order at the end: one sum would
+    // wait on each addition in turn (a sixth of the time went there).
+    let mut acc = [0.0f64; 8];
+    let chunks = x.chunks_exact(8);
+    let tail: f64 = chunks.remainder().iter().map(|&v| (v as f64) * (v as f64)).sum();
+    for c in chunks {
+        for i in 0..8 {
+            acc[i] += (c[i] as f64) * (c[i] as f64);
+        }
+    }
+    let total = ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7])) + tail;
+    (total / x.len() as f64).sqrt()
 }
 
 /// Adds `noise` scaled so that rms(signal) / rms(added) is `snr_db`. All

@@ -8,7 +8,58 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
-use crate::augment::{apply, apply_batch, Color, StretchMethod, Transform};
+use std::sync::Arc;
+
+use crate::augment::{apply, apply_batch, Bank, ClipMode, Color, FilterKind, ShiftUnit, StretchMethod, Transform};
+use crate::samples::has_non_finite;
+
+/// Decoded recordings (noise, impulse responses) handed to the core once
+/// and shared by every later call without a copy.
+#[pyclass(frozen, module = "audiodecode._core")]
+pub struct AudioBank {
+    inner: Arc<Bank>,
+}
+
+#[pymethods]
+impl AudioBank {
+    /// `clips`: mono float32 arrays at `sr`; each must be non-empty and finite.
+    #[new]
+    fn new(clips: Vec<PyReadonlyArrayDyn<'_, f32>>, sr: u32) -> PyResult<Self> {
+        if sr == 0 {
+            return Err(PyValueError::new_err("sr must be > 0"));
+        }
+        let mut out = Vec::with_capacity(clips.len());
+        for (i, clip) in clips.iter().enumerate() {
+            let view = clip.as_array();
+            if view.ndim() != 1 || view.is_empty() {
+                return Err(PyValueError::new_err(format!("clip {i} must be a non-empty 1-D array")));
+            }
+            let samples: Vec<f32> = view.iter().copied().collect();
+            if has_non_finite(&samples) {
+                return Err(PyValueError::new_err(format!("clip {i} contains NaN or infinite samples")));
+            }
+            out.push(samples);
+        }
+        Ok(AudioBank { inner: Arc::new(Bank::new(sr, out)) })
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.clips.len()
+    }
+
+    #[getter]
+    fn sr(&self) -> u32 {
+        self.inner.sr
+    }
+}
+
+fn bank(item: Bound<'_, PyAny>) -> PyResult<Option<Arc<Bank>>> {
+    if item.is_none() {
+        return Ok(None);
+    }
+    let bank = item.cast::<AudioBank>().map_err(|_| PyValueError::new_err("expected an AudioBank or None"))?;
+    Ok(Some(bank.get().inner.clone()))
+}
 
 fn parse(spec: &Bound<'_, PyAny>) -> PyResult<Transform> {
     let tuple = spec.cast::<PyTuple>().map_err(|_| PyValueError::new_err("a transform spec is a tuple"))?;
@@ -39,6 +90,48 @@ fn parse(spec: &Bound<'_, PyAny>) -> PyResult<Transform> {
             range: tuple.get_item(2)?.extract()?,
             p: f(3)?,
         },
+        "AddBackgroundNoise" => Transform::AddBackgroundNoise {
+            noises: bank(tuple.get_item(1)?)?,
+            count: tuple.get_item(2)?.extract()?,
+            min_snr_db: f(3)?,
+            max_snr_db: f(4)?,
+            p: f(5)?,
+        },
+        "ApplyImpulseResponse" => Transform::ApplyImpulseResponse {
+            irs: bank(tuple.get_item(1)?)?,
+            count: tuple.get_item(2)?.extract()?,
+            wet: f(3)?,
+            p: f(4)?,
+        },
+        "LowPassFilter" | "HighPassFilter" | "BandPassFilter" | "BandStopFilter" => Transform::Filter {
+            kind: FilterKind::parse(&name).ok_or_else(|| PyValueError::new_err("unknown filter"))?,
+            min_hz: f(1)?,
+            max_hz: f(2)?,
+            min_bandwidth: f(3)?,
+            max_bandwidth: f(4)?,
+            min_rolloff: f(5)?,
+            max_rolloff: f(6)?,
+            zero_phase: tuple.get_item(7)?.extract()?,
+            p: f(8)?,
+        },
+        "Clipping" => {
+            let mode: String = tuple.get_item(1)?.extract()?;
+            let mode = match mode.as_str() {
+                "percentile" => ClipMode::Percentile,
+                "db" => ClipMode::Db,
+                _ => return Err(PyValueError::new_err(format!("mode must be 'percentile' or 'db', not {mode:?}"))),
+            };
+            Transform::Clipping { mode, min: f(2)?, max: f(3)?, p: f(4)? }
+        }
+        "PolarityInversion" => Transform::PolarityInversion { p: f(1)? },
+        "Shift" => {
+            let unit: String = tuple.get_item(3)?.extract()?;
+            let unit = ShiftUnit::parse(&unit).ok_or_else(|| {
+                PyValueError::new_err(format!("shift_unit must be 'fraction', 'seconds' or 'samples', not {unit:?}"))
+            })?;
+            Transform::Shift { min: f(1)?, max: f(2)?, unit, rollover: tuple.get_item(4)?.extract()?, p: f(5)? }
+        }
+        "TimeMask" => Transform::TimeMask { min_part: f(1)?, max_part: f(2)?, p: f(3)? },
         "Compose" => Transform::Compose { transforms: children(1)?, p: f(2)? },
         "OneOf" => Transform::OneOf { transforms: children(1)?, p: f(2)? },
         other => return Err(PyValueError::new_err(format!("unknown transform {other:?}"))),
@@ -90,13 +183,13 @@ fn augment_params<'py>(py: Python<'py>, spec: &Bound<'py, PyAny>, seed: u64) -> 
         let dict = PyDict::new(py);
         dict.set_item("name", drawn.name)?;
         dict.set_item("applied", drawn.applied)?;
-        let key = match drawn.name {
-            "TimeStretch" | "SpeedPerturbation" => "rate",
-            "PitchShift" => "semitones",
-            "AddNoise" => "snr_db",
-            _ => "gain_db",
-        };
-        dict.set_item(key, drawn.value)?;
+        for (key, value) in &drawn.params {
+            if key.ends_with("_index") {
+                dict.set_item(key, drawn.applied.then_some(*value as usize))?;
+            } else {
+                dict.set_item(key, drawn.applied.then_some(*value))?;
+            }
+        }
         list.append(dict)?;
     }
     Ok(list)
@@ -137,6 +230,7 @@ fn augment_batch<'py>(
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<AudioBank>()?;
     m.add_function(wrap_pyfunction!(augment_validate, m)?)?;
     m.add_function(wrap_pyfunction!(augment_params, m)?)?;
     m.add_function(wrap_pyfunction!(augment, m)?)?;
