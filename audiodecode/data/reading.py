@@ -30,6 +30,7 @@ import numpy as np
 from audiodecode import loading
 from audiodecode.data import seeding
 from audiodecode.data.records import AudioFiles
+from audiodecode.data.sources.base import MemoryRecords
 from audiodecode.data.stats import PipelineStats
 
 Crop = Literal["random", "start", "center"]
@@ -264,25 +265,46 @@ class ClipReader:
         clip = self.spec.clip_samples
         errors: dict[int, Exception] = {}
         plans: dict[int, _Plan] = {}
+        # Records held in memory (tar members, Parquet rows) are fetched as
+        # bytes: all of them without a cache; with one only those whose
+        # header is not known yet (the rest may be hits, which read nothing).
+        memory = isinstance(self.files, MemoryRecords)
+        inputs: dict[int, str | bytes] = {}
+        if memory:
+            wanted = [j for j in range(len(indices)) if self.cache is None or (clip is not None and int(indices[j]) not in self._meta)]
+            inputs = self._fetch(indices, wanted, on_error, errors)
+        else:
+            inputs = {j: self.files.paths[indices[j]] for j in range(len(indices))}
         if clip is not None:
             for j, i in enumerate(indices):
+                if j in errors:
+                    continue
                 try:
-                    plans[j] = self._plan(int(i), float(draws[j]))
+                    plans[j] = self._plan(int(i), float(draws[j]), inputs.get(j))
                 except (OSError, loading.AudioDecodeError, ValueError) as err:
                     if on_error == "raise":
                         raise
                     errors[j] = err
         todo = [j for j in range(len(indices)) if j not in errors]
-        paths = [self.files.paths[indices[j]] for j in todo]
         windows = {j: plans[j].window() for j in todo if j in plans and self.cache is None}
-        if self.cache is not None:
+        if self.cache is not None and memory:
+            keys = [k.entry_fields() for k in self.files.record_keys([indices[j] for j in todo])]
+
+            def fetch(positions: list[int]) -> list[bytes | Exception]:
+                need = [todo[p] for p in positions if todo[p] not in inputs]
+                inputs.update(self._fetch(indices, need, "skip", errors))
+                return [inputs[todo[p]] if todo[p] in inputs else errors.pop(todo[p]) for p in positions]
+
+            decoded = self.cache.load_records(keys, fetch, self.spec.sr, True, on_error=on_error, num_threads=num_threads)
+        elif self.cache is not None:
+            paths = [inputs[j] for j in todo]
             decoded = self.cache.load_batch(paths, self.spec.sr, True, on_error=on_error, num_threads=num_threads)
         else:
             decoded = loading.load_batch(
-                paths, sr=self.spec.sr, mono=True, num_threads=num_threads, on_error=on_error,
+                [inputs[j] for j in todo], sr=self.spec.sr, mono=True, num_threads=num_threads, on_error=on_error,
                 offset=[windows[j][0] / self.spec.sr if windows.get(j) else 0.0 for j in todo],
                 duration=[windows[j][1] / self.spec.sr if windows.get(j) else None for j in todo],
-            )
+            ) if not memory else self._decode_bytes(indices, todo, inputs, windows, on_error, num_threads)
         ys: list[np.ndarray | None] = [None] * len(indices)
         for k, j in enumerate(todo):
             if decoded[k] is None:
@@ -296,11 +318,49 @@ class ClipReader:
                 ys[j] = decoded[k][0]
         return ys, errors
 
-    def _plan(self, index: int, u: float) -> _Plan:
-        """How record `index`'s clip is cut, from its header (read once per reader)."""
+    def _fetch(
+        self, indices: np.ndarray, positions: list[int], on_error: OnError, errors: dict[int, Exception]
+    ) -> dict[int, bytes]:
+        """The bytes of the memory records at `positions` of `indices` (one
+        concurrent fetch); failures go to `errors` (or raise)."""
+        if not positions:
+            return {}
+        fetched = self.files.fetch([int(indices[j]) for j in positions])
+        out: dict[int, bytes] = {}
+        for j, data in zip(positions, fetched):
+            if isinstance(data, Exception):
+                if on_error == "raise":
+                    raise data
+                errors[j] = data
+            else:
+                out[j] = data
+        return out
+
+    def _decode_bytes(
+        self, indices: np.ndarray, todo: list[int], inputs: dict[int, str | bytes],
+        windows: dict[int, tuple[int, int, int] | None], on_error: OnError, num_threads: int | None,
+    ) -> loading.BatchResult:
+        """`load_batch` over fetched bytes, errors renamed to the record."""
+        decoded = loading.load_batch(
+            [inputs[j] for j in todo], sr=self.spec.sr, mono=True, num_threads=num_threads, on_error="skip",
+            offset=[windows[j][0] / self.spec.sr if windows.get(j) else 0.0 for j in todo],
+            duration=[windows[j][1] / self.spec.sr if windows.get(j) else None for j in todo],
+        )
+        for k, err in list(decoded.errors.items()):
+            decoded.errors[k] = loading._rename(err, self.files.paths[indices[todo[k]]])
+        if decoded.errors and on_error == "raise":
+            raise decoded.errors[min(decoded.errors)]
+        return decoded
+
+    def _plan(self, index: int, u: float, source: str | bytes | None = None) -> _Plan:
+        """How record `index`'s clip is cut, from its header (read once per
+        reader; `source` is the record's path or fetched bytes)."""
         meta = self._meta.get(index)
         if meta is None:
-            header = loading.info(self.files.paths[index])
+            try:
+                header = loading.info(self.files.paths[index] if source is None else source)
+            except loading.AudioDecodeError as err:
+                raise loading._rename(err, self.files.paths[index]) from None
             meta = self._meta[index] = (header.sample_rate, header.frames)
         rate, frames = meta
         return _Plan(self.spec, rate, None if frames is None else -(-frames * self.spec.sr // rate), u)
@@ -428,10 +488,14 @@ def estimate_decoded_bytes(files: AudioFiles, sr: int) -> int | None:
         None when none of the sampled headers states a duration.
     """
     picks = np.unique(np.linspace(0, len(files) - 1, min(SIZE_SAMPLE, len(files))).round().astype(int))
+    # Memory records (tar members, Parquet rows) are fetched: their names are not paths.
+    sources = files.fetch(picks) if isinstance(files, MemoryRecords) else [files.paths[i] for i in picks]
     durations = []
-    for i in picks:
+    for source in sources:
+        if isinstance(source, Exception):
+            continue
         try:
-            duration = loading.info(files.paths[i]).duration
+            duration = loading.info(source).duration
         except (OSError, loading.AudioDecodeError):
             continue
         if duration is not None:
