@@ -90,21 +90,24 @@ def test_manifests_with_relative_paths_and_named_labels(class_dir: Path, kind: s
         manifest.write_text("path,label\n" + "".join(f"{r['path']},{r['label']}\n" for r in rows))
     else:
         manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    got = audio_files(manifest)
+    got = audio_files(manifest, probe=False)
     assert got.paths == files.paths
     assert got.classes == files.classes
     assert (got.labels == files.labels).all()
     assert got.fingerprint == files.fingerprint
+    # Probing (the default for manifests) adds the durations, nothing else.
+    probed = audio_files(manifest)
+    assert probed.paths == files.paths and np.isfinite(probed.durations).all()
 
 
 def test_integer_labels_are_kept_and_manifest_errors_are_clear(tmp_path: Path) -> None:
-    (tmp_path / "m.csv").write_text("file,label\na.wav,2\nb.wav,10\n")
-    with pytest.raises(ValueError, match="no 'path' column"):
-        audio_files(tmp_path / "m.csv")
-    files = audio_files(tmp_path / "m.csv", path_column="file")
+    (tmp_path / "m.csv").write_text("clip,label\na.wav,2\nb.wav,10\n")
+    with pytest.raises(ValueError, match="no path column"):
+        audio_files(tmp_path / "m.csv", probe=False)
+    files = audio_files(tmp_path / "m.csv", path_column="clip", probe=False)
     assert files.labels.tolist() == [2, 10] and len(files.classes) == 11
     (tmp_path / "m.jsonl").write_text('{"path": "a.wav"}\n')
-    assert audio_files(tmp_path / "m.jsonl").labels.tolist() == [UNLABELLED]
+    assert audio_files(tmp_path / "m.jsonl", probe=False).labels.tolist() == [UNLABELLED]
     with pytest.raises(ValueError, match="2 labels for 1 files"):
         audio_files(["a.wav"], labels=[0, 1])
     with pytest.raises(FileNotFoundError):

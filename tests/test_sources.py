@@ -40,6 +40,7 @@ from audiodecode.data.sources import (
     write_parquet,
     write_tar_shards,
 )
+from audiodecode.data.sources.base import fetch
 from audiodecode.data.sources.storage import expand_braces
 from s3server import S3Server
 from synth import encode, make, sine, speech_like
@@ -217,18 +218,19 @@ def test_every_source_gives_the_files_bytes_and_labels(
     assert records.classes == clips.classes
     np.testing.assert_array_equal(records.labels, clips.labels)
     order = [7, 0, 11, 3, 3]
-    assert records.fetch(order) == [Path(clips.paths[i]).read_bytes() for i in order]
-    assert isinstance(open_source(kind, local[kind], storage, tmp_path), type(records))
-    assert type(open_records(local[kind], storage=storage)) is type(records)
+    assert fetch(records, order) == [Path(clips.paths[i]).read_bytes() for i in order]
+    assert records.source.read(records.paths[4]) == Path(clips.paths[4]).read_bytes()
+    assert type(open_records(local[kind], storage=storage).source) is type(records.source)
     again = pickle.loads(pickle.dumps(records))
-    assert again.fetch([5]) == records.fetch([5]) and again.fingerprint == records.fingerprint
+    assert fetch(again, [5]) == fetch(records, [5]) and again.fingerprint == records.fingerprint
+    assert repr(again.source) == repr(records.source) and "secret" not in repr(records.source)
 
 
 def test_tar_records_are_ranged_reads_not_whole_shards(clips: AudioFiles, remote: dict, s3: S3Server, tmp_path: Path) -> None:
     storage = storage_for(s3)
     shards = tar_shards(remote["tar"], storage=storage, index_dir=str(tmp_path))
     storage.reset_stats()
-    shards.fetch([2, 9])
+    fetch(shards, [2, 9])
     sizes = [os.path.getsize(clips.paths[i]) for i in (2, 9)]
     assert storage.stats() == {"requests": 2, "bytes_read": sum(sizes), "retries": 0, "failures": 0}
 
@@ -240,7 +242,7 @@ def test_tar_index_is_built_once_per_shard_version(local: dict, tmp_path: Path, 
     assert len(list(tmp_path.glob("*.json"))) == 3
     monkeypatch.setattr(tar_module, "index_shard", lambda *a, **k: pytest.fail("index rebuilt"))
     again = tar_shards(local["tar"], index_dir=str(tmp_path))
-    np.testing.assert_array_equal(again.locations, first.locations)
+    np.testing.assert_array_equal(again.source.locations, first.source.locations)
     monkeypatch.undo()
     shard = local["shards"][0]
     copy = tmp_path / "copy.tar"
@@ -271,7 +273,8 @@ def test_tar_labels_from_json_and_samples_without_audio(clips: AudioFiles, tmp_p
     with pytest.warns(SkippedSourceWarning, match="1 record"):
         records = tar_shards(str(shard), index_dir=str(tmp_path / "i"), on_error="skip")
     assert len(records) == 3 and records.classes == ("k0", "k1") and records.labels.tolist() == [0, 1, 0]
-    assert records.skipped == ((f"{shard}#dir/lonely", "no audio member (members: json)"),)
+    assert records.skipped_rows == 1
+    assert records.skip_reasons == (f"{shard}#dir/lonely: no audio member (members: json)",)
     assert records.paths[0] == f"{shard}#dir/s0.seg.flac"
 
 
@@ -285,7 +288,7 @@ def test_missing_and_truncated_shards_are_named(local: dict, tmp_path: Path) -> 
         tar_shards(str(cut), index_dir=str(tmp_path))
     with pytest.warns(SkippedSourceWarning, match="cut.tar"):
         records = tar_shards([local["shards"][0], str(cut)], index_dir=str(tmp_path), on_error="skip")
-    assert len(records) == 5 and len(records.skipped) == 1
+    assert len(records) == 5 and records.skipped_rows == 1
 
 
 def test_array_record_without_sidecar_and_with_a_corrupt_chunk(clips: AudioFiles, local: dict, tmp_path: Path) -> None:
@@ -293,7 +296,7 @@ def test_array_record_without_sidecar_and_with_a_corrupt_chunk(clips: AudioFiles
     plain.write_bytes(Path(local["array_record"]).read_bytes())
     records = array_records(str(plain))
     np.testing.assert_array_equal(records.labels, clips.labels)
-    assert records.fetch([4]) == [Path(clips.paths[4]).read_bytes()]
+    assert fetch(records, [4]) == [Path(clips.paths[4]).read_bytes()]
     # Overwrite bytes in the middle of the file: the records there fail to
     # read with an error naming the file and record, the others still read.
     data = bytearray(plain.read_bytes())
@@ -306,7 +309,7 @@ def test_array_record_without_sidecar_and_with_a_corrupt_chunk(clips: AudioFiles
     except ValueError as err:  # the damage hit what the file's index needs
         assert "bad.array_record" in str(err)
         return
-    got = damaged.fetch(range(len(damaged)))
+    got = fetch(damaged, range(len(damaged)))
     failed = [g for g in got if isinstance(g, Exception)]
     assert failed and all("bad.array_record#" in str(e) for e in failed)
     assert sum(g == Path(p).read_bytes() for g, p in zip(got, clips.paths) if not isinstance(g, Exception)) >= 1

@@ -1,7 +1,11 @@
 """The loader core both framework adapters share, framework-free (numpy only).
 
-- `records`: what a data set is (records, targets, vocabularies) and how a
-  directory, list or manifest becomes one.
+- `records`: what a data set is (records, targets, the `AudioFiles` table)
+  and `audio_files`, which builds one from a directory, list or manifest.
+- `columns`: the flat, cheap-to-pickle columns the table is made of.
+- `manifests`: NeMo JSONL, CSV/TSV and dict lists as records.
+- `durations`: record durations probed from headers once, and cached.
+- `text`: transcripts as tokens (character vocabulary, padded batches).
 - `schedule`: which records each batch holds, epoch by epoch.
 - `reading`: how a batch of records becomes padded numpy arrays (decode,
   crop, augment).

@@ -30,7 +30,7 @@ import numpy as np
 from audiodecode import loading
 from audiodecode.data import seeding
 from audiodecode.data.records import AudioFiles
-from audiodecode.data.sources.base import MemoryRecords
+from audiodecode.data.sources.base import entry_keys, fetch
 from audiodecode.data.stats import PipelineStats
 
 Crop = Literal["random", "start", "center"]
@@ -197,7 +197,9 @@ class ClipReader:
             "audio": (b, n) float32, clips padded with zeros to n samples
             (`clip_samples`, or the batch's longest without a clip length);
             "length": (b,) int32, valid samples per row;
-            "label": (b,) int32, `UNLABELLED` (-1) where there is none.
+            "label": (b,) int32, `UNLABELLED` (-1) where there is none; for a
+            multi-label data set "labels" (b, classes) float32 multi-hot
+            instead (`AudioFiles.targets`).
         """
         epochs = np.asarray(epochs, dtype=np.int64)
         indices = np.asarray(indices, dtype=np.int64).copy()
@@ -211,7 +213,7 @@ class ClipReader:
                 ys = self.augment.batch(ys, self.spec.sr, aug_seeds, **threads)
         with self.stats.stage("collate"):
             audio, length = _pad(ys, self.spec.clip_samples)
-        return {"audio": audio, "length": length, "label": self.files.labels[indices]}
+        return {"audio": audio, "length": length, **self.files.targets(indices)}
 
     def _decode(self, indices: np.ndarray, seeds: np.ndarray, num_threads: int | None) -> list[np.ndarray]:
         """The clips of a batch; with "skip", a bad record's slot in `indices`
@@ -249,11 +251,11 @@ class ClipReader:
     ) -> tuple[list[np.ndarray | None], dict[int, Exception]]:
         """Decode and crop records in one parallel call.
 
-        Without a cache, a clip is decoded as a window of its file (plus a
-        margin for the resampler, trimmed off): for a 4 s file and 1 s
-        clips that is a quarter of the work, and the samples equal the same
-        crop of the whole decoded file. With a cache, whole files go
-        through it and are cropped here.
+        Without a cache, a clip (or a segment of a longer file) is decoded
+        as a window of its file (plus a margin for the resampler, trimmed
+        off): for a 4 s file and 1 s clips that is a quarter of the work,
+        and the samples equal the same crop of the whole decoded file. With
+        a cache, whole files go through it and are cut here.
 
         Returns
         -------
@@ -262,61 +264,64 @@ class ClipReader:
         errors : dict[int, Exception]
             Position in `indices` -> why it failed.
         """
-        clip = self.spec.clip_samples
         errors: dict[int, Exception] = {}
         plans: dict[int, _Plan] = {}
-        # Records held in memory (tar members, Parquet rows) are fetched as
-        # bytes: all of them without a cache; with one only those whose
-        # header is not known yet (the rest may be hits, which read nothing).
-        memory = isinstance(self.files, MemoryRecords)
-        inputs: dict[int, str | bytes] = {}
+        # Records held in memory (tar members, Parquet rows: `files.source`)
+        # are fetched as bytes: all of them without a cache; with one only
+        # those whose header is needed and not known yet (the rest may be
+        # hits, which read nothing).
+        memory = self.files.source is not None
+        needs_plan = [self.spec.clip_samples is not None or self._is_segment(int(i)) for i in indices]
         if memory:
-            wanted = [j for j in range(len(indices)) if self.cache is None or (clip is not None and int(indices[j]) not in self._meta)]
-            inputs = self._fetch(indices, wanted, on_error, errors)
+            wanted = [j for j in range(len(indices))
+                      if self.cache is None or (needs_plan[j] and int(indices[j]) not in self._meta)]
+            inputs: dict[int, str | bytes] = self._fetch(indices, wanted, on_error, errors)
         else:
             inputs = {j: self.files.paths[indices[j]] for j in range(len(indices))}
-        if clip is not None:
-            for j, i in enumerate(indices):
-                if j in errors:
-                    continue
-                try:
-                    plans[j] = self._plan(int(i), float(draws[j]), inputs.get(j))
-                except (OSError, loading.AudioDecodeError, ValueError) as err:
-                    if on_error == "raise":
-                        raise
-                    errors[j] = err
+        for j, i in enumerate(indices):
+            if j in errors or not needs_plan[j]:
+                continue  # failed to fetch, or a whole file padded per batch: no header needed
+            try:
+                plans[j] = self._plan(int(i), float(draws[j]), inputs.get(j))
+            except (OSError, loading.AudioDecodeError, ValueError) as err:
+                if on_error == "raise":
+                    raise
+                errors[j] = err
         todo = [j for j in range(len(indices)) if j not in errors]
         windows = {j: plans[j].window() for j in todo if j in plans and self.cache is None}
         if self.cache is not None and memory:
-            keys = [k.entry_fields() for k in self.files.record_keys([indices[j] for j in todo])]
+            keys = entry_keys(self.files, [indices[j] for j in todo])
 
-            def fetch(positions: list[int]) -> list[bytes | Exception]:
+            def fetch_misses(positions: list[int]) -> list[bytes | Exception]:
                 need = [todo[p] for p in positions if todo[p] not in inputs]
                 inputs.update(self._fetch(indices, need, "skip", errors))
                 return [inputs[todo[p]] if todo[p] in inputs else errors.pop(todo[p]) for p in positions]
 
-            decoded = self.cache.load_records(keys, fetch, self.spec.sr, True, on_error=on_error, num_threads=num_threads)
+            decoded = self.cache.load_records(
+                keys, fetch_misses, self.spec.sr, True, on_error=on_error, num_threads=num_threads
+            )
         elif self.cache is not None:
             paths = [inputs[j] for j in todo]
             decoded = self.cache.load_batch(paths, self.spec.sr, True, on_error=on_error, num_threads=num_threads)
         else:
-            decoded = loading.load_batch(
-                [inputs[j] for j in todo], sr=self.spec.sr, mono=True, num_threads=num_threads, on_error=on_error,
-                offset=[windows[j][0] / self.spec.sr if windows.get(j) else 0.0 for j in todo],
-                duration=[windows[j][1] / self.spec.sr if windows.get(j) else None for j in todo],
-            ) if not memory else self._decode_bytes(indices, todo, inputs, windows, on_error, num_threads)
+            decoded = self._decode_windows(indices, todo, inputs, windows, on_error, num_threads)
         ys: list[np.ndarray | None] = [None] * len(indices)
         for k, j in enumerate(todo):
             if decoded[k] is None:
                 errors[j] = decoded.errors[k]
             elif windows.get(j):
-                lead = windows[j][2]
-                ys[j] = decoded[k][0][lead : lead + clip]
+                _, _, lead, count = windows[j]
+                ys[j] = decoded[k][0][lead : lead + count]
             elif j in plans:
                 ys[j] = plans[j].crop(decoded[k][0])
             else:
                 ys[j] = decoded[k][0]
         return ys, errors
+
+    def _is_segment(self, index: int) -> bool:
+        """Whether record `index` may be a part of its file (an offset, or a
+        duration that may end before the file does)."""
+        return bool(self.files.offsets[index] > 0 or np.isfinite(self.files.durations[index]))
 
     def _fetch(
         self, indices: np.ndarray, positions: list[int], on_error: OnError, errors: dict[int, Exception]
@@ -325,7 +330,7 @@ class ClipReader:
         concurrent fetch); failures go to `errors` (or raise)."""
         if not positions:
             return {}
-        fetched = self.files.fetch([int(indices[j]) for j in positions])
+        fetched = fetch(self.files, [int(indices[j]) for j in positions])
         out: dict[int, bytes] = {}
         for j, data in zip(positions, fetched):
             if isinstance(data, Exception):
@@ -336,11 +341,12 @@ class ClipReader:
                 out[j] = data
         return out
 
-    def _decode_bytes(
+    def _decode_windows(
         self, indices: np.ndarray, todo: list[int], inputs: dict[int, str | bytes],
-        windows: dict[int, tuple[int, int, int] | None], on_error: OnError, num_threads: int | None,
+        windows: dict[int, tuple[int, int, int, int] | None], on_error: OnError, num_threads: int | None,
     ) -> loading.BatchResult:
-        """`load_batch` over fetched bytes, errors renamed to the record."""
+        """`load_batch` of each record's window (paths or fetched bytes);
+        errors about bytes are renamed to the record."""
         decoded = loading.load_batch(
             [inputs[j] for j in todo], sr=self.spec.sr, mono=True, num_threads=num_threads, on_error="skip",
             offset=[windows[j][0] / self.spec.sr if windows.get(j) else 0.0 for j in todo],
@@ -363,7 +369,13 @@ class ClipReader:
                 raise loading._rename(err, self.files.paths[index]) from None
             meta = self._meta[index] = (header.sample_rate, header.frames)
         rate, frames = meta
-        return _Plan(self.spec, rate, None if frames is None else -(-frames * self.spec.sr // rate), u)
+        sr = self.spec.sr
+        length = None if frames is None else -(-frames * sr // rate)
+        first, count = _segment(float(self.files.offsets[index]), float(self.files.durations[index]), rate, frames, sr)
+        if length is not None and first > 0 and first >= length:
+            raise ValueError(f"{self.files.describe(index)}: offset {self.files.offsets[index]:g} s is past the end "
+                             f"of the file ({frames / rate:g} s)")
+        return _Plan(self.spec, rate, length, u, first, count)
 
     def _mark_bad(self, indices: Sequence[int] | np.ndarray, errors: list[Exception]) -> None:
         for i, err in zip(indices, errors):
@@ -376,14 +388,32 @@ class ClipReader:
                 )
 
 
+def _segment(offset: float, duration: float, rate: int, frames: int | None, sr: int) -> tuple[int, int | None]:
+    """A record's samples in its file decoded at `sr`: (first, count), count
+    None for "to the end". A segment that reaches the file's last frame
+    runs to the end, so a whole file with its probed duration is the whole
+    file, sample for sample."""
+    first = round(offset * sr)
+    if not math.isfinite(duration):
+        return first, None
+    start_frame, end_frame = round(offset * rate), round(offset * rate) + round(duration * rate)
+    if frames is not None and end_frame >= frames:
+        return first, None
+    return first, round(duration * sr)
+
+
 @dataclass(frozen=True)
 class _Plan:
     """Where a clip lies in its file.
 
-    Starts are rounded down to the resampling grid (`step` output samples,
-    10 ms for 44.1 -> 16 kHz), where output and input samples coincide: a
-    window decoded from there is resampled with the same phases as the
-    whole file, so both ways give the same samples.
+    A record is samples `[first, first + count)` of its file decoded at
+    `spec.sr` (the whole file, or a segment); a clip is a crop of that.
+    Crop starts (within the record) are rounded down to the resampling grid
+    (`step` output samples, 10 ms for 44.1 -> 16 kHz). A window decoded
+    from a grid point is resampled with the same phases as the whole file,
+    so a clip or segment decoded alone equals the same samples of the whole
+    decoded file (`window` starts its decode at the grid point before the
+    wanted samples, minus a margin).
 
     Attributes
     ----------
@@ -395,48 +425,66 @@ class _Plan:
         rate)`), None when the header does not say.
     u : float
         The record's draw in [0, 1) for a random crop.
+    first : int
+        The record's first sample in the file (at `spec.sr`).
+    count : int or None
+        The record's samples; None: to the end of the file.
     """
 
     spec: ClipSpec
     rate: int
     length: int | None
     u: float
+    first: int = 0
+    count: int | None = None
 
     @property
     def step(self) -> int:
         return self.spec.sr // math.gcd(self.rate, self.spec.sr)
 
     def start(self, n: int) -> int:
-        """First sample of the clip in a file of `n` samples (at `spec.sr`)."""
+        """First sample of the clip in a record of `n` samples (at `spec.sr`)."""
+        if self.spec.clip_samples is None:
+            return 0
         slack = n - self.spec.clip_samples
         if slack <= 0 or self.spec.crop == "start":
             return 0
         start = slack // 2 if self.spec.crop == "center" else math.floor(self.u * (slack + 1))
         return start - start % self.step
 
-    def crop(self, y: np.ndarray) -> np.ndarray:
-        """The clip out of the whole decoded file."""
-        start = self.start(len(y))
-        return y[start : start + self.spec.clip_samples]
-
-    def window(self) -> tuple[int, int, int] | None:
-        """(first sample, samples, lead) to decode at `spec.sr` so that
-        `y[lead : lead + clip]` is the clip; None: decode the whole file
-        (it is no longer than a clip, or its length is unknown)."""
+    def _span(self, n: int) -> tuple[int, int]:
+        """(first, count) of the clip (or whole record) in a file of `n` samples."""
+        record = max(0, n - self.first) if self.count is None else min(self.count, max(0, n - self.first))
+        start = self.start(record)
         clip = self.spec.clip_samples
-        if self.length is None or self.length <= clip:
+        return self.first + start, (record if clip is None else min(clip, record - start))
+
+    def crop(self, y: np.ndarray) -> np.ndarray:
+        """The clip (or the whole record) out of the whole decoded file."""
+        first, count = self._span(len(y))
+        return y[first : first + count]
+
+    def window(self) -> tuple[int, int, int, int] | None:
+        """(first sample, samples, lead, count) to decode at `spec.sr` so
+        that `y[lead : lead + count]` is the clip; None: decode the whole
+        file (the clip is all of it, or its length is unknown)."""
+        if self.length is None:
             return None
-        start = self.start(self.length)
+        first, count = self._span(self.length)
+        if first == 0 and count >= self.length:
+            return None
         if self.rate == self.spec.sr:
-            return start, clip, 0
+            return first, count, 0, count
         # The core's resampler reads 32 zero crossings of its sinc either
         # side of a sample (about 34 input samples when upsampling, 34 output
         # samples when downsampling); decoding 40 of them more on each side
         # keeps the window's edges out of the clip.
         margin = math.ceil(RESAMPLER_REACH * max(1.0, self.spec.sr / self.rate))
         margin += -margin % self.step
-        lead = min(margin, start)
-        return start - lead, lead + clip + margin, lead
+        begin = max(0, first - margin)
+        begin -= begin % self.step
+        lead = first - begin
+        return begin, lead + count + margin, lead, count
 
 
 def _pad(ys: list[np.ndarray], clip: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -479,17 +527,20 @@ def resolve_augment(augmentations: BatchAugmentation | Sequence[Any] | None) -> 
 
 
 def estimate_decoded_bytes(files: AudioFiles, sr: int) -> int | None:
-    """The data set's size decoded to mono float32 at `sr`, from the headers
-    of up to `SIZE_SAMPLE` files spread over it (to size a cache).
+    """The data set's size decoded to mono float32 at `sr`, from the records'
+    durations when all are known, else from the headers of up to
+    `SIZE_SAMPLE` files spread over it (to size a cache).
 
     Returns
     -------
     int or None
         None when none of the sampled headers states a duration.
     """
+    if np.isfinite(files.durations).all():  # probed or given by a manifest: exact
+        return int(files.durations.sum() * sr * 4)
     picks = np.unique(np.linspace(0, len(files) - 1, min(SIZE_SAMPLE, len(files))).round().astype(int))
     # Memory records (tar members, Parquet rows) are fetched: their names are not paths.
-    sources = files.fetch(picks) if isinstance(files, MemoryRecords) else [files.paths[i] for i in picks]
+    sources = fetch(files, picks) if files.source is not None else [files.paths[i] for i in picks]
     durations = []
     for source in sources:
         if isinstance(source, Exception):

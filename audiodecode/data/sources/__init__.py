@@ -2,8 +2,9 @@
 
 - `storage`: ranged, retried, concurrent reads of local paths and fsspec
   URLs (``s3://``, ``gs://``, ``https://``, ``file://``).
-- `base`: `MemoryRecords`, the records whose audio is fetched as bytes and
-  decoded from memory, and their cache keys.
+- `base`: `RecordSource`, the `ByteSource` (see `audiodecode.data.records`)
+  of records stored inside larger objects, fetched as bytes and decoded
+  from memory, and their cache keys.
 - `tar`: WebDataset tar shards with a member index per shard.
 - `arrayrecord`: ArrayRecord files (layout audiodecode-record/1) and
   `write_array_record`.
@@ -21,16 +22,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from audiodecode.data.records import AudioFiles, audio_files
-from audiodecode.data.sources.arrayrecord import ArrayRecords, array_records, write_array_record
-from audiodecode.data.sources.base import MemoryRecords, RecordKey, SkippedSourceWarning
-from audiodecode.data.sources.parquet import ParquetRecords, parquet_records, write_parquet
+from audiodecode.data.sources.arrayrecord import ArrayRecordSource, array_records, write_array_record
+from audiodecode.data.sources.base import RecordSource, SkippedSourceWarning
+from audiodecode.data.sources.parquet import ParquetSource, parquet_records, write_parquet
 from audiodecode.data.sources.storage import ByteRange, RetryPolicy, SourceReadError, Storage
-from audiodecode.data.sources.tar import TarShards, tar_shards, write_tar_shards
+from audiodecode.data.sources.tar import TarSource, tar_shards, write_tar_shards
 
 __all__ = [
-    "ArrayRecords", "ByteRange", "MemoryRecords", "ParquetRecords", "RecordKey", "RetryPolicy",
-    "SkippedSourceWarning", "SourceReadError", "Storage", "TarShards", "array_records", "open_records",
-    "parquet_records", "tar_shards", "write_array_record", "write_parquet", "write_tar_shards",
+    "ArrayRecordSource", "ByteRange", "ParquetSource", "RecordSource", "RetryPolicy", "SkippedSourceWarning",
+    "SourceReadError", "Storage", "TarSource", "array_records", "open_records", "parquet_records", "tar_shards",
+    "write_array_record", "write_parquet", "write_tar_shards",
 ]
 
 _BY_SUFFIX = {
@@ -46,18 +47,17 @@ def open_records(source: Any, **kwargs: Any) -> AudioFiles:
 
     Parameters
     ----------
-    source : path, URL, pattern, sequence of them, AudioFiles or datasets.Dataset
+    source : path, URL, pattern, sequence of them, or AudioFiles
         ``*.tar`` shards, ``*.parquet`` files, ``*.array_record`` files
-        (by the first name's suffix, after brace expansion); an
-        `AudioFiles`/`MemoryRecords` as it is; anything else goes to
-        `audio_files` (a directory, manifest or list of audio files).
+        (by the first name's suffix); an `AudioFiles` as it is; anything
+        else goes to `audio_files` (a directory, manifest or list of files).
     **kwargs
         Passed to the source's opener (`storage=`, `on_error=`, ...).
 
     Returns
     -------
     AudioFiles
-        A `MemoryRecords` for the archive formats.
+        With a `RecordSource` as `source` for the archive formats.
     """
     if isinstance(source, AudioFiles):
         return source

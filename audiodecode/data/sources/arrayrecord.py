@@ -27,14 +27,13 @@ import os
 import struct
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from audiodecode.data.records import AudioFiles, StrPath, audio_files, _vocabulary
-from audiodecode.data.sources.base import MemoryRecords, RecordKey, report_skipped
+from audiodecode.data.records import AudioFiles, StrPath, audio_files, vocabulary
+from audiodecode.data.sources.base import RecordSource, skipped
 from audiodecode.data.sources.storage import ByteRange, Storage, is_local, local_path
 
 MAGIC = b"ADR1"
@@ -142,10 +141,9 @@ def _stage(url: str, storage: Storage, stage_dir: str | None) -> str:
     return str(target)
 
 
-@dataclass(frozen=True, eq=False)
-class ArrayRecords(MemoryRecords):
-    """Records of ArrayRecord files in the audiodecode-record/1 layout.
-    Build with `array_records`.
+class ArrayRecordSource(RecordSource):
+    """The `ByteSource` of ArrayRecord files in the audiodecode-record/1
+    layout. Made by `array_records`.
 
     Attributes
     ----------
@@ -158,30 +156,30 @@ class ArrayRecords(MemoryRecords):
         Per record: file number, record number in the file.
     """
 
-    files: tuple[str, ...] = ()
-    local: tuple[str, ...] = ()
-    versions: tuple[str, ...] = ()
-    locations: np.ndarray = None  # type: ignore[assignment]
+    def __init__(self, keys: Sequence[str], storage: Storage, files: Sequence[str], local: Sequence[str],
+                 versions: Sequence[str], locations: np.ndarray) -> None:
+        super().__init__(keys, storage)
+        self.files = tuple(files)
+        self.local = tuple(local)
+        self.versions = tuple(versions)
+        self.locations = np.asarray(locations, dtype=np.int64).reshape(-1, 2)
+        self.locations.setflags(write=False)
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self._reset()
-
-    def _reset(self) -> None:
-        object.__setattr__(self, "_readers", {})
-        object.__setattr__(self, "_lock", threading.Lock())
+    def _init_process_state(self) -> None:
+        super()._init_process_state()
+        self._readers: dict[tuple[int, int], Any] = {}
+        self._lock = threading.Lock()
 
     def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k not in ("_readers", "_lock")}
+        return {k: v for k, v in super().__getstate__().items() if k not in ("_readers", "_lock")}
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._reset()
+    def _identity(self) -> tuple:
+        return self.files, self.versions
 
     def _reader(self, file: int) -> Any:
         # One reader per thread and file: the C++ reader is not documented
-        # as safe for concurrent reads.
-        key = (file, threading.get_ident(), os.getpid())
+        # as safe for concurrent reads. (A staged copy lives on local disk.)
+        key = (file, threading.get_ident())
         reader = self._readers.get(key)
         if reader is None:
             reader = _module().ArrayRecordReader(self.local[file], READER_OPTIONS)
@@ -189,16 +187,16 @@ class ArrayRecords(MemoryRecords):
                 self._readers[key] = reader
         return reader
 
-    def fetch(self, indices: Sequence[int] | np.ndarray) -> list[bytes | Exception]:
+    def _read_rows(self, rows: list[int]) -> list[bytes | Exception]:
         by_file: dict[int, list[int]] = {}
-        for j, i in enumerate(indices):
-            by_file.setdefault(int(self.locations[int(i), 0]), []).append(j)
-        out: list[bytes | Exception] = [b""] * len(indices)
+        for j, r in enumerate(rows):
+            by_file.setdefault(int(self.locations[r, 0]), []).append(j)
+        out: list[bytes | Exception] = [b""] * len(rows)
         for file, slots in by_file.items():
-            positions = [int(self.locations[int(indices[j]), 1]) for j in slots]
+            positions = [int(self.locations[rows[j], 1]) for j in slots]
             try:
-                records = self._reader(file).read(positions)
-            except Exception as err:  # the C++ reader raises RuntimeError on a corrupt chunk
+                records: list[Any] = self._reader(file).read(positions)
+            except Exception:  # the C++ reader raises RuntimeError on a corrupt chunk
                 # Read one by one to tell the damaged records from the rest.
                 records = []
                 for p in positions:
@@ -206,9 +204,8 @@ class ArrayRecords(MemoryRecords):
                         records.append(self._reader(file).read([p])[0])
                     except Exception as one:
                         records.append(ValueError(f"corrupt ArrayRecord chunk ({type(one).__name__}: {one})"))
-                del err
             for j, record in zip(slots, records):
-                name = self.paths[int(indices[j])]
+                name = self.keys[rows[j]]
                 if isinstance(record, Exception):
                     out[j] = ValueError(f"{name}: {record}")
                     continue
@@ -218,8 +215,8 @@ class ArrayRecords(MemoryRecords):
                     out[j] = err
         return out
 
-    def record_keys(self, indices: Sequence[int] | np.ndarray) -> list[RecordKey]:
-        return [RecordKey(self.paths[int(i)], 0, self.versions[int(self.locations[int(i), 0])]) for i in indices]
+    def _entry(self, row: int) -> tuple[int, str]:
+        return 0, self.versions[int(self.locations[row, 0])]
 
 
 def array_records(
@@ -228,7 +225,7 @@ def array_records(
     storage: Storage | None = None,
     stage_dir: str | None = None,
     on_error: Literal["raise", "skip"] = "raise",
-) -> ArrayRecords:
+) -> AudioFiles:
     """Open ArrayRecord files written by `write_array_record` (or in its layout).
 
     Parameters
@@ -250,7 +247,7 @@ def array_records(
     if not urls:
         raise ValueError(f"no ArrayRecord files match {files!r}")
     names, labels, locations, used, local, versions = [], [], [], [], [], []
-    skipped: list[tuple[str, str]] = []
+    problems: list[tuple[str, str]] = []
     for url in urls:
         try:
             version = storage.version(url)
@@ -270,7 +267,7 @@ def array_records(
                 if isinstance(err, (FileNotFoundError, PermissionError)):
                     raise
                 raise ValueError(f"{url}: not a readable ArrayRecord file ({err})") from None
-            skipped.append((url, str(err)))
+            problems.append((url, str(err)))
             continue
         number = len(used)
         used.append(url)
@@ -280,19 +277,16 @@ def array_records(
             names.append(f"{url}#{k}:{file_names[k]}")
             labels.append(file_labels[k])
             locations.append((number, k))
-    report_skipped("ArrayRecord files", skipped)
+    count, reasons = skipped("ArrayRecord files", problems)
     if not names:
         raise ValueError(f"no records in {len(urls)} ArrayRecord file(s) ({urls[0]}, ...)")
     has = [label is not None for label in labels]
     if any(has) and not all(has):
         raise ValueError(f"{names[has.index(False)]}: no label while other records have one")
-    ids, classes = _vocabulary(labels if all(has) else None, len(names))
-    locs = np.array(locations, dtype=np.int64).reshape(-1, 2)
-    locs.setflags(write=False)
-    return ArrayRecords(
-        paths=tuple(names), labels=ids, classes=classes, storage=storage, skipped=tuple(skipped),
-        files=tuple(used), local=tuple(local), versions=tuple(versions), locations=locs,
-    )
+    ids, classes = vocabulary(labels if all(has) else None, len(names))
+    source = ArrayRecordSource(names, storage, used, local, versions, np.array(locations, dtype=np.int64))
+    return AudioFiles(paths=source.keys, labels=ids, classes=classes, source=source, origin=urls[0],
+                      skipped_rows=count, skip_reasons=reasons)
 
 
 def _read_sidecar(url: str, storage: Storage, count: int) -> tuple[list | None, list | None]:

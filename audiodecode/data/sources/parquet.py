@@ -21,13 +21,12 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
-from audiodecode.data.records import _vocabulary
-from audiodecode.data.sources.base import MemoryRecords, RecordKey, report_skipped
+from audiodecode.data.records import AudioFiles, vocabulary
+from audiodecode.data.sources.base import RecordSource, skipped
 from audiodecode.data.sources.storage import RangeFile, Storage
 
 ROW_GROUP_CACHE_MB = 256
@@ -71,9 +70,9 @@ class _RowGroups:
                 self.held -= freed
 
 
-@dataclass(frozen=True, eq=False)
-class ParquetRecords(MemoryRecords):
-    """Records of Parquet files with an audio column. Build with `parquet_records`.
+class ParquetSource(RecordSource):
+    """The `ByteSource` of Parquet files with an audio column: a record is
+    a row, read with its row group. Made by `parquet_records`.
 
     Attributes
     ----------
@@ -87,23 +86,28 @@ class ParquetRecords(MemoryRecords):
     row_group_cache_mb : float
     """
 
-    files: tuple[str, ...] = ()
-    sizes: tuple[int, ...] = ()
-    versions: tuple[str, ...] = ()
-    locations: np.ndarray = None  # type: ignore[assignment]
-    audio_column: str = "audio"
-    row_group_cache_mb: float = ROW_GROUP_CACHE_MB
+    def __init__(self, keys: Sequence[str], storage: Storage, files: Sequence[str], sizes: Sequence[int],
+                 versions: Sequence[str], locations: np.ndarray, audio_column: str,
+                 row_group_cache_mb: float = ROW_GROUP_CACHE_MB) -> None:
+        super().__init__(keys, storage)
+        self.files = tuple(files)
+        self.sizes = tuple(sizes)
+        self.versions = tuple(versions)
+        self.locations = np.asarray(locations, dtype=np.int64).reshape(-1, 3)
+        self.locations.setflags(write=False)
+        self.audio_column = audio_column
+        self.row_group_cache_mb = row_group_cache_mb
+        self._init_process_state()  # again: the row-group budget is known now
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        object.__setattr__(self, "_state", _RowGroups(int(self.row_group_cache_mb * 2**20)))
+    def _init_process_state(self) -> None:
+        super()._init_process_state()
+        self._state = _RowGroups(int(getattr(self, "row_group_cache_mb", ROW_GROUP_CACHE_MB) * 2**20))
 
     def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "_state"}
+        return {k: v for k, v in super().__getstate__().items() if k != "_state"}
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        object.__setattr__(self, "_state", _RowGroups(int(self.row_group_cache_mb * 2**20)))
+    def _identity(self) -> tuple:
+        return self.files, self.versions, self.audio_column
 
     def _metadata(self, file: int) -> Any:
         md = self._state.metadata.get(file)
@@ -128,8 +132,8 @@ class ParquetRecords(MemoryRecords):
         self._state.put((file, group), rows, sum(len(r) for r in rows if r is not None))
         return rows
 
-    def fetch(self, indices: Sequence[int] | np.ndarray) -> list[bytes | Exception]:
-        locs = [tuple(int(v) for v in self.locations[int(i)]) for i in indices]
+    def _read_rows(self, rows_wanted: list[int]) -> list[bytes | Exception]:
+        locs = [tuple(int(v) for v in self.locations[r]) for r in rows_wanted]
         groups = sorted({(f, g) for f, g, _ in locs})
         results: dict[tuple[int, int], list | Exception] = {}
 
@@ -139,7 +143,7 @@ class ParquetRecords(MemoryRecords):
             except (OSError, ValueError) as err:
                 results[key] = err
             except Exception as err:  # pyarrow.ArrowInvalid and friends: a damaged file
-                results[key] = ValueError(f"unreadable Parquet row group ({type(err).__name__}: {err})")
+                results[key] = ValueError(f"unreadable Parquet row group {key[1]} ({type(err).__name__}: {err})")
 
         if len(groups) > 1:
             with ThreadPoolExecutor(min(len(groups), self.storage.max_in_flight)) as pool:
@@ -147,21 +151,21 @@ class ParquetRecords(MemoryRecords):
         elif groups:
             read(groups[0])
         out: list[bytes | Exception] = []
-        for i, (f, g, r) in zip(indices, locs):
-            name = self.paths[int(i)]
+        for r, (f, g, k) in zip(rows_wanted, locs):
+            name = self.keys[r]
             rows = results[(f, g)]
             if isinstance(rows, Exception):
-                out.append(type(rows)(f"{name}: {rows}") if name not in str(rows) else rows)
-            elif rows[r] is None:
+                out.append(rows if name in str(rows) else type(rows)(f"{name}: {rows}"))
+            elif rows[k] is None:
                 out.append(ValueError(f"{name}: the audio is null"))
             else:
-                out.append(rows[r])
+                out.append(rows[k])
         return out
 
-    def record_keys(self, indices: Sequence[int] | np.ndarray) -> list[RecordKey]:
-        # The byte size of a row is unknown before it is read; the row's
-        # position in a file of this version identifies it.
-        return [RecordKey(self.paths[int(i)], 0, self.versions[int(self.locations[int(i), 0])]) for i in indices]
+    def _entry(self, row: int) -> tuple[int, str]:
+        # A row's byte size is unknown before it is read; its position in a
+        # file of this version identifies it.
+        return 0, self.versions[int(self.locations[row, 0])]
 
 
 def _classlabel_names(schema: Any, column: str) -> list[str] | None:
@@ -186,7 +190,7 @@ def parquet_records(
     storage: Storage | None = None,
     on_error: Literal["raise", "skip"] = "raise",
     row_group_cache_mb: float = ROW_GROUP_CACHE_MB,
-) -> ParquetRecords:
+) -> AudioFiles:
     """Open Parquet files with an audio column as records.
 
     Parameters
@@ -201,8 +205,8 @@ def parquet_records(
         column: unlabelled.
     storage : Storage, optional
     on_error : {"raise", "skip"}
-        An unreadable file raises, or is left out with a warning (listed
-        in `skipped`). A null audio value is found when the record is read:
+        An unreadable file raises, or is left out with a warning (counted
+        in `skipped_rows`). A null audio value is found when the record is read:
         the loader's `on_error` then raises or replaces it.
     row_group_cache_mb : float
         Row groups kept in memory per process.
@@ -218,7 +222,7 @@ def parquet_records(
     if not urls:
         raise ValueError(f"no Parquet files match {files!r}")
     names, labels, locations, used, sizes, versions = [], [], [], [], [], []
-    skipped: list[tuple[str, str]] = []
+    problems: list[tuple[str, str]] = []
     classes: list[str] | None = None
     for url in urls:
         try:
@@ -234,7 +238,7 @@ def parquet_records(
             if on_error == "raise":
                 raise (err if url in str(err) else type(err)(f"{url}: {err}")) if isinstance(err, (OSError, ValueError)) \
                     else ValueError(f"{url}: not a readable Parquet file ({err})") from None
-            skipped.append((url, str(err)))
+            problems.append((url, str(err)))
             continue
         if column is not None:
             found = _classlabel_names(schema, column)
@@ -251,24 +255,21 @@ def parquet_records(
                 locations.append((number, group, r))
                 labels.append(None if values is None else values[row])
                 row += 1
-    report_skipped("Parquet files", skipped)
+    count, reasons = skipped("Parquet files", problems)
     if not names:
         raise ValueError(f"no rows in {len(urls)} Parquet file(s) ({urls[0]}, ...)")
     if all(label is None for label in labels):
-        ids, vocab = _vocabulary(None, len(names))
+        ids, vocab = vocabulary(None, len(names))
     elif classes is not None:
         ids, vocab = np.array([-1 if v is None else int(v) for v in labels], dtype=np.int32), tuple(classes)
     else:
         if any(label is None for label in labels):
             raise ValueError(f"{names[labels.index(None)]}: null label while other rows have one")
-        ids, vocab = _vocabulary(labels, len(names))
-    locs = np.array(locations, dtype=np.int64).reshape(-1, 3)
-    locs.setflags(write=False)
-    return ParquetRecords(
-        paths=tuple(names), labels=ids, classes=vocab, storage=storage, skipped=tuple(skipped),
-        files=tuple(used), sizes=tuple(sizes), versions=tuple(versions), locations=locs,
-        audio_column=audio_column, row_group_cache_mb=row_group_cache_mb,
-    )
+        ids, vocab = vocabulary(labels, len(names))
+    source = ParquetSource(names, storage, used, sizes, versions, np.array(locations, dtype=np.int64),
+                           audio_column, row_group_cache_mb)
+    return AudioFiles(paths=source.keys, labels=ids, classes=vocab, source=source, origin=urls[0],
+                      skipped_rows=count, skip_reasons=reasons)
 
 
 def write_parquet(

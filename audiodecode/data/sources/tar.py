@@ -28,8 +28,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from audiodecode.data.records import AUDIO_EXTENSIONS, _vocabulary
-from audiodecode.data.sources.base import MemoryRecords, RecordKey, report_skipped
+from audiodecode.data.records import AUDIO_EXTENSIONS, AudioFiles, vocabulary
+from audiodecode.data.sources.base import RecordSource, skipped
 from audiodecode.data.sources.storage import ByteRange, Storage, is_local, local_path
 
 INDEX_FORMAT = "audiodecode-tar-index/1"
@@ -176,49 +176,41 @@ def load_index(url: str, storage: Storage, index_dir: str | None, *, label_key: 
     return index
 
 
-@dataclass(frozen=True, eq=False)
-class TarShards(MemoryRecords):
-    """Records of WebDataset tar shards; a record is one ranged read.
-
-    Build with `tar_shards(...)`.
+class TarSource(RecordSource):
+    """The `ByteSource` of WebDataset tar shards: a record is one ranged
+    read of its audio member. Made by `tar_shards`.
 
     Attributes
     ----------
     shards : tuple of str
-        Shard URLs in data-set order.
-    locations : np.ndarray [shape=(n, 3)], int64
-        Per record: shard number, audio offset, audio size.
+        Shard URLs.
     versions : tuple of str
         Each shard's version when it was indexed (cache keys).
+    locations : np.ndarray [shape=(n, 3)], int64
+        Per record (row of `keys`): shard number, audio offset, audio size.
     """
 
-    shards: tuple[str, ...] = ()
-    locations: np.ndarray = None  # type: ignore[assignment]
-    versions: tuple[str, ...] = ()
+    def __init__(self, keys: Sequence[str], storage: Storage, shards: Sequence[str], versions: Sequence[str],
+                 locations: np.ndarray) -> None:
+        super().__init__(keys, storage)
+        self.shards = tuple(shards)
+        self.versions = tuple(versions)
+        self.locations = np.asarray(locations, dtype=np.int64).reshape(-1, 3)
+        self.locations.setflags(write=False)
 
-    def fetch(self, indices: Sequence[int] | np.ndarray) -> list[bytes | Exception]:
+    def _identity(self) -> tuple:
+        return self.shards, self.versions, self.locations
+
+    def _read_rows(self, rows: list[int]) -> list[bytes | Exception]:
         ranges = []
-        for i in indices:
-            shard, offset, size = (int(v) for v in self.locations[int(i)])
+        for r in rows:
+            shard, offset, size = (int(v) for v in self.locations[r])
             ranges.append(ByteRange(self.shards[shard], offset, offset + size))
         out = self.storage.read_many(ranges)
-        return [_name(err, self.paths[int(i)]) if isinstance(err, Exception) else err for i, err in zip(indices, out)]
+        return [_name(got, self.keys[r]) if isinstance(got, Exception) else got for r, got in zip(rows, out)]
 
-    def record_keys(self, indices: Sequence[int] | np.ndarray) -> list[RecordKey]:
-        return [
-            RecordKey(self.paths[int(i)], int(self.locations[int(i), 2]), self.versions[int(self.locations[int(i), 0])])
-            for i in indices
-        ]
-
-
-def _name(err: Exception, name: str) -> Exception:
-    """The error, with the record's name in front if it lacks it."""
-    if name in str(err):
-        return err
-    try:
-        return type(err)(f"{name}: {err}")
-    except TypeError:
-        return OSError(f"{name}: {err}")
+    def _entry(self, row: int) -> tuple[int, str]:
+        return int(self.locations[row, 2]), self.versions[int(self.locations[row, 0])]
 
 
 def tar_shards(
@@ -229,7 +221,7 @@ def tar_shards(
     label_key: str = "label",
     on_error: Literal["raise", "skip"] = "raise",
     num_threads: int = 8,
-) -> TarShards:
+) -> AudioFiles:
     """Open WebDataset tar shards as records with random access.
 
     Parameters
@@ -246,14 +238,16 @@ def tar_shards(
     on_error : {"raise", "skip"}
         A sample without audio, an unreadable label or an unreadable shard
         raises, or is left out with a `SkippedSourceWarning` and listed in
-        `skipped`.
+        `skip_reasons`.
     num_threads : int
         Shards indexed at once.
 
     Returns
     -------
-    TarShards
-        Records in shard order, then member order.
+    AudioFiles
+        Records in shard order, then member order; keys are
+        ``<shard>#<member>``, `source` a `TarSource`; `skipped_rows` counts
+        what "skip" left out.
 
     Raises
     ------
@@ -278,18 +272,18 @@ def tar_shards(
 
     with ThreadPoolExecutor(max(1, min(num_threads, len(urls)))) as pool:
         indexes = list(pool.map(one, urls))
-    skipped: list[tuple[str, str]] = []
+    problems: list[tuple[str, str]] = []
     names, labels, locations, used, versions = [], [], [], [], []
     for url, index in zip(urls, indexes):
         if isinstance(index, Exception):
             if on_error == "raise":
                 raise index
-            skipped.append((url, str(index)))
+            problems.append((url, str(index)))
             continue
         if index.problems and on_error == "raise":
             what, why = index.problems[0]
             raise ValueError(f"{what}: {why}")
-        skipped += index.problems
+        problems += index.problems
         number = len(used)
         used.append(url)
         versions.append(index.version)
@@ -297,20 +291,17 @@ def tar_shards(
             names.append(f"{url}#{member}")
             labels.append(label)
             locations.append((number, offset, size))
-    report_skipped("tar shards", skipped)
+    count, reasons = skipped("tar shards", problems)
     if not names:
         raise ValueError(f"no audio records in {len(urls)} shard(s) ({urls[0]}, ...)")
     has_labels = [label is not None for label in labels]
     if any(has_labels) and not all(has_labels):
         missing = names[has_labels.index(False)]
         raise ValueError(f"{missing}: no label member (.cls/.txt/.json) while other samples have one")
-    ids, classes = _vocabulary(labels if all(has_labels) else None, len(names))
-    locs = np.array(locations, dtype=np.int64).reshape(-1, 3)
-    locs.setflags(write=False)
-    return TarShards(
-        paths=tuple(names), labels=ids, classes=classes, storage=storage, skipped=tuple(skipped),
-        shards=tuple(used), locations=locs, versions=tuple(versions),
-    )
+    ids, classes = vocabulary(labels if all(has_labels) else None, len(names))
+    source = TarSource(names, storage, used, versions, np.array(locations, dtype=np.int64))
+    return AudioFiles(paths=source.keys, labels=ids, classes=classes, source=source, origin=urls[0],
+                      skipped_rows=count, skip_reasons=reasons)
 
 
 def write_tar_shards(
