@@ -415,3 +415,41 @@ def test_two_processes_read_disjoint_records_covering_the_set(
         a, b = outs[0][epoch], outs[1][epoch]
         assert len(a) == len(b) == 5
         assert not set(a) & set(b) and sorted(a + b) == list(range(10))
+
+
+def test_jax_loader_over_s3_shards_resumes_and_caches(markers: AudioFiles, s3: S3Server, tmp_path: Path) -> None:
+    """The JAX loader over tar shards in the S3 server: the batches of the
+    loose files, an exact resume, and a cached second epoch that reads
+    nothing from the server."""
+    pytest.importorskip("jax")
+    from audiodecode.jax import loader
+
+    root = tmp_path / "shards"
+    write_tar_shards(pairs(markers), str(root / "j-{:03d}.tar"), per_shard=3)
+    fs = s3.filesystem()
+    for name in os.listdir(root):
+        fs.put_file(str(root / name), f"{BUCKET}/jax/{name}")
+    storage = storage_for(s3)
+    shards = tar_shards(f"s3://{BUCKET}/jax/j-{{000..003}}.tar", storage=storage, index_dir=str(tmp_path / "idx"))
+    settings = dict(batch_size=5, clip_seconds=0.1, seed=2, num_threads=1, prefetch=1)
+
+    def take(it: object, n: int) -> list[dict[str, np.ndarray]]:
+        return [{k: np.asarray(v) for k, v in next(it).items()} for _ in range(n)]
+
+    with loader(markers, cache=None, **settings) as it:
+        want = take(it, 6)
+    with AudioCache(max_ram_gb=0.05) as cache, loader(shards, cache=cache, **settings) as it:
+        got = take(it, 2)  # epoch 0 (2 batches of 5)
+        storage.reset_stats()
+        got += take(it, 2)  # epoch 1: every record is a cache hit
+        assert storage.stats()["requests"] == 0 and cache.stats()["hits"] >= 10
+        state = it.get_state()
+        got += take(it, 2)
+    for a, b in zip(got, want):
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    with loader(shards, cache=None, **settings) as it:
+        it.set_state(state)
+        resumed = take(it, 2)
+    for a, b in zip(resumed, want[4:]):
+        np.testing.assert_array_equal(a["audio"], b["audio"])
