@@ -35,6 +35,7 @@ from audiodecode.data.sources import (
     array_records,
     open_records,
     parquet_records,
+    object_files,
     tar_shards,
     write_array_record,
     write_parquet,
@@ -453,3 +454,20 @@ def test_jax_loader_over_s3_shards_resumes_and_caches(markers: AudioFiles, s3: S
         resumed = take(it, 2)
     for a, b in zip(resumed, want[4:]):
         np.testing.assert_array_equal(a["audio"], b["audio"])
+
+
+def test_loose_objects_in_a_bucket(clips: AudioFiles, s3: S3Server, tmp_path: Path) -> None:
+    fs = s3.filesystem()
+    urls = []
+    for path in clips.paths:
+        fs.put_file(path, f"{BUCKET}/loose/{Path(path).name}")
+        urls.append(f"s3://{BUCKET}/loose/{Path(path).name}")
+    storage = storage_for(s3)
+    objects = object_files(urls, [clips.classes[k] for k in clips.labels], storage=storage)
+    assert len(open_records(f"s3://{BUCKET}/loose/c0*", storage=storage)) == 10  # c00..c09
+    spec = ClipSpec(sr=SR, clip_seconds=0.25, seed=5)
+    want = ClipReader(clips, spec).read([0] * 6, range(6))
+    got = ClipReader(objects, spec).read([0] * 6, range(6))
+    np.testing.assert_array_equal(got["audio"], want["audio"])
+    np.testing.assert_array_equal(got["label"], want["label"])
+    assert storage.stats()["requests"] >= 6
