@@ -129,3 +129,31 @@ class S3Server:
         client = boto3.client("s3", endpoint_url=self.endpoint_url, region_name=REGION,
                               aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY)
         client.create_bucket(Bucket=name)
+
+
+def serve() -> None:
+    """Run the server in this process until stdin closes (benchmarks run it
+    in a child process, so that serving does not take the reader's GIL).
+    Prints the endpoint; reads commands from stdin: ``latency <seconds>``,
+    ``fail <n>``, ``requests`` (prints the count)."""
+    import sys
+
+    with S3Server() as server:
+        print(server.endpoint_url, flush=True)
+        for line in sys.stdin:
+            command, *args = line.split()
+            if command == "latency":
+                server.latency_s = float(args[0])
+            elif command == "fail":
+                server.fail_next(int(args[0]))
+            if command == "requests":
+                print(server.requests, flush=True)
+            else:
+                print("ok", flush=True)
+
+
+if __name__ == "__main__":
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    serve()
