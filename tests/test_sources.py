@@ -135,13 +135,21 @@ def test_brace_patterns_expand_like_webdataset() -> None:
 def test_ranged_reads_locally_and_from_s3(s3: S3Server, tmp_path: Path) -> None:
     blob = bytes(range(256)) * 40
     (tmp_path / "blob").write_bytes(blob)
-    s3.filesystem().pipe(f"{BUCKET}/blob", blob)
+    s3.filesystem().pipe(f"{BUCKET}/blob", blob, ACL="public-read")
     storage = storage_for(s3)
     for url in (str(tmp_path / "blob"), f"file://{tmp_path}/blob", f"s3://{BUCKET}/blob"):
         assert storage.read(url, 100, 300) == blob[100:300]
         assert storage.read(url) == blob
         got = storage.read_many([ByteRange(url, k, k + 7) for k in range(0, 5000, 500)])
         assert got == [blob[k : k + 7] for k in range(0, 5000, 500)]
+    # Plain HTTP(S) through fsspec's HTTP file system: ranged GETs too.
+    url = f"{s3.endpoint_url}/{BUCKET}/blob"
+    both = Storage({"s3": s3.storage_options(), "http": {}}, retry=FAST)
+    assert both.read(url, 100, 300) == blob[100:300] == both.read(f"s3://{BUCKET}/blob", 100, 300)
+    assert both.read_many([ByteRange(url, 0, 5), ByteRange(url, 7, 9)]) == [blob[:5], blob[7:9]]
+    s3.filesystem().pipe(f"{BUCKET}/private", blob)
+    with pytest.raises(PermissionError, match=f"/{BUCKET}/private bytes 0-4: HTTP 403"):
+        both.read(f"{s3.endpoint_url}/{BUCKET}/private", 0, 4)
     with pytest.raises(SourceReadError, match="shorter"):
         storage.read(str(tmp_path / "blob"), 0, len(blob) + 1)
     assert pickle.loads(pickle.dumps(storage)).read(f"s3://{BUCKET}/blob", 0, 3) == blob[:3]

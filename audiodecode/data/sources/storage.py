@@ -30,6 +30,13 @@ from typing import Any, NamedTuple
 PERMANENT_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError, ValueError, TypeError)
 
 
+# HTTP client errors worth retrying (timeout, too early, too many requests);
+# other 4xx answers are final.
+RETRIED_4XX = frozenset({408, 425, 429})
+# Protocol names `storage_options` may be keyed by.
+_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "adl", "http", "https", "hf", "ftp", "sftp", "hdfs"})
+
+
 class SourceReadError(OSError):
     """A byte range could not be read (after every retry); the message names
     the URL, the range and the last reason."""
@@ -100,9 +107,10 @@ class Storage:
     Parameters
     ----------
     storage_options : dict, optional
-        Keyword arguments for the fsspec file system of every remote URL
+        Keyword arguments for the fsspec file system of the remote URLs
         (e.g. ``{"key": ..., "secret": ..., "client_kwargs": {"endpoint_url": ...}}``
-        for ``s3://``).
+        for ``s3://``), or one such dict per protocol
+        (``{"s3": {...}, "gs": {...}}``).
     retry : RetryPolicy
     max_in_flight : int
         Requests `read_many` keeps open at once.
@@ -174,9 +182,16 @@ class Storage:
         with self._lock:
             fs = self._filesystems.get(protocol)
             if fs is None:
-                options = {} if protocol == "file" else self.storage_options
+                options = {} if protocol == "file" else self.options_for(protocol)
                 fs = self._filesystems[protocol] = fsspec.filesystem(protocol, **options)
         return fs, fs._strip_protocol(url)
+
+    def options_for(self, protocol: str) -> dict[str, Any]:
+        """The file-system options of `protocol`: `storage_options[protocol]`
+        when the options are given per protocol, else all of them."""
+        if any(k in _PROTOCOLS and isinstance(v, dict) for k, v in self.storage_options.items()):
+            return dict(self.storage_options.get(protocol) or {})
+        return self.storage_options
 
     def size(self, url: str) -> int:
         """The object's size in bytes (retried like a read)."""
@@ -286,7 +301,12 @@ class Storage:
             except PERMANENT_ERRORS as err:
                 self._count(failures=1)
                 raise type(err)(f"{r.url}: {err}") from err
-            except Exception as err:  # transient: a 5xx, a reset, a timeout
+            except Exception as err:  # transient: a 5xx, a reset, a timeout; or an HTTP 4xx
+                status = getattr(err, "status", None)
+                if isinstance(status, int) and 400 <= status < 500 and status not in RETRIED_4XX:
+                    self._count(failures=1)
+                    kind = {401: PermissionError, 403: PermissionError, 404: FileNotFoundError}.get(status, SourceReadError)
+                    raise kind(f"{r.describe()}: HTTP {status} ({err})") from err
                 last = err
             if time.monotonic() >= deadline:
                 break
