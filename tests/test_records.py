@@ -121,7 +121,8 @@ def test_multi_label_from_json_lists_and_csv_separators(corpus: Path) -> None:
     assert from_csv.label_sets == files.label_sets and from_csv.classes == files.classes
     # Through the reader: the batch carries the multi-hot vectors.
     batch = ClipReader(files, ClipSpec(sr=SR, clip_seconds=0.25)).read([0, 0], [0, 1])
-    assert batch["labels"].shape == (2, 3) and "label" not in batch
+    np.testing.assert_array_equal(batch["labels"], files.targets([0, 1])["labels"])
+    assert batch["label"].tolist() == [UNLABELLED] * 2
 
 
 def test_directory_and_path_list_forms_keep_their_behaviour(corpus: Path) -> None:
@@ -376,3 +377,98 @@ def test_the_default_vocabulary_comes_from_the_manifest(corpus: Path) -> None:
     tokens, length = encode_batch(files.texts[np.array([2, 0])], vocab)
     assert [vocab.decode(t[:k]) for t, k in zip(tokens, length)] == ["three", "one"]
     assert math.isclose(sum(files.durations), sum(SECONDS[:3]))
+
+
+def test_the_text_transform_is_the_users_or_the_data_sets_vocabulary() -> None:
+    from audiodecode.data.text import resolve_text_transform
+
+    assert resolve_text_transform(None, None) is None
+    assert resolve_text_transform(None, Strings(["ba", "c"])) == CharVocabulary("abc")
+    mine = str.encode
+    assert resolve_text_transform(mine, Strings(["x"])) is mine
+    with pytest.raises(TypeError, match="must be a callable"):
+        resolve_text_transform("chars", None)
+
+
+def test_the_loaders_drop_bad_manifest_rows_and_count_them(corpus: Path) -> None:
+    pytest.importorskip("grain")
+    from audiodecode.jax import loader
+
+    rows = [{"audio_filepath": f"clips/u{i}.wav", "text": f"t{i}"} for i in range(4)]
+    manifest = write_jsonl(corpus / "m.jsonl", rows[:2] + [{"audio_filepath": "clips/gone.wav", "text": "x"}] + rows[2:])
+    with pytest.raises(BadRowError, match="line 3"):
+        loader(manifest, batch_size=2, sr=SR, clip_seconds=0.25, num_threads=1, prefetch=2, cache=None)
+    with pytest.warns(SkippedRowsWarning):
+        it = loader(manifest, batch_size=2, sr=SR, clip_seconds=0.25, num_threads=1, prefetch=2, cache=None,
+                    on_error="skip", num_epochs=1)
+    with it:
+        assert sum(len(b["label"]) for b in it) == 4
+        assert it.stats()["skipped_rows"] == 1 and it.files.skipped_rows == 1
+
+
+def test_an_espeak_common_voice_layout_loads_as_it_is(tmp_path: Path) -> None:
+    """Common Voice keeps `validated.tsv` beside `clips/`, and lists bare
+    file names; transcripts hold quotes. Spoken with espeak-ng."""
+    import shutil
+
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("Debian's espeak-ng is needed (`make env` installs it)")
+    (tmp_path / "clips").mkdir()
+    sentences = ["yes", 'she said "no"', "one two three"]
+    for i, sentence in enumerate(sentences):
+        subprocess.run(["espeak-ng", "-w", str(tmp_path / "clips" / f"cv_{i}.wav"), sentence], check=True)
+    (tmp_path / "validated.tsv").write_text(
+        "client_id\tpath\tsentence\tup_votes\tdown_votes\n"
+        + "".join(f"c{i}\tcv_{i}.wav\t{s}\t2\t0\n" for i, s in enumerate(sentences))
+    )
+    files = audio_files(tmp_path / "validated.tsv")
+    assert list(files.paths) == [str(tmp_path / "clips" / f"cv_{i}.wav") for i in range(3)]
+    assert list(files.texts) == sentences
+    np.testing.assert_allclose(files.durations, [ad.info(p).duration for p in files.paths])
+    assert files.durations[2] > files.durations[0] > 0.2  # espeak-ng speaks at its rate
+    with pytest.raises(BadRowError, match="line 2 .*file not found"):
+        audio_files(tmp_path / "validated.tsv", audio_root=".")
+    assert audio_files(tmp_path / "validated.tsv", audio_root="clips").paths == files.paths
+
+
+def test_with_durations_probes_a_directory_once(corpus: Path) -> None:
+    files = audio_files(corpus / "clips")
+    probed = durations_mod.with_durations(files, duration_cache=False)
+    np.testing.assert_allclose(probed.durations, SECONDS)
+    assert durations_mod.with_durations(probed) is probed  # nothing left to probe
+    (corpus / "clips" / "u9.wav").write_bytes(b"garbage")
+    with pytest.warns(SkippedRowsWarning, match=r"skipped 1 of 5 rows .*record 4 \(.*u9.wav\): unreadable"):
+        kept = durations_mod.with_durations(audio_files(corpus / "clips"), on_error="skip", duration_cache=False)
+    assert len(kept) == 4 and kept.skipped_rows == 1
+
+
+def test_multi_label_batches_reach_both_loaders_as_multi_hot(corpus: Path) -> None:
+    pytest.importorskip("torch")
+    from audiodecode.torch import AudioDataLoader, AudioDataset
+
+    rows = [{"path": f"clips/u{i}.wav", "label": tags} for i, tags in enumerate([["a"], ["b", "c"], [], ["a", "c"]])]
+    files = audio_files(write_jsonl(corpus / "tags.jsonl", rows))
+    want = files.targets(np.arange(4))["labels"]
+    loader = AudioDataLoader(files, batch_size=4, target_sr=SR, clip_seconds=0.25, shuffle=False,
+                             num_threads=1, prefetch=2, cache=None)
+    _, labels = next(iter(loader))
+    np.testing.assert_array_equal(labels.numpy(), want)
+    dataset = AudioDataset(files, target_sr=SR, clip_seconds=0.25)
+    _, stacked, _ = dataset.collate([dataset[i] for i in range(4)])
+    np.testing.assert_array_equal(stacked.numpy(), want)
+
+
+def test_a_csv_row_with_the_wrong_number_of_cells_is_a_bad_row(corpus: Path) -> None:
+    (corpus / "m.csv").write_text("path,text\nclips/u0.wav,a\nclips/u1.wav,b,extra\nclips/u2.wav\n")
+    with pytest.raises(BadRowError, match="m.csv line 3: 3 cells, the header has 2"):
+        audio_files(corpus / "m.csv")
+    with pytest.warns(SkippedRowsWarning, match="skipped 2 of 3 .*line 4: 1 cells"):
+        assert list(audio_files(corpus / "m.csv", on_error="skip").texts) == ["a"]
+
+
+def test_byte_order_marks_and_crlf_line_ends_are_not_data(corpus: Path) -> None:
+    (corpus / "m.csv").write_bytes("\ufeffpath,text\r\nclips/u0.wav,a\r\n".encode())
+    (corpus / "m.jsonl").write_bytes('\ufeff{"audio_filepath": "clips/u0.wav", "text": "a"}\r\n'.encode())
+    for name in ("m.csv", "m.jsonl"):
+        files = audio_files(corpus / name)
+        assert list(files.texts) == ["a"] and files.paths[0] == str(corpus / "clips" / "u0.wav")

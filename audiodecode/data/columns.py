@@ -64,11 +64,14 @@ class Strings(Sequence[str]):
 
     def __getitem__(self, index):  # noqa: ANN001, ANN204 (overloaded above)
         if isinstance(index, (int, np.integer)):
-            n = len(self)
-            i = int(index) + n if index < 0 else int(index)
+            i = int(index)
+            n = len(self._ends) - 1
+            if i < 0:
+                i += n
             if not 0 <= i < n:
                 raise IndexError(f"index {int(index)} out of range for {n} strings")
-            return self._data[self._ends[i] : self._ends[i + 1]].decode("utf-8")
+            a, b = self._ends[i : i + 2].tolist()
+            return self._data[a:b].decode("utf-8")
         picks = np.arange(len(self))[index] if isinstance(index, slice) else np.asarray(index)
         if picks.dtype == bool:
             picks = np.flatnonzero(picks)

@@ -31,6 +31,8 @@ from audiodecode.data.records import MANIFEST_EXTENSIONS, AudioFiles, BadRowErro
 # durations); its duration is then cut to the file's end. Further is a bad row.
 END_TOLERANCE_SECONDS = 0.1
 CACHE_VERSION = 1
+# Headers read per round of the thread pool.
+PROBE_CHUNK = 4096
 
 
 def default_cache_dir() -> Path:
@@ -125,8 +127,11 @@ def probe(
     if todo:
         threads = num_threads or min(32, 4 * (os.cpu_count() or 1))
         with ThreadPoolExecutor(max_workers=max(1, min(threads, len(todo)))) as pool:
-            for key, result in zip(todo, pool.map(header, todo)):
-                found[key] = result
+            # In chunks: a million pending futures would cost a gigabyte.
+            for lo in range(0, len(todo), PROBE_CHUNK):
+                chunk = todo[lo : lo + PROBE_CHUNK]
+                for key, result in zip(chunk, pool.map(header, chunk)):
+                    found[key] = result
         fresh = {os.path.abspath(k): [*stamps[k], found[k]] for k in todo
                  if k in stamps and not isinstance(found[k], Exception)}
         if cache is not None and fresh:

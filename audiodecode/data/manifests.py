@@ -91,6 +91,7 @@ def read_manifest(
     on_error: OnError = "raise",
     duration_cache: StrPath | bool = True,
     num_threads: int | None = None,
+    audio_root: StrPath | None = None,
 ) -> AudioFiles:
     """Read a JSONL, CSV or TSV manifest into an `AudioFiles` table.
 
@@ -105,6 +106,12 @@ def read_manifest(
         Column names (see `audiodecode.data.records.audio_files`).
     probe, on_error, duration_cache, num_threads
         As in `audiodecode.data.records.audio_files`; `probe=None` probes.
+    audio_root : path, optional
+        The folder relative paths resolve against (relative to the
+        manifest's folder). None: the manifest's folder, or its ``clips``
+        sub-folder when the first row's file is there and not beside the
+        manifest (Common Voice's layout: ``validated.tsv`` lists
+        ``clips/``' file names).
 
     Returns
     -------
@@ -122,12 +129,31 @@ def read_manifest(
         rows, bad = _csv_rows(manifest, "\t" if suffix == ".tsv" else ",")
     else:
         raise ValueError(f"{manifest}: not a manifest (.jsonl, .ndjson, .json, .csv, .tsv)")
-    return read_rows(rows, columns, base=manifest.parent, origin=str(manifest), probe=probe, on_error=on_error,
+    return read_rows(rows, columns, base=str(_audio_root(manifest, rows, columns, audio_root)), origin=str(manifest), probe=probe, on_error=on_error,
                      duration_cache=duration_cache, num_threads=num_threads, bad=bad)
 
 
+def _audio_root(manifest: Path, rows: list[tuple[int, dict]], columns: Columns, audio_root: StrPath | None) -> Path:
+    """The folder relative paths of `manifest` resolve against."""
+    folder = manifest.parent
+    if audio_root is not None:
+        return folder / audio_root
+    if not rows:
+        return folder
+    try:
+        column = columns.resolve(list(rows[0][1]), str(manifest))["path"]
+    except ValueError:
+        return folder  # read_rows reports the missing column
+    first = rows[0][1].get(column)
+    if isinstance(first, str) and first.strip() and not os.path.isabs(first.strip()):
+        first = first.strip()
+        if not (folder / first).exists() and (folder / "clips" / first).exists():
+            return folder / "clips"
+    return folder
+
+
 def _json_rows(manifest: Path) -> tuple[list[tuple[int, dict]], list[tuple[int, str]]]:
-    text = manifest.read_text(encoding="utf-8")
+    text = manifest.read_text(encoding="utf-8-sig")  # -sig: a byte-order mark is not data
     if text.lstrip().startswith("["):
         try:
             items = json.loads(text)
@@ -152,14 +178,15 @@ def _json_rows(manifest: Path) -> tuple[list[tuple[int, dict]], list[tuple[int, 
 def _csv_rows(manifest: Path, delimiter: str) -> tuple[list[tuple[int, dict]], list[tuple[int, str]]]:
     rows: list[tuple[int, dict]] = []
     bad: list[tuple[int, str]] = []
-    with open(manifest, newline="", encoding="utf-8") as f:
+    with open(manifest, newline="", encoding="utf-8-sig") as f:
         quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
         reader = csv.DictReader(f, delimiter=delimiter, quoting=quoting)
         for row in reader:
             n = reader.line_num
+            # DictReader files surplus cells under None and fills missing ones with None.
             if None in row or any(v is None for v in row.values()):
-                bad.append((n, f"{manifest} line {n}: {len(row) - (None in row)} columns expected, row has "
-                               f"{sum(v is not None for k, v in row.items() if k is not None) + len(row.get(None) or [])}"))
+                cells = sum(v is not None for k, v in row.items() if k is not None) + len(row.get(None) or ())
+                bad.append((n, f"{manifest} line {n}: {cells} cells, the header has {len(reader.fieldnames)}"))
                 continue
             rows.append((n, row))
         if reader.fieldnames is None:
@@ -171,7 +198,7 @@ def read_rows(
     rows: Sequence[tuple[int, dict[str, Any]]],
     columns: Columns = Columns(),
     *,
-    base: Path | None,
+    base: str | None,
     origin: str | None,
     probe: bool | None = None,
     on_error: OnError = "raise",
@@ -186,8 +213,8 @@ def read_rows(
     rows : sequence of (row number, dict)
         The row number is what messages name (a manifest line, or a list
         position).
-    base : Path or None
-        Relative paths resolve against it (None: kept as they are).
+    base : str or None
+        A folder; relative paths resolve against it (None: kept as they are).
     origin : str or None
         Where the rows came from, for messages.
     bad : sequence of (row number, reason)
@@ -216,35 +243,50 @@ def read_rows(
                   duration_cache=duration_cache, num_threads=num_threads, where=where)
 
 
-def _parse(row: dict, names: dict, roles: set, base: Path | None, separator: str | None) -> tuple:
-    """(path, label, text, offset, duration, meta json) of one row; ValueError says why not."""
+def _parse(row: dict, names: dict, roles: set, base: str | None, separator: str | None) -> tuple:
+    """(path, label, text, offset, duration, meta json) of one row; ValueError says why not.
+
+    Run once per row of manifests with millions of them: plain str and dict
+    operations only (no pathlib)."""
     raw = row.get(names["path"])
-    if raw is None or not str(raw).strip():
+    path = raw.strip() if isinstance(raw, str) else ("" if raw is None else str(raw).strip())
+    if not path:
         raise ValueError("no path")
-    path = os.path.expanduser(str(raw).strip())
-    if base is not None and "://" not in path and not os.path.isabs(path):
-        path = str(base / path)
+    if path[0] == "~":
+        path = os.path.expanduser(path)
+    if base is not None and not os.path.isabs(path) and "://" not in path:
+        path = os.path.join(base, path)
     label = row.get(names["label"]) if names["label"] else None
-    if isinstance(label, str) and separator is not None:
-        label = [x.strip() for x in label.split(separator) if x.strip()]
-    elif isinstance(label, str) and not label.strip():
-        label = None
+    if isinstance(label, str):
+        if separator is not None:
+            label = [x.strip() for x in label.split(separator) if x.strip()]
+        elif not label.strip():
+            label = None
     text = None
     if names["text"] is not None:
         text = row.get(names["text"])
-        text = "" if text is None else str(text)
+        text = "" if text is None else text if isinstance(text, str) else str(text)
         if not text.strip():
             raise ValueError("empty transcript")
-    offset = _seconds(row.get(names["offset"]) if names["offset"] else None, "offset", 0.0)
-    duration = _seconds(row.get(names["duration"]) if names["duration"] else None, "duration", math.nan)
+    offset = _seconds(row.get(names["offset"]), "offset", 0.0) if names["offset"] else 0.0
+    duration = _seconds(row.get(names["duration"]), "duration", math.nan) if names["duration"] else math.nan
     if duration == 0:
         raise ValueError("duration 0")
-    meta = {k: v for k, v in row.items() if k not in roles}
-    return path, label, text, offset, duration, json.dumps(meta, sort_keys=True, ensure_ascii=False) if meta else "{}"
+    if len(row) > len(roles) or any(k not in roles for k in row):
+        meta = {k: v for k, v in row.items() if k not in roles}
+        return path, label, text, offset, duration, json.dumps(meta, sort_keys=True, ensure_ascii=False)
+    return path, label, text, offset, duration, "{}"
 
 
 def _seconds(value: Any, what: str, default: float) -> float:
-    if value is None or (isinstance(value, str) and not value.strip()):
+    if value is None or value == "":
+        return default
+    if type(value) is float or type(value) is int:
+        x = float(value)
+        if x >= 0 and x != math.inf:  # NaN fails the comparison
+            return x
+        raise ValueError(f"{what} {value!r} is not a finite number >= 0")
+    if isinstance(value, str) and not value.strip():
         return default
     try:
         x = float(value)

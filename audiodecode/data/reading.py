@@ -30,7 +30,7 @@ import numpy as np
 from audiodecode import loading
 from audiodecode.data import seeding
 from audiodecode.data.records import AudioFiles
-from audiodecode.data.sources.base import entry_keys, fetch
+from audiodecode.data.sources.base import entry_keys, fetch, read_keys
 from audiodecode.data.stats import PipelineStats
 
 Crop = Literal["random", "start", "center"]
@@ -198,8 +198,8 @@ class ClipReader:
             (`clip_samples`, or the batch's longest without a clip length);
             "length": (b,) int32, valid samples per row;
             "label": (b,) int32, `UNLABELLED` (-1) where there is none; for a
-            multi-label data set "labels" (b, classes) float32 multi-hot
-            instead (`AudioFiles.targets`).
+            multi-label data set also "labels" (b, classes) float32
+            multi-hot (`AudioFiles.targets`).
         """
         epochs = np.asarray(epochs, dtype=np.int64)
         indices = np.asarray(indices, dtype=np.int64).copy()
@@ -396,7 +396,7 @@ def _segment(offset: float, duration: float, rate: int, frames: int | None, sr: 
     first = round(offset * sr)
     if not math.isfinite(duration):
         return first, None
-    start_frame, end_frame = round(offset * rate), round(offset * rate) + round(duration * rate)
+    end_frame = round(offset * rate) + round(duration * rate)  # as the core cuts: in whole input frames
     if frames is not None and end_frame >= frames:
         return first, None
     return first, round(duration * sr)
@@ -527,20 +527,24 @@ def resolve_augment(augmentations: BatchAugmentation | Sequence[Any] | None) -> 
 
 
 def estimate_decoded_bytes(files: AudioFiles, sr: int) -> int | None:
-    """The data set's size decoded to mono float32 at `sr`, from the records'
-    durations when all are known, else from the headers of up to
-    `SIZE_SAMPLE` files spread over it (to size a cache).
+    """The data set's files' size decoded to mono float32 at `sr` (to size
+    a cache): from the records' durations when all are known and none is
+    a segment, else from the headers of up to `SIZE_SAMPLE` distinct files
+    spread over it.
 
     Returns
     -------
     int or None
         None when none of the sampled headers states a duration.
     """
-    if np.isfinite(files.durations).all():  # probed or given by a manifest: exact
-        return int(files.durations.sum() * sr * 4)
-    picks = np.unique(np.linspace(0, len(files) - 1, min(SIZE_SAMPLE, len(files))).round().astype(int))
-    # Memory records (tar members, Parquet rows) are fetched: their names are not paths.
-    sources = fetch(files, picks) if files.source is not None else [files.paths[i] for i in picks]
+    # The cache holds whole files: segments of one file count it once.
+    paths = list(dict.fromkeys(files.paths))
+    if len(paths) == len(files) and np.isfinite(files.durations).all() and not files.offsets.any():
+        return int(files.durations.sum() * sr * 4)  # probed or given by a manifest: exact
+    picks = np.unique(np.linspace(0, len(paths) - 1, min(SIZE_SAMPLE, len(paths))).round().astype(int))
+    # Records of a `source` (tar members, Parquet rows) are fetched: their keys are not paths.
+    keys = [paths[i] for i in picks]
+    sources = keys if files.source is None else read_keys(files.source, keys)
     durations = []
     for source in sources:
         if isinstance(source, Exception):
@@ -553,4 +557,4 @@ def estimate_decoded_bytes(files: AudioFiles, sr: int) -> int | None:
             durations.append(duration)
     if not durations:
         return None
-    return int(np.mean(durations) * sr * 4 * len(files))
+    return int(np.mean(durations) * sr * 4 * len(paths))

@@ -81,8 +81,9 @@ class Record(NamedTuple):
         Class index into `AudioFiles.classes`; `UNLABELLED` (-1) if none.
     offset : float
         Seconds into the source where the record starts.
-    duration : float
-        Seconds of audio; NaN: to the end of the source, length unknown.
+    duration : float or None
+        Seconds of audio; None: to the end of the source, length unknown
+        (NaN in `AudioFiles.durations`; None here so records compare equal).
     text : str or None
         Transcript, if the data set has them.
     labels : tuple of int
@@ -95,7 +96,7 @@ class Record(NamedTuple):
     path: str
     label: int
     offset: float = 0.0
-    duration: float = math.nan
+    duration: float | None = None
     text: str | None = None
     labels: tuple[int, ...] = ()
     meta: Mapping[str, Any] = {}
@@ -211,7 +212,7 @@ class AudioFiles:
             path=self.paths[i],
             label=int(self.labels[i]),
             offset=float(self.offsets[i]),
-            duration=float(self.durations[i]),
+            duration=float(self.durations[i]) if math.isfinite(self.durations[i]) else None,
             text=None if self.texts is None else self.texts[i],
             labels=() if self.label_sets is None else tuple(self.label_sets[i].tolist()),
             meta=self.meta(i),
@@ -246,14 +247,14 @@ class AudioFiles:
         Returns
         -------
         dict
-            "label": (b,) int32 class indices (`UNLABELLED` where none), for
-            single-label and unlabelled sets; "labels": (b, len(classes))
-            float32 multi-hot vectors, for multi-label sets. Transcripts
-            are not here: see `texts` and `audiodecode.data.text`.
+            "label": (b,) int32 class indices (`UNLABELLED` where none; all
+            of them in a multi-label set); and for a multi-label set
+            "labels": (b, len(classes)) float32 multi-hot vectors.
+            Transcripts are not here: see `texts` and `audiodecode.data.text`.
         """
         indices = np.asarray(indices, dtype=np.int64)
         if self.label_sets is not None:
-            return {"labels": self.label_sets.multi_hot(indices, len(self.classes))}
+            return {"label": self.labels[indices], "labels": self.label_sets.multi_hot(indices, len(self.classes))}
         return {"label": self.labels[indices]}
 
     @cached_property
@@ -337,6 +338,7 @@ def audio_files(
     on_error: OnError = "raise",
     duration_cache: StrPath | bool = True,
     num_threads: int | None = None,
+    audio_root: StrPath | None = None,
 ) -> AudioFiles:
     """Collect the records of a data set.
 
@@ -381,6 +383,10 @@ def audio_files(
         a path; False to probe every time.
     num_threads : int, optional
         Threads for probing; None: a few per core.
+    audio_root : path, optional
+        Where a manifest's relative paths point (relative to its folder);
+        None: the manifest's folder, or its ``clips`` sub-folder for
+        Common Voice's layout (see `audiodecode.data.manifests.read_manifest`).
 
     Returns
     -------
@@ -405,6 +411,8 @@ def audio_files(
         raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
     columns = manifests.Columns(path_column, label_column, text_column, offset_column, duration_column, label_separator)
     options = dict(probe=probe, on_error=on_error, duration_cache=duration_cache, num_threads=num_threads)
+    if audio_root is not None and not (isinstance(files, (str, os.PathLike)) and Path(files).is_file()):
+        raise ValueError("audio_root is for a manifest file")
     if isinstance(files, AudioFiles):
         if labels is not None:
             raise ValueError("labels must be None when files is an AudioFiles")
@@ -421,7 +429,7 @@ def audio_files(
                 manifests.table_from_lists(paths, names, origin=str(root)), **{**options, "probe": bool(probe)}
             )
         if root.suffix.lower() in MANIFEST_EXTENSIONS:
-            return manifests.read_manifest(root, columns, **options)
+            return manifests.read_manifest(root, columns, audio_root=audio_root, **options)
         if root.exists():
             raise ValueError(f"{root} is neither a directory nor a manifest ({', '.join(sorted(MANIFEST_EXTENSIONS))})")
         raise FileNotFoundError(root)

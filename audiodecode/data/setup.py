@@ -136,6 +136,9 @@ def loader_stats(host: HostReader) -> dict[str, Any]:
     """A loader's `stats()`: the pipeline's counters, the cache's, and the
     parallelism it runs with (and which settings the caller fixed)."""
     out = host.stats.snapshot()
+    # Rows dropped at start-up (on_error="skip"), apart from records
+    # replaced while reading ("skipped").
+    out["skipped_rows"] = host.reader.files.skipped_rows
     out["cache"] = host.cache.stats() if host.cache is not None else None
     out["parallelism"] = {
         "num_threads": host.tuning.choice.num_threads,

@@ -169,3 +169,27 @@ def encode_batch(
     for row, ids in zip(tokens, rows):
         row[: len(ids)] = ids
     return tokens, lengths
+
+
+def resolve_text_transform(text_transform: TextTransform | None, texts: Sequence[str] | None) -> TextTransform | None:
+    """A loader's `text_transform=` argument, resolved once at start-up.
+
+    Parameters
+    ----------
+    text_transform : callable str -> sequence of int, or None
+        The user's tokenizer, returned as it is.
+    texts : sequence of str or None
+        The whole data set's transcripts (`AudioFiles.texts`; all
+        processes', so every process builds the same vocabulary).
+
+    Returns
+    -------
+    callable or None
+        `text_transform`; else a `CharVocabulary` of `texts`; None when
+        the data set has no transcripts.
+    """
+    if text_transform is not None:
+        if not callable(text_transform):
+            raise TypeError(f"text_transform must be a callable str -> list[int], not {type(text_transform).__name__}")
+        return text_transform
+    return None if texts is None else CharVocabulary.from_texts(texts)

@@ -134,6 +134,7 @@ class AudioLoader(grain.DatasetIterator):
             first request to last delivery), data_stall_share (share of that
             time the caller waited for a batch), batches, samples,
             elapsed_s, wait_s, skipped (unreadable records replaced),
+            skipped_rows (manifest rows dropped at start-up),
             stage_s and stage_ms_per_batch (decode (with the crop), augment, collate,
             to_device: host time per stage, summed over threads), cache
             (the cache's counters, or None), parallelism (num_threads,
@@ -230,7 +231,9 @@ def loader(
     on_error : {"raise", "skip"}
         An unreadable file raises, or is replaced by another record of the
         shard chosen from the seed (counted in `stats()["skipped"]`, with a
-        `SkippedRecordWarning` naming the file).
+        `SkippedRecordWarning` naming the file). Also what `audio_files`
+        does with a bad manifest row: raise naming it, or drop it at
+        start-up (counted in `stats()["skipped_rows"]`).
     cache : "auto", None or AudioCache
         Whole decoded files kept for later epochs (`audiodecode.cache`).
         "auto": a RAM cache when this process's share of the data set fits
@@ -260,7 +263,7 @@ def loader(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    files = audio_files(files, labels)
+    files = audio_files(files, labels, on_error=on_error)
     spec = ClipSpec(sr=sr, clip_seconds=clip_seconds, crop=crop, seed=seed, on_error=on_error)
     process, processes = jax.process_index(), jax.process_count()
     if batch_size % processes:

@@ -88,7 +88,7 @@ class AudioDataset(torch.utils.data.Dataset):
     ) -> None:
         if isinstance(cache, str):
             raise ValueError("AudioDataset takes an AudioCache or None; it does not make a cache of its own")
-        self.files = audio_files(files, labels)
+        self.files = audio_files(files, labels, on_error=on_error)
         spec = ClipSpec(sr=target_sr, clip_seconds=clip_seconds, crop=crop, seed=seed, on_error=on_error)
         self.reader = ClipReader(self.files, spec, augment=resolve_augment(augmentations), cache=cache)
         self.num_threads = num_threads
@@ -125,12 +125,16 @@ class AudioDataset(torch.utils.data.Dataset):
             shorter file (pad batches with `collate`).
         label : int
             -1 where there is none. With `on_error="skip"`, the label of
-            the record that replaced an unreadable one.
+            the record that replaced an unreadable one. For a multi-label
+            data set, a (classes,) float32 multi-hot tensor instead.
         """
         if not -len(self) <= index < len(self):
             raise IndexError(f"index {index} is out of range for {len(self)} records")
         batch = self.reader.read([self.epoch], [index % len(self)], num_threads=self.num_threads)
-        return torch.from_numpy(batch["audio"][0, : batch["length"][0]]), int(batch["label"][0])
+        audio = torch.from_numpy(batch["audio"][0, : batch["length"][0]])
+        if "labels" in batch:  # multi-label: the multi-hot vector
+            return audio, torch.from_numpy(batch["labels"][0])
+        return audio, int(batch["label"][0])
 
     def collate(self, items: Sequence[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """`collate` padding to `clip_samples` (when set): the batch equals
@@ -156,6 +160,7 @@ def collate(
     -------
     audio : torch.Tensor [shape=(batch, width)]
     labels : torch.Tensor [shape=(batch,)], int64
+        Or (batch, classes) float32 for multi-label items.
     lengths : torch.Tensor [shape=(batch,)], int64
         Valid samples of each row.
     """
@@ -167,4 +172,6 @@ def collate(
     audio = items[0][0].new_zeros(len(items), width)
     for row, (clip, _), n in zip(audio, items, lengths.tolist()):
         row[:n] = clip[:n]
+    if isinstance(items[0][1], torch.Tensor):  # multi-label: stack the multi-hot vectors
+        return audio, torch.stack([label for _, label in items]), lengths
     return audio, torch.tensor([label for _, label in items], dtype=torch.int64), lengths

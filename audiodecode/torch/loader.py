@@ -120,7 +120,9 @@ class AudioDataLoader:
     on_error : {"raise", "skip"}
         An unreadable file raises, or is replaced by another record of the
         shard chosen from the seed (counted in `stats()["skipped"]`, with a
-        `SkippedRecordWarning` naming the file).
+        `SkippedRecordWarning` naming the file). Also what `audio_files`
+        does with a bad manifest row: raise naming it, or drop it at
+        start-up (counted in `stats()["skipped_rows"]`).
     cache : "auto", None or AudioCache
         Whole decoded files kept for later epochs (`audiodecode.cache`).
         "auto": a RAM cache, closed with the loader, when this rank's
@@ -164,6 +166,7 @@ class AudioDataLoader:
         (batch, 1 + n_fft // 2, frames) for "spectrogram" (frames and
         features swap with `layout="features_last"`).
     labels : torch.Tensor [shape=(batch,)], int64, on `device`
+        (batch, classes) float32 multi-hot for a multi-label data set.
         -1 where there is no label.
     lengths : torch.Tensor [shape=(batch,)], int64, on `device`
         Only with `return_lengths=True`: valid samples of each row, or
@@ -198,7 +201,7 @@ class AudioDataLoader:
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        self.files = audio_files(files, labels)
+        self.files = audio_files(files, labels, on_error=on_error)
         self.batch_size = batch_size
         self.drop_last = drop_last
         self.return_lengths = return_lengths
@@ -272,6 +275,7 @@ class AudioDataLoader:
             first request to last delivery), data_stall_share (share of that
             time the caller waited for a batch), batches, samples,
             elapsed_s, wait_s, skipped (unreadable records replaced),
+            skipped_rows (manifest rows dropped at start-up),
             stage_s and stage_ms_per_batch (decode, augment, collate,
             to_device: time per stage, summed over threads; on CUDA,
             to_device counts launching the copies and features, not their
@@ -361,7 +365,9 @@ class _ToDevice:
             length = host["length"]
             if self.featurize is not None:
                 length = self.featurize.frames(length)
-            arrays = (host["audio"], host["label"].astype(np.int64), length.astype(np.int64))
+            # A multi-label set's targets are its multi-hot vectors (float32, for BCE).
+            target = host["labels"] if "labels" in host else host["label"].astype(np.int64)
+            arrays = (host["audio"], target, length.astype(np.int64))
             if self.stream is None:
                 tensors = tuple(torch.from_numpy(a).to(self.device) for a in arrays)
                 return _Ready(self._finish(tensors), None)

@@ -116,8 +116,12 @@ def fetch(files: AudioFiles, indices: Sequence[int] | np.ndarray) -> list[bytes 
     """The bytes of records of a data set with a `source`, in order; a
     failure is returned in its slot (a `ByteSource` without `read_many` is
     read one key at a time)."""
-    keys = [files.paths[int(i)] for i in indices]
-    source = files.source
+    return read_keys(files.source, [files.paths[int(i)] for i in indices])
+
+
+def read_keys(source: Any, keys: Sequence[str]) -> list[bytes | Exception]:
+    """`source.read_many(keys)`, or one `read` per key for a `ByteSource`
+    without it; failures in their slots."""
     if hasattr(source, "read_many"):
         return source.read_many(keys)
     out: list[bytes | Exception] = []
