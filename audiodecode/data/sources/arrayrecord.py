@@ -9,8 +9,8 @@ Record layout ("audiodecode-record/1"), one record per audio clip:
     8 + H   rest  the encoded audio file, byte for byte (FLAC, MP3, WAV, ...)
 
 `write_array_record` converts a manifest (anything `audio_files` takes)
-into this layout, written with ``group_size:1`` so every record is its own
-chunk (one read per record), and writes a sidecar ``<out>.json`` with the
+into this layout, written with ``group_size:1,uncompressed`` so every
+record is its own chunk (one read per record, nothing to decompress), and writes a sidecar ``<out>.json`` with the
 names, labels and classes: opening the data set then reads the sidecar, not
 every record. Without a sidecar the records' headers are read once.
 
@@ -79,7 +79,7 @@ def decode_record(record: bytes, where: str = "record") -> tuple[dict[str, Any],
 
 
 def write_array_record(
-    manifest: StrPath | Sequence[StrPath] | AudioFiles, out: StrPath, *, options: str = "group_size:1"
+    manifest: StrPath | Sequence[StrPath] | AudioFiles, out: StrPath, *, options: str = "group_size:1,uncompressed"
 ) -> str:
     """Convert a data set's audio files into one ArrayRecord file.
 
@@ -90,8 +90,10 @@ def write_array_record(
     out : path
         The ArrayRecord file; ``<out>.json`` is written beside it.
     options : str
-        array-record writer options; ``group_size:1`` makes each record
-        its own chunk, the fastest for random reads.
+        array-record writer options. ``group_size:1`` makes each record
+        its own chunk, the fastest for random reads; ``uncompressed``
+        because encoded audio does not compress (12% for MP3/FLAC with the
+        default zstd) while decompressing made reads 5x slower.
 
     Returns
     -------
