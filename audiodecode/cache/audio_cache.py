@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -174,6 +174,85 @@ class AudioCache:
                 y, out_sr = decoded[j]
                 if _unchanged(key):
                     self._store(key, y, out_sr, (self._ram, self._disk))
+                items[first] = (y, out_sr)
+                for i in repeats:
+                    items[i] = (y.copy(), out_sr)
+        if errors and on_error == "raise":
+            raise errors[min(errors)]
+        return loading.BatchResult(items, errors)
+
+    def load_records(
+        self,
+        keys: Sequence[tuple[str, int, int]],
+        fetch: Callable[[list[int]], list[bytes | Exception]],
+        sr: int | None = None,
+        mono: bool = True,
+        *,
+        on_error: Literal["raise", "skip"] = "raise",
+        num_threads: int | None = None,
+    ) -> loading.BatchResult:
+        """`load_batch` for records held in memory (a tar member, a Parquet
+        row), keyed without reading them.
+
+        Parameters
+        ----------
+        keys : sequence of (name, size, version)
+            Per record: a name unique in the data set (``shard#member``),
+            its size in bytes (0 if unknown) and a signed 64-bit version of
+            the object it lives in (`audiodecode.data.sources.RecordKey.
+            entry_fields`). They take the place of a file's path, size and
+            mtime: a new version of the object is decoded afresh.
+        fetch : callable
+            `fetch(positions)` returns the encoded bytes of the records at
+            those positions of `keys` (or an exception per record). It is
+            called once, for the misses only: a batch of hits reads nothing.
+
+        Returns
+        -------
+        audiodecode.BatchResult
+            As `load_batch`; errors name the record.
+        """
+        if on_error not in ("raise", "skip"):
+            raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
+        loading._check_sr(sr)
+        self._ready()
+        items: list[tuple[np.ndarray, int] | None] = [None] * len(keys)
+        errors: dict[int, Exception] = {}
+        pending: dict[EntryKey, list[int]] = {}
+        for i, (name, size, version) in enumerate(keys):
+            key = EntryKey(str(name), int(size), int(version), None if sr is None else int(sr), bool(mono))
+            if key in pending:
+                pending[key].append(i)
+            elif (found := self._lookup(key)) is not None:
+                items[i] = found
+            else:
+                pending[key] = [i]
+        if pending:
+            misses = list(pending)
+            self._count("misses", len(misses))
+            fetched = fetch([pending[key][0] for key in misses])
+            readable = [j for j, data in enumerate(fetched) if not isinstance(data, Exception)]
+            decoded = loading.load_batch(
+                [fetched[j] for j in readable], sr, mono, num_threads=num_threads, on_error="skip"
+            )
+            outcome: dict[int, tuple[np.ndarray, int] | Exception] = {
+                j: fetched[j] for j in range(len(misses)) if isinstance(fetched[j], Exception)
+            }
+            for k, j in enumerate(readable):
+                if decoded[k] is None:
+                    err = decoded.errors[k]
+                    outcome[j] = loading._rename(err, misses[j].path) if str(err).startswith("<bytes>") else err
+                else:
+                    outcome[j] = decoded[k]
+            for j, key in enumerate(misses):
+                first, *repeats = pending[key]
+                result = outcome[j]
+                if isinstance(result, Exception):
+                    for i in pending[key]:
+                        errors[i] = result
+                    continue
+                y, out_sr = result
+                self._store(key, y, out_sr, (self._ram, self._disk))
                 items[first] = (y, out_sr)
                 for i in repeats:
                     items[i] = (y.copy(), out_sr)

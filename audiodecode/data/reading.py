@@ -32,6 +32,7 @@ from audiodecode.data import seeding
 from audiodecode.data.mixing import BatchMix, batch_seed, one_hot
 from audiodecode.data.records import AudioFiles
 from audiodecode.data.collate import pad_clips, pad_rows, tokens
+from audiodecode.data.sources.base import entry_keys, fetch, read_keys
 from audiodecode.data.stats import PipelineStats
 from audiodecode.data.text import TextTransform
 
@@ -315,26 +316,45 @@ class ClipReader:
         """
         errors: dict[int, Exception] = {}
         plans: dict[int, _Plan] = {}
+        # Records held in memory (tar members, Parquet rows: `files.source`)
+        # are fetched as bytes: all of them without a cache; with one only
+        # those whose header is needed and not known yet (the rest may be
+        # hits, which read nothing).
+        memory = self.files.source is not None
+        needs_plan = [self.spec.clip_samples is not None or self._is_segment(int(i)) for i in indices]
+        if memory:
+            wanted = [j for j in range(len(indices))
+                      if self.cache is None or (needs_plan[j] and int(indices[j]) not in self._meta)]
+            inputs: dict[int, str | bytes] = self._fetch(indices, wanted, on_error, errors)
+        else:
+            inputs = {j: self.files.paths[indices[j]] for j in range(len(indices))}
         for j, i in enumerate(indices):
-            if self.spec.clip_samples is None and not self._is_segment(int(i)):
-                continue  # a whole file, padded per batch: no header needed
+            if j in errors or not needs_plan[j]:
+                continue  # failed to fetch, or a whole file padded per batch: no header needed
             try:
-                plans[j] = self._plan(int(i), float(draws[j]))
+                plans[j] = self._plan(int(i), float(draws[j]), inputs.get(j))
             except (OSError, loading.AudioDecodeError, ValueError) as err:
                 if on_error == "raise":
                     raise
                 errors[j] = err
         todo = [j for j in range(len(indices)) if j not in errors]
-        paths = [self.files.paths[indices[j]] for j in todo]
         windows = {j: plans[j].window() for j in todo if j in plans and self.cache is None}
-        if self.cache is not None:
+        if self.cache is not None and memory:
+            keys = entry_keys(self.files, [indices[j] for j in todo])
+
+            def fetch_misses(positions: list[int]) -> list[bytes | Exception]:
+                need = [todo[p] for p in positions if todo[p] not in inputs]
+                inputs.update(self._fetch(indices, need, "skip", errors))
+                return [inputs[todo[p]] if todo[p] in inputs else errors.pop(todo[p]) for p in positions]
+
+            decoded = self.cache.load_records(
+                keys, fetch_misses, self.spec.sr, True, on_error=on_error, num_threads=num_threads
+            )
+        elif self.cache is not None:
+            paths = [inputs[j] for j in todo]
             decoded = self.cache.load_batch(paths, self.spec.sr, True, on_error=on_error, num_threads=num_threads)
         else:
-            decoded = loading.load_batch(
-                paths, sr=self.spec.sr, mono=True, num_threads=num_threads, on_error=on_error,
-                offset=[windows[j][0] / self.spec.sr if windows.get(j) else 0.0 for j in todo],
-                duration=[windows[j][1] / self.spec.sr if windows.get(j) else None for j in todo],
-            )
+            decoded = self._decode_windows(indices, todo, inputs, windows, on_error, num_threads)
         ys: list[np.ndarray | None] = [None] * len(indices)
         for k, j in enumerate(todo):
             if decoded[k] is None:
@@ -353,11 +373,50 @@ class ClipReader:
         duration that may end before the file does)."""
         return bool(self.files.offsets[index] > 0 or np.isfinite(self.files.durations[index]))
 
-    def _plan(self, index: int, u: float) -> _Plan:
-        """How record `index`'s clip is cut, from its header (read once per reader)."""
+    def _fetch(
+        self, indices: np.ndarray, positions: list[int], on_error: OnError, errors: dict[int, Exception]
+    ) -> dict[int, bytes]:
+        """The bytes of the memory records at `positions` of `indices` (one
+        concurrent fetch); failures go to `errors` (or raise)."""
+        if not positions:
+            return {}
+        fetched = fetch(self.files, [int(indices[j]) for j in positions])
+        out: dict[int, bytes] = {}
+        for j, data in zip(positions, fetched):
+            if isinstance(data, Exception):
+                if on_error == "raise":
+                    raise data
+                errors[j] = data
+            else:
+                out[j] = data
+        return out
+
+    def _decode_windows(
+        self, indices: np.ndarray, todo: list[int], inputs: dict[int, str | bytes],
+        windows: dict[int, tuple[int, int, int, int] | None], on_error: OnError, num_threads: int | None,
+    ) -> loading.BatchResult:
+        """`load_batch` of each record's window (paths or fetched bytes);
+        errors about bytes are renamed to the record."""
+        decoded = loading.load_batch(
+            [inputs[j] for j in todo], sr=self.spec.sr, mono=True, num_threads=num_threads, on_error="skip",
+            offset=[windows[j][0] / self.spec.sr if windows.get(j) else 0.0 for j in todo],
+            duration=[windows[j][1] / self.spec.sr if windows.get(j) else None for j in todo],
+        )
+        for k, err in list(decoded.errors.items()):
+            decoded.errors[k] = loading._rename(err, self.files.paths[indices[todo[k]]])
+        if decoded.errors and on_error == "raise":
+            raise decoded.errors[min(decoded.errors)]
+        return decoded
+
+    def _plan(self, index: int, u: float, source: str | bytes | None = None) -> _Plan:
+        """How record `index`'s clip is cut, from its header (read once per
+        reader; `source` is the record's path or fetched bytes)."""
         meta = self._meta.get(index)
         if meta is None:
-            header = loading.info(self.files.paths[index])
+            try:
+                header = loading.info(self.files.paths[index] if source is None else source)
+            except loading.AudioDecodeError as err:
+                raise loading._rename(err, self.files.paths[index]) from None
             meta = self._meta[index] = (header.sample_rate, header.frames)
         rate, frames = meta
         sr = self.spec.sr
@@ -521,10 +580,15 @@ def estimate_decoded_bytes(files: AudioFiles, sr: int) -> int | None:
     if len(paths) == len(files) and np.isfinite(files.durations).all() and not files.offsets.any():
         return int(files.durations.sum() * sr * 4)  # probed or given by a manifest: exact
     picks = np.unique(np.linspace(0, len(paths) - 1, min(SIZE_SAMPLE, len(paths))).round().astype(int))
+    # Records of a `source` (tar members, Parquet rows) are fetched: their keys are not paths.
+    keys = [paths[i] for i in picks]
+    sources = keys if files.source is None else read_keys(files.source, keys)
     durations = []
-    for i in picks:
+    for source in sources:
+        if isinstance(source, Exception):
+            continue
         try:
-            duration = loading.info(paths[i]).duration
+            duration = loading.info(source).duration
         except (OSError, loading.AudioDecodeError):
             continue
         if duration is not None:

@@ -1,0 +1,76 @@
+"""Record sources: where a data set's audio lives, locally or in object storage.
+
+- `storage`: ranged, retried, concurrent reads of local paths and fsspec
+  URLs (``s3://``, ``gs://``, ``https://``, ``file://``).
+- `base`: `RecordSource`, the `ByteSource` (see `audiodecode.data.records`)
+  of records stored inside larger objects, fetched as bytes and decoded
+  from memory, and their cache keys.
+- `tar`: WebDataset tar shards with a member index per shard.
+- `arrayrecord`: ArrayRecord files (layout audiodecode-record/1) and
+  `write_array_record`.
+- `parquet`: Parquet files / Hugging Face `datasets` with an Audio column.
+- `objects`: loose audio objects in a bucket (one object per record).
+
+`open_records` picks one by what it is given. fsspec, s3fs, pyarrow and
+array-record are imported only when a source needs them (the ``sources``
+extra installs them).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from audiodecode.data.records import AudioFiles, audio_files
+from audiodecode.data.sources.arrayrecord import ArrayRecordSource, array_records, write_array_record
+from audiodecode.data.sources.base import RecordSource, SkippedSourceWarning
+from audiodecode.data.sources.objects import ObjectSource, object_files
+from audiodecode.data.sources.parquet import ParquetSource, parquet_records, write_parquet
+from audiodecode.data.sources.storage import ByteRange, RetryPolicy, SourceReadError, Storage
+from audiodecode.data.sources.tar import TarSource, tar_shards, write_tar_shards
+
+__all__ = [
+    "ArrayRecordSource", "ByteRange", "ObjectSource", "ParquetSource", "RecordSource", "RetryPolicy", "SkippedSourceWarning",
+    "SourceReadError", "Storage", "TarSource", "array_records", "object_files", "open_records", "parquet_records",
+    "tar_shards",
+    "write_array_record", "write_parquet", "write_tar_shards",
+]
+
+_BY_SUFFIX = {
+    ".tar": tar_shards,
+    ".parquet": parquet_records,
+    ".array_record": array_records,
+    ".arrayrecord": array_records,
+}
+
+
+def open_records(source: Any, **kwargs: Any) -> AudioFiles:
+    """The records of `source`, whatever it is.
+
+    Parameters
+    ----------
+    source : path, URL, pattern, sequence of them, or AudioFiles
+        ``*.tar`` shards, ``*.parquet`` files, ``*.array_record`` files
+        (by the first name's suffix); other remote URLs are loose audio
+        objects (`object_files`); an `AudioFiles` as it is; anything else
+        goes to `audio_files` (a directory, manifest or list of files).
+    **kwargs
+        Passed to the source's opener (`storage=`, `on_error=`, ...).
+
+    Returns
+    -------
+    AudioFiles
+        With a `RecordSource` as `source` for the archive formats.
+    """
+    if isinstance(source, AudioFiles):
+        return source
+    first = source if isinstance(source, (str, os.PathLike)) else (source[0] if isinstance(source, Sequence) and source else None)
+    if first is not None:
+        suffix = os.path.splitext(os.fspath(first))[1].lower()
+        opener = _BY_SUFFIX.get(suffix)
+        if opener is not None:
+            return opener(source, **kwargs)
+        if "://" in os.fspath(first) and not os.fspath(first).startswith("file://"):
+            return object_files(source, **kwargs)
+    return audio_files(source, **kwargs)

@@ -1,0 +1,303 @@
+"""Where the data set lives: loose files, tar shards, ArrayRecord and
+Parquet, on local disk and through an S3 server 20 ms away; and
+webdataset's own pipeline over the same shards.
+
+One generated data set (`--clips`, default 2,000 speech-like clips of
+2-10 s at 44.1 kHz mono, MP3 and FLAC alternating, ten classes) is written
+as loose files, as tar shards of 100 clips, as one ArrayRecord file
+(`write_array_record`) and as one Parquet file in the `datasets` Audio
+layout (row groups of 8 rows). Every variant is read for one epoch by the
+same loader (`audiodecode.torch.AudioDataLoader` on the CPU: batches of 32,
+1 s random crops at 16 kHz, 2 Rust threads, 4 batches read ahead, no
+cache), after the source is opened (tar indexes built, the ArrayRecord
+file staged, Parquet footers read).
+
+"s3" runs read the same objects from moto's S3 server (`tests/s3server.py`,
+in a child process on 127.0.0.1) that sleeps 20 ms in every request
+before answering. Bytes read are what the source fetched (`Storage`
+counters), or for loose local files what the process read (`rchar`).
+
+The competitor is webdataset's pipeline as its documentation shows it:
+`wds.WebDataset(shards).shuffle(...)` decoding each sample with librosa
+(the same random 1 s crop at 16 kHz, via `offset`/`duration`), batched by a
+torch `DataLoader`; the best of `num_workers` 1 and 2 is shown.
+
+    python benchmarks/sources.py [--clips 2000] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from common import ROOT, header, table
+from synth import encode, speech_like
+
+import audiodecode  # noqa: F401
+from audiodecode.data.records import AudioFiles, audio_files
+from audiodecode.torch import AudioDataLoader
+from audiodecode.data.sources import (
+    RetryPolicy,
+    Storage,
+    array_records,
+    object_files,
+    parquet_records,
+    tar_shards,
+    write_array_record,
+    write_parquet,
+    write_tar_shards,
+)
+
+SR = 16000
+FILE_SR = 44100
+BATCH = 32
+CLIP_S = 1.0
+PER_SHARD = 100
+LATENCY_S = 0.02
+LOADER = dict(batch_size=BATCH, target_sr=SR, clip_seconds=CLIP_S, cache=None, num_threads=2, prefetch=4,
+              device="cpu", drop_last=True)
+
+
+def rchar() -> int:
+    with open("/proc/self/io") as f:
+        for line in f:
+            if line.startswith("rchar:"):
+                return int(line.split()[1])
+    raise RuntimeError("no rchar in /proc/self/io")
+
+
+def make_corpus(root: Path, n: int) -> AudioFiles:
+    """n clips (2-10 s, MP3/FLAC alternating), written once and reused."""
+    loose = root / "loose"
+    loose.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    seconds = rng.uniform(2.0, 10.0, n)
+    phrases: dict[int, np.ndarray] = {}
+    paths, labels = [], []
+    for i, s in enumerate(seconds):
+        fmt = "mp3" if i % 2 == 0 else "flac"
+        path = loose / f"{i:05d}.{fmt}"
+        if not path.exists():
+            k = i % 8
+            if k not in phrases:  # synthesis is slow: eight 10 s phrases, cut to length
+                phrases[k] = speech_like(10.0, FILE_SR, f0_hz=100 + 9 * k, seed=k)
+            encode(path, phrases[k][: int(s * FILE_SR)] * (0.6 + 0.04 * (i % 10)), FILE_SR, fmt)
+        paths.append(str(path))
+        labels.append(f"class{i % 10}")
+    return audio_files(paths, labels=labels)
+
+
+def write_formats(files: AudioFiles, root: Path) -> dict[str, str]:
+    done = root / ".formats-done"
+    pairs = [(p, files.classes[k]) for p, k in zip(files.paths, files.labels.tolist())]
+    n_shards = -(-len(files) // PER_SHARD)
+    out = {
+        "tar": str(root / f"shards/train-{{000000..{n_shards - 1:06d}}}.tar"),
+        "array_record": str(root / "clips.array_record"),
+        "parquet": str(root / "clips.parquet"),
+    }
+    if not done.exists():
+        write_tar_shards(pairs, str(root / "shards/train-{:06d}.tar"), per_shard=PER_SHARD)
+        write_array_record(files, out["array_record"])
+        write_parquet([(p, int(k)) for p, k in zip(files.paths, files.labels)], out["parquet"], rows_per_group=8,
+                      classes=files.classes)
+        done.touch()
+    return out
+
+
+class Server:
+    """tests/s3server.py in a child process."""
+
+    def __init__(self) -> None:
+        env = {**os.environ, "PYTHONPATH": str(ROOT / "tests")}
+        self.proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "s3server.py")], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, env=env)
+        self.endpoint = self.proc.stdout.readline().strip()
+
+    def command(self, line: str) -> str:
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        return self.proc.stdout.readline().strip()
+
+    def options(self) -> dict:
+        sys.path.insert(0, str(ROOT / "tests"))
+        from s3server import ACCESS_KEY, REGION, SECRET_KEY
+
+        return {"key": ACCESS_KEY, "secret": SECRET_KEY, "skip_instance_cache": True,
+                "client_kwargs": {"endpoint_url": self.endpoint, "region_name": REGION},
+                "config_kwargs": {"max_pool_connections": 64}}
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
+def upload(server: Server, root: Path, files: AudioFiles) -> None:
+    import boto3
+    import s3fs
+
+    opts = server.options()
+    boto3.client("s3", endpoint_url=server.endpoint, region_name="us-east-1", aws_access_key_id=opts["key"],
+                 aws_secret_access_key=opts["secret"]).create_bucket(Bucket="bench")
+    fs = s3fs.S3FileSystem(**opts)
+    local = [str(p) for p in sorted((root / "shards").glob("*.tar"))]
+    local += [str(root / "clips.array_record"), str(root / "clips.array_record.json"), str(root / "clips.parquet")]
+    local += list(files.paths)
+    remote = [f"bench/{Path(p).relative_to(root)}" for p in local]
+    fs.put(local, remote)
+
+
+def server_ceiling(server: Server, latency_s: float, url: str, in_flight: int = 32) -> float:
+    """Requests per second the S3 server answers for batches of `in_flight`
+    ranged reads of up to 50 kB of `url` (what this machine allows the test
+    server and the client together, whatever the source)."""
+    from audiodecode.data.sources import ByteRange
+
+    server.command(f"latency {latency_s}")
+    storage = Storage(server.options(), max_in_flight=in_flight)
+    size = storage.size(url)
+    ranges = [ByteRange(url, (k * 50_000) % max(1, size - 50_000), min(size, (k * 50_000) % max(1, size - 50_000) + 50_000))
+              for k in range(in_flight)]
+    storage.read_many(ranges)
+    t0 = time.perf_counter()
+    for _ in range(3):
+        storage.read_many(ranges)
+    return 3 * in_flight / (time.perf_counter() - t0)
+
+
+def epoch(files: AudioFiles, storage: Storage | None) -> tuple[float, int]:
+    """Clips per second and bytes read for one epoch of the loader."""
+
+    loader = AudioDataLoader(files, **LOADER)
+    try:
+        if storage is not None:
+            storage.reset_stats()
+        before = rchar()
+        t0 = time.perf_counter()
+        n = sum(len(labels) for _, labels in loader)
+        elapsed = time.perf_counter() - t0
+        # rchar counts every read() and pread() of the process (local files,
+        # the Rust decoder's and array-record's reads, a staged copy), not
+        # network receives: remote bytes come from the Storage counters.
+        read = rchar() - before
+        if storage is not None and storage.storage_options:
+            read += storage.stats()["bytes_read"]
+    finally:
+        loader.close()
+    return n / elapsed, read
+
+
+def webdataset_epoch(urls: str, workers: int) -> float:
+    """Clips per second of webdataset's pipeline decoding with librosa."""
+    import librosa
+    import soundfile
+    import torch
+    import webdataset as wds
+
+    def decode(sample: dict) -> tuple[np.ndarray, int]:
+        ext = "mp3" if "mp3" in sample else "flac"
+        data = sample[ext]
+        rng = np.random.default_rng(int(sample["__key__"]))
+        total = soundfile.info(io.BytesIO(data)).duration
+        offset = float(rng.uniform(0, max(0.0, total - CLIP_S)))
+        y, _ = librosa.load(io.BytesIO(data), sr=SR, mono=True, offset=offset, duration=CLIP_S)
+        clip = np.zeros(int(SR * CLIP_S), np.float32)
+        clip[: len(y)] = y[: len(clip)]
+        return clip, int(sample["txt"].decode().removeprefix("class"))
+
+    dataset = wds.WebDataset(urls, shardshuffle=100, seed=0, empty_check=False,
+                             workersplitter=wds.split_by_worker).shuffle(500).map(decode)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=BATCH, num_workers=workers, drop_last=True)
+    t0 = time.perf_counter()
+    n = sum(len(labels) for _, labels in loader)
+    return n / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--clips", type=int, default=2000)
+    parser.add_argument("--quick", action="store_true", help="200 clips, to try the script")
+    args = parser.parse_args()
+    n = 200 if args.quick else args.clips
+    header(f"sources: {n} clips of 2-10 s (44.1 kHz MP3/FLAC), 1 s crops at 16 kHz, batches of {BATCH}")
+    root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "audiodecode" / f"bench-sources-{n}"
+    t0 = time.perf_counter()
+    files = make_corpus(root, n)
+    where = write_formats(files, root)
+    print(f"# data set ready in {time.perf_counter() - t0:.0f} s: {sum(os.path.getsize(p) for p in files.paths) / 1e6:.0f} MB")
+
+    results: dict[tuple[str, str], tuple[float, int]] = {}
+    local = Storage()
+    index_dir = str(root / "tar-index")
+    opened = {
+        "loose files": (files, None),
+        "tar shards": (tar_shards(where["tar"], storage=local, index_dir=index_dir), local),
+        "ArrayRecord": (array_records(where["array_record"], storage=local), local),
+        "Parquet": (parquet_records(where["parquet"], storage=local), local),
+    }
+    for name, (records, storage) in opened.items():
+        results[(name, "local")] = epoch(records, storage)
+        print(f"# {name}, local: {results[(name, 'local')][0]:.0f} clips/s", flush=True)
+
+    at_open: dict[str, int] = {}
+    server = Server()
+    try:
+        upload(server, root, files)
+        probes = {"a loose clip": f"s3://bench/loose/{Path(files.paths[0]).name}",
+                  "a tar shard": "s3://bench/shards/train-000000.tar", "the Parquet file": "s3://bench/clips.parquet"}
+        ceiling = {(what, lat): server_ceiling(server, lat, url) for what, url in probes.items()
+                   for lat in (0.0, LATENCY_S)}
+        server.command(f"latency {LATENCY_S}")
+        remote = Storage(server.options(), retry=RetryPolicy(), max_in_flight=32)
+        keys = [f"s3://bench/{Path(p).relative_to(root)}" for p in files.paths]
+        n_shards = -(-n // PER_SHARD)
+        openers = {
+            "loose files": lambda: object_files(keys, [files.classes[k] for k in files.labels], storage=remote),
+            "tar shards": lambda: tar_shards(f"s3://bench/shards/train-{{000000..{n_shards - 1:06d}}}.tar",
+                                             storage=remote, index_dir=str(root / "tar-index-s3")),
+            "ArrayRecord": lambda: array_records("s3://bench/clips.array_record", storage=remote,
+                                                 stage_dir=str(root / "staged")),
+            "Parquet": lambda: parquet_records("s3://bench/clips.parquet", storage=remote),
+        }
+        for name, open_source in openers.items():
+            # Opening reads once what a first run reads once: the shards for
+            # their index, the ArrayRecord file to stage it, Parquet footers.
+            remote.reset_stats()
+            records = open_source()
+            at_open[name] = remote.stats()["bytes_read"]
+            results[(name, "s3")] = epoch(records, remote)
+            print(f"# {name}, S3 + {LATENCY_S * 1e3:.0f} ms: {results[(name, 's3')][0]:.0f} clips/s", flush=True)
+    finally:
+        server.close()
+
+    competitor = max(webdataset_epoch(where["tar"], w) for w in (1, 2))
+    print(f"# webdataset + librosa, local shards: {competitor:.0f} clips/s", flush=True)
+
+    loose_local = results[("loose files", "local")][0]
+    rows = []
+    for (name, place), (rate, nbytes) in results.items():
+        vs_local = "" if place == "local" else f"{rate / results[(name, 'local')][0]:.2f}"
+        opening = "" if place == "local" else f"{at_open[name] / 1e6:.0f}"
+        rows.append([name, "local disk" if place == "local" else f"S3, {LATENCY_S * 1e3:.0f} ms/request",
+                     f"{rate:.0f}", f"{nbytes / 1e6:.0f}", opening, f"{rate / loose_local:.2f}", vs_local])
+    rows.append(["webdataset + librosa (tar shards)", "local disk", f"{competitor:.0f}", "", "",
+                 f"{competitor / loose_local:.2f}", ""])
+    print()
+    print(table(rows, ["source", "where", "clips/s", "MB read/epoch", "MB read at open", "vs loose local",
+                       "S3 / local"]))
+    print("\nWhat the S3 server answers on this machine, 32 ranged reads of 50 kB in flight (requests/s):")
+    print(table([[what, f"{ceiling[(what, 0.0)]:.0f}", f"{ceiling[(what, LATENCY_S)]:.0f}"] for what in probes],
+                ["object read", "no added latency", f"{LATENCY_S * 1e3:.0f} ms per request"]))
+    tar_local = results[("tar shards", "local")][0]
+    print(f"\naudiodecode over tar shards / webdataset + librosa: {tar_local / competitor:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
