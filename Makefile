@@ -17,7 +17,7 @@ export CARGO_TARGET_DIR ?= $(CACHE)/target
 export VIRTUAL_ENV := $(VENV)
 MATURIN := $(VENV)/bin/maturin develop --skip-install --quiet
 
-.PHONY: env system-deps build build-release test test-rust test-python lint demo bench clean
+.PHONY: env system-deps build build-release test test-rust test-python lint demo bench fuzz clean
 
 env: $(VENV)/.ready $(VENV)/.extras-$(EXTRAS_HASH) system-deps
 
@@ -75,6 +75,12 @@ test: test-rust test-python
 
 demo: build-release
 	$(PY) -m demo
+
+# Mutation fuzzing of the decode contract (minutes; outside `make test`,
+# which runs a short fixed-seed run): FUZZ_INPUTS=100000 make fuzz.
+FUZZ_INPUTS ?= 20000
+fuzz: build-release
+	nice -n 10 $(PY) -m fuzz.mutate --inputs $(FUZZ_INPUTS)
 
 bench: build-release
 	$(PY) benchmarks/decode.py

@@ -1,0 +1,1 @@
+"""Fuzzing of the decode contract (`make fuzz`)."""

@@ -1,0 +1,50 @@
+"""A short, fixed-seed run of the mutation fuzzer (`make fuzz` runs long
+ones): no input breaks the decode contract. And the checker itself
+catches each kind of broken promise, so a clean run means something."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from audiodecode import DecodeError
+from fuzz.mutate import check, make_seeds, mutate, run
+
+
+def test_inputs_are_reproducible_from_their_number(tmp_path: Path) -> None:
+    seeds = [p.read_bytes() for p in make_seeds(tmp_path / "seeds")]
+    assert mutate(seeds, 3, 17) == mutate(seeds, 3, 17)
+    assert len({mutate(seeds, 3, i) for i in range(50)}) == 50
+
+
+def fake(load: object, info: object = None, load_batch: object = None) -> SimpleNamespace:
+    good_info = SimpleNamespace(sample_rate=16000, channels=1)
+    return SimpleNamespace(load=load, info=info or (lambda p: good_info), load_batch=load_batch or (lambda *a, **k: []))
+
+
+def test_the_checker_catches_every_kind_of_broken_promise(tmp_path: Path) -> None:
+    path = tmp_path / "fz_0_1.wav"
+
+    def raising(err: Exception) -> object:
+        def call(*args: object, **kwargs: object) -> object:
+            raise err
+        return call
+
+    nan = np.full((1, 10), np.nan, dtype=np.float32)
+    assert check(path, fake(lambda p, mono: (nan, 16000)))  # NaN audio
+    assert check(path, fake(lambda p, mono: (np.zeros((256, 4), np.float32), 16000)))  # implausible shape
+    assert check(path, fake(raising(AttributeError("x"))))  # a foreign exception class
+    assert check(path, fake(raising(DecodeError("some other file: bad"))))  # an error not naming the file
+    assert check(path, fake(lambda p, mono: (np.zeros((2, 4), np.float32), 16000)))  # info disagrees: 1 vs 2
+    assert check(path, fake(raising(DecodeError(f"{path}: bad")), load_batch=raising(KeyError("k"))))
+    assert not check(path, fake(raising(DecodeError(f"{path}: bad"))))  # the contract kept
+    assert not check(path, fake(lambda p, mono: (np.zeros((1, 4), np.float32), 16000)))
+
+
+@pytest.mark.slow
+def test_a_short_fixed_seed_run_finds_no_violation(tmp_path: Path) -> None:
+    summary = run(inputs=1200, seed=20261128, workers=2, timeout=60, out=tmp_path / "out", chunk=600)
+    assert summary["violations"] == 0, (tmp_path / "out" / "summary.json").read_text()
