@@ -109,7 +109,7 @@ def mutate(seed_bytes: list[bytes], seed: int, index: int) -> bytes:
             at = int(rng.integers(0, max(1, min(n, 256) - 4)))
             value = int(rng.choice([0, 1, 0x7FFFFFFF, 0xFFFFFFFF, 0x80000000, int(rng.integers(0, 2**32))]))
             data[at : at + 4] = value.to_bytes(4, "little" if rng.random() < 0.5 else "big")
-        elif kind == 3:  # truncate
+        elif kind == 3 and n > 1:  # truncate
             del data[int(rng.integers(1, n)) :]
         elif kind == 4:  # delete a range
             at = int(rng.integers(0, n))
@@ -140,10 +140,10 @@ def worker(seed_dir: Path, seed: int, start: int, stop: int, scratch: Path) -> N
     seeds = [p.read_bytes() for p in make_seeds(seed_dir)]
     exts = [p.suffix for p in make_seeds(seed_dir)]
     for i in range(start, stop):
+        print(f"@{i}", flush=True)
         data = mutate(seeds, seed, i)
         path = scratch / f"fz_{seed}_{i}{exts[i % len(exts)]}"
         path.write_bytes(data)
-        print(f"@{i}", flush=True)
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         problems = check(path, ad)
         grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
@@ -251,7 +251,7 @@ def run(inputs: int, seed: int, workers: int, timeout: float, out: Path, chunk: 
             elif proc.returncode != 0:
                 record(job["last"], f"the interpreter died (exit status {proc.returncode})")
             if proc.returncode != 0 and job["last"] + 1 < job["stop"]:
-                pending.insert(0, (job["last"] + 1, job["stop"]))
+                pending.insert(0, (job["last"] + 1, job["stop"]))  # the rest, past the input that broke it
             for leftover in job["scratch"].iterdir():
                 leftover.unlink()
             job["scratch"].rmdir()
