@@ -14,6 +14,7 @@ naming the file.
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -46,6 +47,8 @@ AUDIO_CODEC_PREFIXES = (
     "mpc", "sipr", "imc", "on2avc", "dolby_e", "comfortnoise", "ilbc", "libmp3lame", "libvorbis",
 )
 MAX_CHANNELS = 255  # as the Rust core (decode.rs)
+# RIFF chunks `_check_riff_sizes` walks (a WAV has a handful).
+MAX_RIFF_CHUNKS = 1024
 
 
 class ArgumentError(ValueError):
@@ -67,9 +70,55 @@ def _reading(name: str) -> Iterator[None]:
         raise DecodeError(f"{name}: not a readable audio file ({type(err).__name__}: {reason})") from None
 
 
+def _check_riff_sizes(source: str | bytes, name: str) -> None:
+    """Refuse a RIFF (WAV) file with a chunk other than `data` that declares
+    more bytes than the whole file holds: FFmpeg's WAV demuxer allocates what
+    a LIST chunk declares before reading it (up to gigabytes for a 70 kB
+    file). `data` may run past the end (FFmpeg streams it)."""
+    if isinstance(source, bytes):
+        head, size = source, len(source)
+        read = lambda at, n: source[at : at + n]  # noqa: E731
+    else:
+        try:
+            size = os.path.getsize(source)
+            handle = open(source, "rb")  # noqa: SIM115 - closed below
+        except OSError:
+            return  # PyAV says so in its own words
+        with handle:
+            head = handle.read(12)
+
+            def read(at: int, n: int) -> bytes:
+                handle.seek(at)
+                return handle.read(n)
+
+            _walk_riff(head, size, read, name)
+        return
+    _walk_riff(head[:12], size, read, name)
+
+
+def _walk_riff(head: bytes, size: int, read: Any, name: str) -> None:
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return
+    at = 12
+    for _ in range(MAX_RIFF_CHUNKS):
+        header = read(at, 8)
+        if len(header) < 8:
+            return
+        chunk, length = header[:4], int.from_bytes(header[4:8], "little")
+        # Beyond the rest of the file is a quirk FFmpeg reads (the LIST that
+        # outgrows its parent); beyond the whole file, a damaged header.
+        if chunk != b"data" and length > size:
+            raise DecodeError(
+                f"{name}: chunk {chunk.decode('latin-1')!r} declares {length} bytes, more than the "
+                f"{size}-byte file holds"
+            )
+        at += 8 + length + (length & 1)
+
+
 def _open(source: str | bytes, name: str) -> Any:
     import av
 
+    _check_riff_sizes(source, name)
     with _reading(name):
         return av.open(io.BytesIO(source) if isinstance(source, bytes) else source, metadata_errors="ignore")
 

@@ -34,6 +34,12 @@ EXPECTED = {
     "mut_73_wav_ext_51.wav": "audio or error",
     "mut_871_aiff_s24.aiff": "audio or error",
     "mut_941_wav_ext_51.wav": "audio or error",
+    # Found by our own `make fuzz` (2026-11-28): a LIST chunk declaring up to
+    # 4 GB made FFmpeg's WAV demuxer (the PyAV fallback) allocate 0.1-2 GB.
+    "ours_riff_huge_list_4205.wav": "error",
+    "ours_riff_huge_list_21354.wav": "error",
+    "ours_riff_huge_list_63169.wav": "error",
+    "ours_riff_huge_list_94154.wav": "error",
 }
 
 
@@ -97,14 +103,16 @@ def test_load_batch_skips_every_bad_file(path: Path, tmp_path: Path) -> None:
             assert EXPECTED[path.name] != "error"
 
 
-def test_a_huge_channel_count_is_refused_before_allocating() -> None:
-    # 65,535 channels declared in a 70 kB file: refused from the header, so
-    # the process never grows by more than the file could hold.
+@pytest.mark.parametrize("name", ["mut_2549_aifc_f32.aiff", "ours_riff_huge_list_94154.wav"])
+def test_a_header_declaring_gigabytes_is_refused_before_allocating(name: str) -> None:
+    # 65,535 channels in a 70 kB AIFF, a 2 GB LIST chunk in a 17 kB WAV:
+    # refused from the header by both backends, so the process never grows
+    # by more than the file could hold.
     code = (
         "import resource, audiodecode as ad\n"
         "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         f"for backend in ('auto', 'rust', 'pyav'):\n"
-        f"    try: ad.load({str(FIXTURES / 'mut_2549_aifc_f32.aiff')!r}, backend=backend)\n"
+        f"    try: ad.load({str(FIXTURES / name)!r}, backend=backend)\n"
         "    except ad.DecodeError: pass\n"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)\n"
     )
