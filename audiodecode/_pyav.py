@@ -47,6 +47,8 @@ AUDIO_CODEC_PREFIXES = (
     "mpc", "sipr", "imc", "on2avc", "dolby_e", "comfortnoise", "ilbc", "libmp3lame", "libvorbis",
 )
 MAX_CHANNELS = 255  # as the Rust core (decode.rs)
+# Planar channels PyAV converts safely (AV_NUM_DATA_POINTERS).
+MAX_PLANES = 8
 # RIFF chunks `_check_riff_sizes` walks (a WAV has a handful).
 MAX_RIFF_CHUNKS = 1024
 
@@ -142,9 +144,14 @@ def _audio_stream(container: Any, name: str) -> Any:
     return stream
 
 
-def _to_float(frame: Any) -> np.ndarray:
+def _to_float(frame: Any, name: str) -> np.ndarray:
     """One decoded frame as float32 `(channels, n)`."""
     fmt = frame.format.name
+    if frame.format.is_planar and len(frame.layout.channels) > MAX_PLANES:
+        # PyAV reads planes past FFmpeg's 8 data pointers for more planar
+        # channels (a segfault, found by make fuzz on garbage sniffed as ADTS
+        # AAC with 38 channels).
+        raise DecodeError(f"{name}: {len(frame.layout.channels)} planar channels (PyAV converts at most {MAX_PLANES})")
     if fmt.startswith("s64"):
         # PyAV has no numpy conversion for 64-bit integer samples.
         planes = frame.planes
@@ -205,7 +212,7 @@ def load(
         position = 0
         try:
             for frame in _frames(container, stream):
-                data = _to_float(frame)
+                data = _to_float(frame, name)
                 n = data.shape[1]
                 lo, hi = max(start - position, 0), n if stop is None else min(stop - position, n)
                 if hi > lo:
