@@ -131,6 +131,10 @@ class TestSpeedPerturbation:
         assert abs(len(out) - len(y) / rate) <= 1
         assert fundamental_hz(out) == pytest.approx(440.0 * rate, rel=0.005)
 
+    def test_rate_one_returns_the_clip_unchanged(self) -> None:
+        y = tone()
+        np.testing.assert_array_equal(ad.SpeedPerturbation(rates=(1.0,))(y, SR, seed=3), y)
+
     def test_rates_pick_one_of_the_listed_values(self) -> None:
         transform = ad.SpeedPerturbation(rates=(0.9, 1.0, 1.1))
         drawn = {transform.sample_params(seed)[0]["rate"] for seed in range(60)}

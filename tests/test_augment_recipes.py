@@ -200,6 +200,9 @@ class TestFilters:
         cases = [
             (ad.LowPassFilter(800.0, 800.0, 24.0, 24.0), dict(N=4, Wn=800.0, btype="lowpass")),
             (ad.HighPassFilter(300.0, 300.0, 18.0, 18.0), dict(N=3, Wn=300.0, btype="highpass")),
+            # One section alone, and a pair plus one (the two ways sections run).
+            (ad.HighPassFilter(150.0, 150.0, 12.0, 12.0), dict(N=2, Wn=150.0, btype="highpass")),
+            (ad.LowPassFilter(2000.0, 2000.0, 36.0, 36.0), dict(N=6, Wn=2000.0, btype="lowpass")),
             (ad.BandPassFilter(1000.0, 1000.0, 1.0, 1.0, 12.0, 12.0), dict(N=2, Wn=[500.0, 1500.0], btype="bandpass")),
             (ad.BandStopFilter(1000.0, 1000.0, 1.0, 1.0, 12.0, 12.0), dict(N=2, Wn=[500.0, 1500.0], btype="bandstop")),
         ]

@@ -165,23 +165,44 @@ fn pair_into_sections(poles: &[Complex64], zeros: [Complex64; 2], reference: f64
     sections
 }
 
-/// Runs the cascade over `x` in place (transposed direct form II, f64 state).
+/// Runs the cascade over `x` in place (f64 state).
 ///
-/// Sample by sample through every section, rather than section by section
-/// through the signal: each section's recursion is a chain of dependent
-/// multiply-adds, and interleaving the sections lets the CPU overlap their
-/// chains. The arithmetic per section is the same either way.
+/// What bounds a filter's speed is its recursion: each output waits for the
+/// previous one. Sections run two at a time, sample by sample, so that the
+/// CPU overlaps their two chains (transposed direct form II, each state
+/// update summed so that the new output enters last: one multiply and one
+/// subtract on the chain). A lone section runs in direct form I, whose
+/// chain is as short and which measured faster alone. States live in
+/// locals: a store and reload inside the recursion would add to every
+/// sample. f64 keeps the precision of poles close to the unit circle (a
+/// 20 Hz high-pass at 48 kHz).
 pub fn run(sections: &[Section], x: &mut [f64]) {
-    let mut state = vec![[0.0f64; 2]; sections.len()];
-    for v in x.iter_mut() {
-        let mut input = *v;
-        for (s, z) in sections.iter().zip(state.iter_mut()) {
-            let out = s.b[0] * input + z[0];
-            z[0] = s.b[1] * input - s.a[0] * out + z[1];
-            z[1] = s.b[2] * input - s.a[1] * out;
-            input = out;
+    for pair in sections.chunks(2) {
+        match pair {
+            [s, t] => {
+                let (mut s0, mut s1, mut t0, mut t1) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+                for v in x.iter_mut() {
+                    let input = *v;
+                    let mid = s.b[0] * input + s0;
+                    s0 = (s.b[1] * input + s1) - s.a[0] * mid;
+                    s1 = s.b[2] * input - s.a[1] * mid;
+                    let out = t.b[0] * mid + t0;
+                    t0 = (t.b[1] * mid + t1) - t.a[0] * out;
+                    t1 = t.b[2] * mid - t.a[1] * out;
+                    *v = out;
+                }
+            }
+            [s] => {
+                let (mut x1, mut x2, mut y1, mut y2) = (0.0f64, 0.0, 0.0, 0.0);
+                for v in x.iter_mut() {
+                    let input = *v;
+                    let y = (s.b[1] * x1 + s.b[2] * x2 - s.a[1] * y2 + s.b[0] * input) - s.a[0] * y1;
+                    (x2, x1, y2, y1) = (x1, input, y1, y);
+                    *v = y;
+                }
+            }
+            _ => unreachable!("chunks(2) yields one or two sections"),
         }
-        *v = input;
     }
 }
 

@@ -7,7 +7,8 @@
 //! tabulates the kernel at 256 phases per sample for the call's cutoff and
 //! interpolates linearly between neighbouring phases.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use super::simd::sum_lanes;
 #[cfg(target_arch = "x86_64")]
@@ -96,64 +97,150 @@ impl FilterBank {
     }
 }
 
+/// Cutoffs are rounded down to a multiple of this (of the input's Nyquist
+/// frequency), so that a continuous range of rates shares a few dozen
+/// filter banks: building one costs as much as reading 5,000 samples.
+/// Rounding down keeps the anti-aliasing: the band kept is at most 1.6%
+/// narrower than the output's Nyquist band allows.
+const CUTOFF_STEP: f64 = 1.0 / 64.0;
+
+/// The filter bank for `cutoff` (a multiple of [`CUTOFF_STEP`]), built once
+/// per process and shared by every thread; a cached bank is the one a call
+/// would build, so caching never changes an output.
+fn filter_bank(cutoff: f64) -> Arc<FilterBank> {
+    static BANKS: OnceLock<Mutex<HashMap<u64, Arc<FilterBank>>>> = OnceLock::new();
+    let banks = BANKS.get_or_init(Mutex::default);
+    let lock = || banks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(bank) = lock().get(&cutoff.to_bits()) {
+        return bank.clone();
+    }
+    // Built outside the lock: other threads' look-ups do not wait.
+    let bank = Arc::new(FilterBank::new(cutoff));
+    lock().entry(cutoff.to_bits()).or_insert(bank).clone()
+}
+
 /// `out_len` samples of `x` read at `step` input samples per output sample.
 pub fn read_at_rate(x: &[f32], step: f64, out_len: usize) -> Vec<f32> {
-    // Low-pass at the output's Nyquist when reading faster than 1:1.
-    let bank = FilterBank::new((1.0 / step).min(1.0));
+    // Low-pass at the output's Nyquist when reading faster than 1:1. Steps
+    // lie within [1/16, 16] (checked where transforms are built), so there
+    // are at most 64 cutoffs.
+    let cutoff = ((1.0 / step).min(1.0) / CUTOFF_STEP).floor().max(1.0) * CUTOFF_STEP;
+    let bank = filter_bank(cutoff);
     #[cfg(target_arch = "x86_64")]
     if is_x86_feature_detected!("avx") {
         // SAFETY: the CPU has AVX, checked just above.
         return unsafe { read_with_avx(&bank, x, step, out_len) };
     }
-    read_with(&bank, x, step, out_len, interpolated_dot)
+    read_with(&bank, x, step, out_len)
 }
 
+/// Where output sample `k` reads: the first of its taps in the input, the
+/// kernel's phase row and how far between rows `p` and `p + 1` it falls.
+struct Position {
+    first: i64,
+    row: usize,
+    between: f32,
+}
+
+/// Reads `x` through a filter bank at a fixed step.
+struct Reader<'a> {
+    bank: &'a FilterBank,
+    x: &'a [f32],
+    step_fixed: u64,
+}
+
+impl<'a> Reader<'a> {
+    fn new(bank: &'a FilterBank, x: &'a [f32], step: f64) -> Self {
+        // Positions in 32.32 fixed point: integer arithmetic only per sample;
+        // the step's rounding (under 2^-33) drifts by 1e-4 samples per million.
+        Reader { bank, x, step_fixed: (step * FRACTION as f64).round() as u64 }
+    }
+
+    fn at(&self, k: usize) -> Position {
+        let t = k as u64 * self.step_fixed;
+        let fraction = t & (FRACTION - 1);
+        Position {
+            first: (t >> 32) as i64 - (self.bank.taps / 2 - 1) as i64,
+            row: (fraction >> (32 - PHASE_BITS)) as usize,
+            between: (fraction & ((1 << (32 - PHASE_BITS)) - 1)) as f32 * (1.0 / (1u64 << (32 - PHASE_BITS)) as f32),
+        }
+    }
+
+    /// Whether every tap (padding included) falls inside the input.
+    fn inside(&self, at: &Position) -> bool {
+        at.first >= 0 && at.first + self.bank.stride as i64 <= self.x.len() as i64
+    }
+
+    fn kernel(&self, at: &Position) -> (&'a [f32], &'a [f32]) {
+        let range = at.row * self.bank.stride..(at.row + 1) * self.bank.stride;
+        (&self.bank.rows[range.clone()], &self.bank.slopes[range])
+    }
+
+    fn taps_at(&self, at: &Position) -> &'a [f32] {
+        &self.x[at.first as usize..at.first as usize + self.bank.stride]
+    }
+
+    fn read(&self, at: &Position, dot: impl Fn(&[f32], &[f32], f32, &[f32]) -> f32) -> f32 {
+        let (row, slope) = self.kernel(at);
+        if self.inside(at) {
+            return dot(row, slope, at.between, self.taps_at(at));
+        }
+        // Near the ends: the taps that exist, renormalized, so the clip
+        // does not fade towards zero there.
+        let n = self.x.len() as i64;
+        let (mut acc, mut norm) = (0.0f32, 0.0f32);
+        for i in 0..self.bank.taps {
+            let j = at.first + i as i64;
+            if (0..n).contains(&j) {
+                let w = row[i] + at.between * slope[i];
+                acc += w * self.x[j as usize];
+                norm += w;
+            }
+        }
+        if norm > 1e-6 {
+            acc / norm
+        } else {
+            0.0
+        }
+    }
+}
+
+fn read_with(bank: &FilterBank, x: &[f32], step: f64, out_len: usize) -> Vec<f32> {
+    let reader = Reader::new(bank, x, step);
+    (0..out_len).map(|k| reader.read(&reader.at(k), interpolated_dot)).collect()
+}
+
+/// [`read_with`] four output samples at a time: their eight-lane sums are
+/// reduced together (a 4x4 transpose), which is where one sample at a time
+/// spent half its time. The additions are those of [`sum_lanes`], in its
+/// order, so the output is bit-identical to the portable path's.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx")]
 unsafe fn read_with_avx(bank: &FilterBank, x: &[f32], step: f64, out_len: usize) -> Vec<f32> {
-    // SAFETY: this function only runs on CPUs with AVX.
-    read_with(bank, x, step, out_len, |r, s, b, x| unsafe { interpolated_dot_avx(r, s, b, x) })
-}
-
-#[inline(always)]
-fn read_with(
-    bank: &FilterBank,
-    x: &[f32],
-    step: f64,
-    out_len: usize,
-    dot: impl Fn(&[f32], &[f32], f32, &[f32]) -> f32,
-) -> Vec<f32> {
-    let (taps, stride) = (bank.taps, bank.stride);
-    let n = x.len() as i64;
-    // Positions in 32.32 fixed point: integer arithmetic only per sample;
-    // the step's rounding (under 2^-33) drifts by 1e-4 samples per million.
-    let step_fixed = (step * FRACTION as f64).round() as u64;
+    use std::arch::x86_64::*;
+    // SAFETY (for every call below): this function only runs on CPUs with AVX.
+    let one = |r: &[f32], s: &[f32], b: f32, x: &[f32]| unsafe { interpolated_dot_avx(r, s, b, x) };
+    let reader = Reader::new(bank, x, step);
     let mut out = vec![0.0f32; out_len];
-    for (k, y) in out.iter_mut().enumerate() {
-        let t = k as u64 * step_fixed;
-        let whole = (t >> 32) as i64;
-        let fraction = t & (FRACTION - 1);
-        let p = (fraction >> (32 - PHASE_BITS)) as usize;
-        let between = (fraction & ((1 << (32 - PHASE_BITS)) - 1)) as f32 * (1.0 / (1u64 << (32 - PHASE_BITS)) as f32);
-        let row = &bank.rows[p * stride..(p + 1) * stride];
-        let slope = &bank.slopes[p * stride..(p + 1) * stride];
-        let first = whole - (taps / 2 - 1) as i64;
-        if first >= 0 && first + stride as i64 <= n {
-            *y = dot(row, slope, between, &x[first as usize..first as usize + stride]);
-        } else {
-            // Near the ends: the taps that exist, renormalized, so the clip
-            // does not fade towards zero there.
-            let (mut acc, mut norm) = (0.0f32, 0.0f32);
-            for i in 0..taps {
-                let j = first + i as i64;
-                if (0..n).contains(&j) {
-                    let w = row[i] + between * slope[i];
-                    acc += w * x[j as usize];
-                    norm += w;
-                }
-            }
-            *y = if norm > 1e-6 { acc / norm } else { 0.0 };
+    for (group, y) in out.chunks_mut(4).enumerate() {
+        let at: [Position; 4] = std::array::from_fn(|i| reader.at(4 * group + i));
+        if y.len() < 4 || !at.iter().all(|a| reader.inside(a)) {
+            y.iter_mut().zip(&at).for_each(|(y, a)| *y = reader.read(a, one));
+            continue;
         }
+        let mut quads = [_mm_setzero_ps(); 4];
+        for (quad, a) in quads.iter_mut().zip(&at) {
+            let (row, slope) = reader.kernel(a);
+            let lanes = unsafe { interpolated_lanes_avx(row, slope, a.between, reader.taps_at(a)) };
+            // (a0 + a4, a1 + a5, a2 + a6, a3 + a7), as sum_lanes begins.
+            *quad = _mm_add_ps(_mm256_castps256_ps128(lanes), _mm256_extractf128_ps(lanes, 1));
+        }
+        // Lane i of `even` holds (q0 + q2) of output i, of `odd` (q1 + q3).
+        let low = _mm_add_ps(_mm_unpacklo_ps(quads[0], quads[1]), _mm_unpackhi_ps(quads[0], quads[1]));
+        let high = _mm_add_ps(_mm_unpacklo_ps(quads[2], quads[3]), _mm_unpackhi_ps(quads[2], quads[3]));
+        let (even, odd) = (_mm_movelh_ps(low, high), _mm_movehl_ps(high, low));
+        // SAFETY: `y` holds four floats.
+        unsafe { _mm_storeu_ps(y.as_mut_ptr(), _mm_add_ps(even, odd)) };
     }
     out
 }
@@ -170,13 +257,13 @@ fn interpolated_dot(row: &[f32], slope: &[f32], between: f32, x: &[f32]) -> f32 
     sum_lanes(acc)
 }
 
-/// [`interpolated_dot`] in AVX registers: the same operations in the same
-/// order (no fused multiply-add), so the output is bit-identical on every
-/// CPU; the compiler does not find this form by itself.
+/// [`interpolated_dot`]'s eight lane sums in an AVX register: the same
+/// operations in the same order (no fused multiply-add), so the output is
+/// bit-identical on every CPU; the compiler does not find this form by itself.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx")]
 #[inline]
-unsafe fn interpolated_dot_avx(row: &[f32], slope: &[f32], between: f32, x: &[f32]) -> f32 {
+unsafe fn interpolated_lanes_avx(row: &[f32], slope: &[f32], between: f32, x: &[f32]) -> std::arch::x86_64::__m256 {
     use std::arch::x86_64::*;
     let n = row.len().min(slope.len()).min(x.len());
     let (pr, ps, px) = (row.as_ptr(), slope.as_ptr(), x.as_ptr());
@@ -184,11 +271,21 @@ unsafe fn interpolated_dot_avx(row: &[f32], slope: &[f32], between: f32, x: &[f3
     let mut acc = _mm256_setzero_ps();
     let mut i = 0;
     while i + 8 <= n {
-        let w = _mm256_add_ps(_mm256_loadu_ps(pr.add(i)), _mm256_mul_ps(weight, _mm256_loadu_ps(ps.add(i))));
-        acc = _mm256_add_ps(acc, _mm256_mul_ps(w, _mm256_loadu_ps(px.add(i))));
+        // SAFETY: i + 8 <= n, within all three slices; loads are unaligned.
+        let w = unsafe { _mm256_add_ps(_mm256_loadu_ps(pr.add(i)), _mm256_mul_ps(weight, _mm256_loadu_ps(ps.add(i)))) };
+        acc = _mm256_add_ps(acc, _mm256_mul_ps(w, unsafe { _mm256_loadu_ps(px.add(i)) }));
         i += 8;
     }
-    sum_lanes_avx(acc)
+    acc
+}
+
+/// [`interpolated_dot`] with AVX.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+#[inline]
+unsafe fn interpolated_dot_avx(row: &[f32], slope: &[f32], between: f32, x: &[f32]) -> f32 {
+    // SAFETY: AVX is enabled in this function.
+    unsafe { sum_lanes_avx(interpolated_lanes_avx(row, slope, between, x)) }
 }
 
 #[cfg(test)]
@@ -234,7 +331,7 @@ mod tests {
         let x: Vec<f32> = (0..3000).map(|i| ((i * 7919) % 1009) as f32 / 1009.0 - 0.5).collect();
         for step in [0.83f64, 1.0, 1.19, 2.5] {
             let bank = FilterBank::new((1.0 / step).min(1.0));
-            let portable = read_with(&bank, &x, step, 2000, interpolated_dot);
+            let portable = read_with(&bank, &x, step, 2000);
             // SAFETY: AVX is present, checked above.
             let avx = unsafe { read_with_avx(&bank, &x, step, 2000) };
             assert_eq!(portable, avx, "step {step}");
