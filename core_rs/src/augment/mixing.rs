@@ -218,11 +218,13 @@ fn by_rows(source: &[f32], width: usize, perm: &[usize], row: impl Fn(&[f32], &[
     out
 }
 
-/// `weight * own + (1 - weight) * partner` in float32, as numpy computes it.
-fn blend(weight: f32) -> impl Fn(&[f32], &[f32], &mut [f32]) + Sync {
+/// `own_weight * own + partner_weight * partner` in float32, as numpy
+/// computes it: the callers pass the two weights each rounded as numpy
+/// rounds them, so that results match the numpy formulas bit for bit.
+fn blend(own_weight: f32, partner_weight: f32) -> impl Fn(&[f32], &[f32], &mut [f32]) + Sync {
     move |own, partner, dst| {
         for ((d, &a), &b) in dst.iter_mut().zip(own).zip(partner) {
-            *d = weight * a + (1.0 - weight) * b;
+            *d = own_weight * a + partner_weight * b;
         }
     }
 }
@@ -230,8 +232,8 @@ fn blend(weight: f32) -> impl Fn(&[f32], &[f32], &mut [f32]) + Sync {
 fn mixup(batch: Batch<'_>, drawn: &Draw) -> Mixed {
     let (lam, perm) = (drawn.lam as f32, &drawn.permutation);
     Mixed {
-        audio: by_rows(batch.audio, batch.samples, perm, blend(lam)),
-        targets: by_rows(batch.targets, batch.classes, perm, blend(lam)),
+        audio: by_rows(batch.audio, batch.samples, perm, blend(lam, 1.0 - lam)),
+        targets: by_rows(batch.targets, batch.classes, perm, blend(lam, 1.0 - lam)),
         lengths: perm.iter().enumerate().map(|(i, &j)| batch.lengths[i].max(batch.lengths[j])).collect(),
     }
 }
@@ -255,7 +257,7 @@ fn cutmix(batch: Batch<'_>, drawn: &Draw) -> Mixed {
     });
     // The targets are weighted by the share of the row each source fills.
     let share = (len as f64 / n as f64) as f32;
-    let targets = by_rows(batch.targets, batch.classes, perm, blend(1.0 - share));
+    let targets = by_rows(batch.targets, batch.classes, perm, blend(1.0 - share, share));
     // A partner that has audio inside the span extends the row to the end
     // of what it contributes; one that ends before the span adds none.
     let lengths = perm
@@ -403,7 +405,7 @@ mod tests {
             let (start, len) = cutmix_span(n, drawn.lam, drawn.start);
             assert!(start + len <= n);
             let out = mix(Kind::CutMix, owned.batch(), seed, 1.0, 1.0, Some(1)).unwrap();
-            let share = len as f32 / n as f32;
+            let share = (len as f64 / n as f64) as f32;
             for (i, &j) in drawn.permutation.iter().enumerate() {
                 for k in 0..n {
                     let from = if (start..start + len).contains(&k) { j } else { i };
@@ -411,7 +413,7 @@ mod tests {
                 }
                 for k in 0..c {
                     let expected = (1.0 - share) * owned.targets[i * c + k] + share * owned.targets[j * c + k];
-                    assert!((out.targets[i * c + k] - expected).abs() < 1e-6);
+                    assert_eq!(out.targets[i * c + k], expected);
                 }
                 assert!(out.lengths[i] >= owned.lengths[i] && out.lengths[i] as usize <= n);
             }
