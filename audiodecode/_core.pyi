@@ -58,3 +58,17 @@ def augment_batch(
     seeds: Sequence[int],
     num_threads: int | None = None,
 ) -> list[npt.NDArray[np.float32]]: ...
+
+# Batch-level mixing (audiodecode/data/mixing.py; see core_rs/src/python/mixing.rs).
+# `kind` is "Mixup" or "CutMix".
+def mix_params(kind: str, seed: int, alpha: float, p: float, batch_size: int) -> dict[str, Any]: ...
+def mix_batch(
+    kind: str,
+    audio: npt.NDArray[np.float32],
+    targets: npt.NDArray[np.float32],
+    lengths: npt.NDArray[np.int32],
+    seed: int,
+    alpha: float,
+    p: float,
+    num_threads: int | None = None,
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.int32]]: ...

@@ -105,6 +105,114 @@ class TestBadInput:
         assert batch_seed(seeds) == batch_seed(seeds[::-1]) != batch_seed(seeds[:2])
 
 
+def reference(kind: str, audio: np.ndarray, targets: np.ndarray, length: np.ndarray,
+              drawn: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The numpy implementation the core replaced, on the core's draw."""
+    lam, perm = np.float32(drawn["lam"]), drawn["permutation"]
+    if kind == "Mixup":
+        return (lam * audio + (np.float32(1) - lam) * audio[perm],
+                lam * targets + (np.float32(1) - lam) * targets[perm], np.maximum(length, length[perm]))
+    n = audio.shape[1]
+    span = int(round((1.0 - drawn["lam"]) * n))
+    start = min(int(drawn["start"] * (n - span + 1)), n - span)
+    mixed = audio.copy()
+    mixed[:, start:start + span] = audio[perm, start:start + span]
+    share = np.float32(span / n)
+    partner = length[perm]
+    reach = np.minimum(start + span, partner)
+    new_length = np.where(start < partner, np.maximum(length, reach), length).astype(np.int32)
+    return mixed, (np.float32(1) - share) * targets + share * targets[perm], new_length
+
+
+class TestCore:
+    @pytest.mark.parametrize("mix", [ad.Mixup(0.3), ad.CutMix(0.7)], ids=repr)
+    def test_equals_the_numpy_reference_bit_for_bit(self, mix) -> None:
+        rng = np.random.default_rng(1)
+        audio = rng.standard_normal((9, 777)).astype(np.float32)
+        targets = rng.random((9, 5)).astype(np.float32)
+        for seed in range(40):
+            length = rng.integers(0, 778, 9).astype(np.int32)
+            drawn = mix.sample_params(seed, 9)
+            got = mix(audio, targets, length, seed=seed)
+            for a, b in zip(got, reference(mix.kind, audio, targets, length, drawn)):
+                assert a.dtype == b.dtype and a.shape == b.shape
+                np.testing.assert_array_equal(a, b)
+
+    @pytest.mark.parametrize("alpha", [0.2, 0.4, 1.0, 3.0])
+    def test_lam_follows_beta_alpha_alpha(self, alpha: float) -> None:
+        from scipy import stats
+
+        lams = [ad.Mixup(alpha).sample_params(seed, 4)["lam"] for seed in range(2000)]
+        assert stats.kstest(lams, stats.beta(alpha, alpha).cdf).pvalue > 1e-3
+        # Another alpha's distribution is told apart: the test has power.
+        assert stats.kstest(lams, stats.beta(2 * alpha, 2 * alpha).cdf).pvalue < 1e-3
+
+    def test_draws_are_permutations_and_p_is_a_probability(self) -> None:
+        mix = ad.CutMix(p=0.25)
+        draws = [mix.sample_params(seed, 7) for seed in range(2000)]
+        assert all(sorted(d["permutation"].tolist()) == list(range(7)) for d in draws)
+        assert all(d["name"] == "CutMix" and 0 <= d["start"] < 1 for d in draws)
+        assert abs(np.mean([d["applied"] for d in draws]) - 0.25) < 0.04
+
+    @pytest.mark.parametrize("alpha", [1e-3, 1e3])
+    def test_extreme_alphas_stay_finite(self, alpha: float) -> None:
+        audio, labels, length = batch()
+        for seed in range(50):
+            assert 0.0 <= ad.Mixup(alpha).sample_params(seed, 8)["lam"] <= 1.0
+            for mix in (ad.Mixup(alpha), ad.CutMix(alpha)):
+                out, targets, _ = mix(audio, labels, length, seed=seed)
+                assert np.all(np.isfinite(out)) and np.all(np.isfinite(targets))
+
+    @pytest.mark.parametrize("mix", [ad.Mixup(), ad.CutMix()], ids=repr)
+    def test_bit_identical_on_one_and_two_threads_and_inputs_untouched(self, mix) -> None:
+        audio, labels, length = batch(17, 5000)
+        targets = one_hot(labels, 3)
+        before = audio.copy(), targets.copy(), length.copy()
+        for seed in range(6):
+            one = mix(audio, targets, length, seed=seed, num_threads=1)
+            two = mix(audio, targets, length, seed=seed, num_threads=2)
+            for a, b in zip(one, two):
+                np.testing.assert_array_equal(a, b)
+        for x, y in zip((audio, targets, length), before):
+            np.testing.assert_array_equal(x, y)
+
+    def test_float64_and_non_contiguous_input_are_converted(self) -> None:
+        audio, labels, length = batch(6, 400)
+        wide = np.asfortranarray(audio.astype(np.float64))
+        strided = np.repeat(audio, 2, axis=1)[:, ::2]
+        assert not strided.flags.c_contiguous
+        for mix in (ad.Mixup(), ad.CutMix()):
+            expected = mix(audio, labels, length, seed=3)
+            for other in (wide, strided):
+                for a, b in zip(mix(other, labels, length.astype(np.int64), seed=3), expected):
+                    np.testing.assert_array_equal(a, b)
+
+    def test_the_core_refuses_bad_arguments(self) -> None:
+        from audiodecode import _core
+
+        audio, targets, length = np.zeros((3, 10), np.float32), np.zeros((3, 2), np.float32), np.full(3, 10, np.int32)
+        assert _core.mix_batch("Mixup", audio, targets, length, 0, 0.4, 1.0)[0].shape == (3, 10)
+        bad = [("Mixup", audio, targets, length, 0, 0.0, 1.0),              # alpha
+               ("CutMix", audio, targets, length, 0, float("inf"), 1.0),
+               ("Mixup", audio, targets, length, 0, 0.4, 1.5),              # p
+               ("Mixup", audio, targets, length, 0, 0.4, float("nan")),
+               ("Blend", audio, targets, length, 0, 0.4, 1.0),              # kind
+               ("Mixup", audio[0], targets, length, 0, 0.4, 1.0),           # shapes
+               ("Mixup", audio, targets[:2], length, 0, 0.4, 1.0),
+               ("Mixup", audio, targets, length[:2], 0, 0.4, 1.0),
+               ("Mixup", audio, targets[:, 0], length, 0, 0.4, 1.0),
+               ("CutMix", audio, targets, length + 1, 0, 0.4, 1.0),         # lengths beyond n
+               ("CutMix", audio, targets, length - 11, 0, 0.4, 1.0),
+               ("Mixup", audio[:, :0], targets, length * 0, 0, 0.4, 1.0)]   # no samples
+        for args in bad:
+            with pytest.raises(ValueError):
+                _core.mix_batch(*args)
+        with pytest.raises(ValueError):
+            _core.mix_params("Mixup", 0, -1.0, 1.0, 4)
+        with pytest.raises(ValueError):
+            _core.mix_batch("Mixup", audio, targets, length, 0, 0.4, 1.0, num_threads=0)
+
+
 @pytest.fixture(scope="module")
 def tagged(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """12 WAV files of 0.25 s in class folders c0, c1, c2 (tag % 3)."""

@@ -2,27 +2,32 @@
 the targets mixed in the same proportions.
 
 They act on a whole batch (each row is mixed with another row of the same
-batch), so they run after collation, not inside the per-record Rust
+batch), so they run after collation, not inside the per-record
 augmentations; the loaders take them in `augmentations=` beside the
 per-record transforms (`resolve_mixing` picks them out) and then yield a
 "target" array of shape (batch, classes), float32: one-hot rows of the
 labels (all zeros for an unlabelled record) mixed like the audio.
 
-Randomness: one draw per batch (the mixing weight and the partner of each
-row), seeded by a hash of the batch's record seeds. Those are functions of
-(seed, epoch, record index), and a batch's records of (seed, epoch, batch
-index), so a batch mixes the same way on any thread or worker and after a
-resume. The draws use numpy's PCG64 generator (Beta variates have no
-closed form); its streams are stable within a numpy release.
+The Rust core renders them (core_rs/src/augment/mixing.rs): rows in
+parallel with the GIL released, bit-identical on any thread count.
+
+Randomness: one draw per batch (whether it mixes, the mixing weight, the
+partner of each row and CutMix's span start), seeded by a hash of the
+batch's record seeds. Those are functions of (seed, epoch, record index),
+and a batch's records of (seed, epoch, batch index), so a batch mixes the
+same way on any thread or worker and after a resume. The draws are the
+core's own SplitMix64 streams (Beta variates from Marsaglia-Tsang Gamma
+variates), so they do not depend on the numpy release.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
+from audiodecode import _core
 from audiodecode.data import seeding
 
 #: The stream of a record's seed that feeds its batch's mixing seed.
@@ -59,7 +64,7 @@ def batch_seed(record_seeds: np.ndarray) -> int:
 
 
 class BatchMix:
-    """Base of the batch-level transforms.
+    """Base of the batch-level transforms; a subclass names its `kind`.
 
     Parameters
     ----------
@@ -69,6 +74,9 @@ class BatchMix:
         Probability that a batch is mixed at all.
     """
 
+    #: The core's name for the mix ("Mixup" or "CutMix").
+    kind: ClassVar[str]
+
     def __init__(self, alpha: float, p: float = 1.0) -> None:
         if not (np.isfinite(alpha) and alpha > 0):
             raise ValueError(f"alpha must be finite and > 0, got {alpha}")
@@ -77,31 +85,44 @@ class BatchMix:
         self.alpha, self.p = float(alpha), float(p)
 
     def sample_params(self, seed: int, batch_size: int) -> dict[str, Any]:
-        """What `seed` draws for a batch of `batch_size` rows: whether it
-        mixes, the weight `lam` of each row's own audio and the partner
-        (`permutation[i]`) row i is mixed with."""
-        rng = np.random.Generator(np.random.PCG64(seed))
-        applied = bool(rng.random() < self.p)
-        lam = float(rng.beta(self.alpha, self.alpha))
-        permutation = rng.permutation(batch_size)
-        start = float(rng.random())
-        return {"name": type(self).__name__, "applied": applied, "lam": lam, "permutation": permutation, "start": start}
+        """What `seed` draws for a batch of `batch_size` rows.
+
+        Returns
+        -------
+        dict
+            "name": the kind; "applied": whether the batch mixes; "lam": the
+            weight of each row's own audio, in [0, 1]; "permutation":
+            np.ndarray [shape=(batch_size,)], int64, row i's partner;
+            "start": CutMix's span start as a fraction of the free
+            positions, in [0, 1). All are drawn whether or not it applies.
+        """
+        return _core.mix_params(self.kind, seed, self.alpha, self.p, batch_size)
 
     def __call__(
-        self, audio: np.ndarray, targets: np.ndarray, length: np.ndarray | None = None, *, seed: int
+        self,
+        audio: np.ndarray,
+        targets: np.ndarray,
+        length: np.ndarray | None = None,
+        *,
+        seed: int,
+        num_threads: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Mix a batch.
 
         Parameters
         ----------
         audio : np.ndarray [shape=(b, n)], float32
-            Padded clips; not modified.
+            Padded clips; not modified. Other dtypes and layouts are
+            converted to C-contiguous float32 first.
         targets : np.ndarray [shape=(b, classes)] or [shape=(b,)]
             Soft/multi-hot targets, or integer labels (then one-hot over
             `labels.max() + 1` classes; the loaders pass the data set's).
         length : np.ndarray [shape=(b,)], int, optional
-            Valid samples per row; all of `n` by default.
+            Valid samples per row, each in [0, n]; all of `n` by default.
         seed : int
+        num_threads : int or None
+            Rust threads; None: one per core. The result does not depend
+            on it.
 
         Returns
         -------
@@ -110,27 +131,24 @@ class BatchMix:
         length : np.ndarray [shape=(b,)], int32
             Valid samples after mixing (the longer of the two rows' where
             they overlap).
+
+        Raises
+        ------
+        ValueError
+            Bad shapes, a length outside [0, n], or rows of 0 samples.
         """
-        audio = np.asarray(audio, dtype=np.float32)
+        audio = np.ascontiguousarray(audio, dtype=np.float32)
         if audio.ndim != 2:
             raise ValueError(f"audio must be (batch, samples), got shape {audio.shape}")
         b, n = audio.shape
         targets = np.asarray(targets)
         if targets.ndim == 1:
             targets = one_hot(targets, int(targets.max()) + 1 if len(targets) else 0)
-        targets = targets.astype(np.float32)
+        targets = np.ascontiguousarray(targets, dtype=np.float32)
         if len(targets) != b:
             raise ValueError(f"{b} clips but {len(targets)} targets")
-        length = np.full(b, n, np.int32) if length is None else np.asarray(length, dtype=np.int32)
-        drawn = self.sample_params(seed, b)
-        if not drawn["applied"] or b < 2:
-            return audio.copy(), targets, length.copy()
-        return self._mix(audio, targets, length, drawn)
-
-    def _mix(
-        self, audio: np.ndarray, targets: np.ndarray, length: np.ndarray, drawn: dict[str, Any]
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        raise NotImplementedError
+        length = np.full(b, n, np.int32) if length is None else np.ascontiguousarray(length, dtype=np.int32)
+        return _core.mix_batch(self.kind, audio, targets, length, seed, self.alpha, self.p, num_threads)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(alpha={self.alpha!r}, p={self.p!r})"
@@ -144,7 +162,8 @@ class BatchMix:
 class Mixup(BatchMix):
     """Mixup (Zhang et al., 2018) on waveforms: every row becomes
     ``lam * x[i] + (1 - lam) * x[perm[i]]`` and its target likewise, with
-    one `lam ~ Beta(alpha, alpha)` and one permutation per batch.
+    one `lam ~ Beta(alpha, alpha)` and one permutation per batch; a row's
+    length becomes the longer of the two.
 
     Parameters
     ----------
@@ -154,21 +173,17 @@ class Mixup(BatchMix):
         Probability that a batch is mixed.
     """
 
+    kind = "Mixup"
+
     def __init__(self, alpha: float = 0.4, p: float = 1.0) -> None:
         super().__init__(alpha, p)
-
-    def _mix(
-        self, audio: np.ndarray, targets: np.ndarray, length: np.ndarray, drawn: dict[str, Any]
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        lam, perm = np.float32(drawn["lam"]), drawn["permutation"]
-        mixed = lam * audio + (np.float32(1) - lam) * audio[perm]
-        return mixed, lam * targets + (np.float32(1) - lam) * targets[perm], np.maximum(length, length[perm])
 
 
 class CutMix(BatchMix):
     """CutMix (Yun et al., 2019) in time: a span of ``round((1 - lam) * n)``
     samples at a random start is replaced by the same span of the partner
     row; targets are weighted by the share of the row each source fills.
+    A row's length grows to the end of the partner's audio inside the span.
 
     Parameters
     ----------
@@ -178,24 +193,10 @@ class CutMix(BatchMix):
         Probability that a batch is mixed.
     """
 
+    kind = "CutMix"
+
     def __init__(self, alpha: float = 1.0, p: float = 1.0) -> None:
         super().__init__(alpha, p)
-
-    def _mix(
-        self, audio: np.ndarray, targets: np.ndarray, length: np.ndarray, drawn: dict[str, Any]
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        n = audio.shape[1]
-        perm = drawn["permutation"]
-        span = int(round((1.0 - drawn["lam"]) * n))
-        start = min(int(drawn["start"] * (n - span + 1)), n - span)
-        mixed = audio.copy()
-        mixed[:, start:start + span] = audio[perm, start:start + span]
-        share = np.float32(span / n)
-        mixed_targets = (np.float32(1) - share) * targets + share * targets[perm]
-        partner = length[perm]
-        reach = np.minimum(start + span, partner)
-        new_length = np.where(start < partner, np.maximum(length, reach), length).astype(np.int32)
-        return mixed, mixed_targets, new_length
 
 
 def resolve_mixing(augmentations: Any) -> tuple[Any, BatchMix | None]:

@@ -258,7 +258,7 @@ class ClipReader:
                 # A multi-label set mixes its multi-hot vectors, others their one-hot labels.
                 targets = batch["labels"] if "labels" in batch else one_hot(batch["label"], len(self.files.classes))
                 batch["audio"], batch["target"], batch["length"] = self.mix(
-                    batch["audio"], targets, batch["length"], seed=batch_seed(seeds)
+                    batch["audio"], targets, batch["length"], seed=batch_seed(seeds), num_threads=num_threads
                 )
         if rows is not None:
             batch = pad_rows(batch, rows)

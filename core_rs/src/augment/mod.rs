@@ -16,6 +16,7 @@ mod clipping;
 mod convolve;
 pub mod filter;
 mod interp;
+pub mod mixing;
 mod noise;
 pub mod rng;
 mod shift;

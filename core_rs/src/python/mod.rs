@@ -4,6 +4,7 @@
 mod augment;
 mod decode;
 mod errors;
+mod mixing;
 
 use pyo3::prelude::*;
 
@@ -17,5 +18,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     decode::register(m)?;
     augment::register(m)?;
+    mixing::register(m)?;
     Ok(())
 }
