@@ -1,11 +1,14 @@
-//! Band-limited interpolation at an arbitrary (irrational) ratio, for speed
+//! Band-limited interpolation at an arbitrary ratio, for speed
 //! perturbation and pitch shifting: `out[k] = x(k * step)`, low-passed when
 //! `step > 1` so that reading faster does not alias.
 //!
-//! The decode path's resampler tabulates one kernel per phase of a rational
-//! ratio; a pitch shift of 2^(k/12) has no small rational form, so this
-//! tabulates the kernel at 256 phases per sample for the call's cutoff and
-//! interpolates linearly between neighbouring phases.
+//! A step with a small rational form `p / q` (speed perturbation's 0.9 and
+//! 1.1) visits only `q` phases between samples: each gets its exact kernel
+//! row, and an output is one dot product. A pitch shift's 2^(k/12) has no
+//! such form, so its kernel is tabulated at 256 phases per sample and
+//! interpolated linearly between neighbouring phases (twice the work per
+//! tap). The decode path's resampler (`resample.rs`) has a kernel four
+//! times as long, for 90 dB where augmentation needs far less.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -55,19 +58,23 @@ fn bessel_i0(x: f64) -> f64 {
     sum
 }
 
-/// Fractional positions between two samples at which the kernel is
-/// tabulated; positions in between interpolate linearly between rows.
+/// Phases tabulated per input sample for a step with no small rational
+/// form; positions in between interpolate linearly between rows.
 const PHASE_BITS: u32 = 8;
 const PHASES: usize = 1 << PHASE_BITS;
-/// One sample in the fixed-point positions of `read_with`.
+/// One sample in the fixed-point positions of an interpolated read.
 const FRACTION: u64 = 1 << 32;
+/// A step `p / q` with `q` up to this reads through `q` exact rows: the
+/// positions repeat every `q` outputs. Speed perturbation's usual rates
+/// (0.9, 1.1, 0.95) have `q` of 10 or 20.
+const MAX_EXACT_PHASES: u64 = 256;
 
-/// The kernel at one cutoff, sampled for every phase: row `p` holds the
-/// weights of `taps` consecutive samples for an output that falls `p /
-/// PHASES` of a sample after the `taps / 2 - 1`-th of them, and `slopes`
-/// the step to row `p + 1`. Each row sums to one, so DC passes exactly.
-/// Rows are zero-padded to a multiple of 8 floats (`stride`), so the inner
-/// loop has no scalar tail.
+/// The kernel at one cutoff, sampled at a set of phases: row `r` holds the
+/// weights of `taps` consecutive samples for an output that falls `r /
+/// phases` of a sample after the `taps / 2 - 1`-th of them. Each row sums
+/// to one, so DC passes exactly. Rows are zero-padded to a multiple of 8
+/// floats (`stride`), so the inner loop has no scalar tail. An interpolated
+/// bank also has the step to the next row (`slopes`, one row more).
 struct FilterBank {
     taps: usize,
     stride: usize,
@@ -76,15 +83,15 @@ struct FilterBank {
 }
 
 impl FilterBank {
-    fn new(cutoff: f64) -> FilterBank {
+    fn new(cutoff: f64, phases: usize, interpolated: bool) -> FilterBank {
         let table = table();
         let last_entry = ZERO_CROSSINGS * OVERSAMPLE;
         let taps = 2 * (ZERO_CROSSINGS as f64 / cutoff).ceil() as usize;
         let stride = taps.next_multiple_of(8);
         let centre = (taps / 2 - 1) as f64;
-        let mut rows = vec![0.0f32; (PHASES + 1) * stride];
-        for (p, row) in rows.chunks_exact_mut(stride).enumerate() {
-            let phase = p as f64 / PHASES as f64;
+        let mut rows = vec![0.0f32; (phases + usize::from(interpolated)) * stride];
+        for (r, row) in rows.chunks_exact_mut(stride).enumerate() {
+            let phase = r as f64 / phases as f64;
             for (i, w) in row[..taps].iter_mut().enumerate() {
                 let entry = ((i as f64 - centre - phase).abs() * cutoff * OVERSAMPLE as f64 + 0.5) as usize;
                 *w = if entry <= last_entry { table[entry] } else { 0.0 };
@@ -92,7 +99,7 @@ impl FilterBank {
             let sum: f32 = row.iter().sum();
             row.iter_mut().for_each(|w| *w /= sum);
         }
-        let slopes = rows.iter().zip(&rows[stride..]).map(|(a, b)| b - a).collect();
+        let slopes = if interpolated { rows.iter().zip(&rows[stride..]).map(|(a, b)| b - a).collect() } else { vec![] };
         FilterBank { taps, stride, rows, slopes }
     }
 }
@@ -104,66 +111,137 @@ impl FilterBank {
 /// narrower than the output's Nyquist band allows.
 const CUTOFF_STEP: f64 = 1.0 / 64.0;
 
-/// The filter bank for `cutoff` (a multiple of [`CUTOFF_STEP`]), built once
-/// per process and shared by every thread; a cached bank is the one a call
-/// would build, so caching never changes an output.
-fn filter_bank(cutoff: f64) -> Arc<FilterBank> {
-    static BANKS: OnceLock<Mutex<HashMap<u64, Arc<FilterBank>>>> = OnceLock::new();
+/// The filter bank for `cutoff` (a multiple of [`CUTOFF_STEP`]) with exact
+/// rows for `phases` (or interpolated ones when `None`), built once per
+/// process and shared by every thread; a cached bank is the one a call
+/// would build, so caching never changes an output. At most 64 cutoffs x
+/// (256 exact phase counts + 1) banks can exist.
+fn filter_bank(cutoff: f64, phases: Option<u64>) -> Arc<FilterBank> {
+    type Key = (u64, Option<u64>);
+    static BANKS: OnceLock<Mutex<HashMap<Key, Arc<FilterBank>>>> = OnceLock::new();
     let banks = BANKS.get_or_init(Mutex::default);
     let lock = || banks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(bank) = lock().get(&cutoff.to_bits()) {
+    let key = (cutoff.to_bits(), phases);
+    if let Some(bank) = lock().get(&key) {
         return bank.clone();
     }
     // Built outside the lock: other threads' look-ups do not wait.
-    let bank = Arc::new(FilterBank::new(cutoff));
-    lock().entry(cutoff.to_bits()).or_insert(bank).clone()
+    let bank = Arc::new(match phases {
+        Some(q) => FilterBank::new(cutoff, q as usize, false),
+        None => FilterBank::new(cutoff, PHASES, true),
+    });
+    lock().entry(key).or_insert(bank).clone()
+}
+
+/// `step` as `p / q` with `q <= MAX_EXACT_PHASES`, if it is one (to within
+/// float rounding of the decimal it was written as).
+fn as_fraction(step: f64) -> Option<(u64, u64)> {
+    (1..=MAX_EXACT_PHASES).find_map(|q| {
+        let p = (step * q as f64).round();
+        ((step * q as f64 - p).abs() < 1e-9 * p && p >= 1.0).then_some((p as u64, q))
+    })
+}
+
+/// The kernel's cutoff (of the input's Nyquist frequency) for `step`:
+/// low-pass at the output's Nyquist when reading faster than 1:1. Steps lie
+/// within [1/16, 16] (checked where transforms are built), so there are at
+/// most 64 cutoffs.
+fn cutoff_for(step: f64) -> f64 {
+    ((1.0 / step).min(1.0) / CUTOFF_STEP).floor().max(1.0) * CUTOFF_STEP
+}
+
+/// The filter bank and the stepping for `step`.
+fn plan(step: f64) -> (Arc<FilterBank>, Stepping) {
+    let cutoff = cutoff_for(step);
+    match as_fraction(step) {
+        Some((p, q)) => (filter_bank(cutoff, Some(q)), Stepping::Exact { p, q }),
+        None => {
+            (filter_bank(cutoff, None), Stepping::Interpolated { step_fixed: (step * FRACTION as f64).round() as u64 })
+        }
+    }
 }
 
 /// `out_len` samples of `x` read at `step` input samples per output sample.
 pub fn read_at_rate(x: &[f32], step: f64, out_len: usize) -> Vec<f32> {
-    // Low-pass at the output's Nyquist when reading faster than 1:1. Steps
-    // lie within [1/16, 16] (checked where transforms are built), so there
-    // are at most 64 cutoffs.
-    let cutoff = ((1.0 / step).min(1.0) / CUTOFF_STEP).floor().max(1.0) * CUTOFF_STEP;
-    let bank = filter_bank(cutoff);
+    let (bank, stepping) = plan(step);
+    let reader = Reader { bank: &bank, x, stepping };
     #[cfg(target_arch = "x86_64")]
     if is_x86_feature_detected!("avx") {
         // SAFETY: the CPU has AVX, checked just above.
-        return unsafe { read_with_avx(&bank, x, step, out_len) };
+        return unsafe { read_with_avx(&reader, out_len) };
     }
-    read_with(&bank, x, step, out_len)
+    read_portable(&reader, out_len)
+}
+
+fn read_portable(reader: &Reader<'_>, out_len: usize) -> Vec<f32> {
+    reader.positions().take(out_len).map(|at| reader.read(&at, lanes_portable)).collect()
+}
+
+/// How output positions advance through the input.
+#[derive(Clone, Copy)]
+enum Stepping {
+    /// `p / q` input samples per output: exact positions, `q` phases.
+    Exact { p: u64, q: u64 },
+    /// Positions in 32.32 fixed point: integer arithmetic only per sample;
+    /// the step's rounding (under 2^-33) drifts by 1e-4 samples per million.
+    Interpolated { step_fixed: u64 },
 }
 
 /// Where output sample `k` reads: the first of its taps in the input, the
-/// kernel's phase row and how far between rows `p` and `p + 1` it falls.
+/// kernel's row, and (interpolated banks) how far towards the next row.
 struct Position {
     first: i64,
     row: usize,
     between: f32,
 }
 
-/// Reads `x` through a filter bank at a fixed step.
+impl Position {
+    /// Never read: `positions()` does not end.
+    const NONE: Position = Position { first: 0, row: 0, between: 0.0 };
+}
+
+/// The eight lane sums of one output's weighted taps: `row[i] * x[i]`, or
+/// `(row[i] + between * slope[i]) * x[i]` for an interpolated bank.
+type Lanes<T> = fn(&[f32], &[f32], f32, &[f32]) -> T;
+
+/// Reads `x` through a filter bank.
 struct Reader<'a> {
     bank: &'a FilterBank,
     x: &'a [f32],
-    step_fixed: u64,
+    stepping: Stepping,
 }
 
 impl<'a> Reader<'a> {
-    fn new(bank: &'a FilterBank, x: &'a [f32], step: f64) -> Self {
-        // Positions in 32.32 fixed point: integer arithmetic only per sample;
-        // the step's rounding (under 2^-33) drifts by 1e-4 samples per million.
-        Reader { bank, x, step_fixed: (step * FRACTION as f64).round() as u64 }
-    }
-
-    fn at(&self, k: usize) -> Position {
-        let t = k as u64 * self.step_fixed;
-        let fraction = t & (FRACTION - 1);
-        Position {
-            first: (t >> 32) as i64 - (self.bank.taps / 2 - 1) as i64,
-            row: (fraction >> (32 - PHASE_BITS)) as usize,
-            between: (fraction & ((1 << (32 - PHASE_BITS)) - 1)) as f32 * (1.0 / (1u64 << (32 - PHASE_BITS)) as f32),
-        }
+    /// The positions of output samples 0, 1, 2, ... in turn; advanced by
+    /// additions only (a 64-bit division per sample cost a third of the time).
+    fn positions(&self) -> impl Iterator<Item = Position> {
+        let centre = (self.bank.taps / 2 - 1) as i64;
+        let (mut whole, mut row, mut fixed) = (0i64, 0u64, 0u64);
+        let stepping = self.stepping;
+        std::iter::from_fn(move || {
+            let at = match stepping {
+                Stepping::Exact { p, q } => {
+                    let at = Position { first: whole - centre, row: row as usize, between: 0.0 };
+                    (whole, row) = (whole + (p / q) as i64, row + p % q);
+                    if row >= q {
+                        (whole, row) = (whole + 1, row - q);
+                    }
+                    at
+                }
+                Stepping::Interpolated { step_fixed } => {
+                    let fraction = fixed & (FRACTION - 1);
+                    let low_bits = fraction & ((1 << (32 - PHASE_BITS)) - 1);
+                    let at = Position {
+                        first: (fixed >> 32) as i64 - centre,
+                        row: (fraction >> (32 - PHASE_BITS)) as usize,
+                        between: low_bits as f32 * (1.0 / (1u64 << (32 - PHASE_BITS)) as f32),
+                    };
+                    fixed += step_fixed;
+                    at
+                }
+            };
+            Some(at)
+        })
     }
 
     /// Whether every tap (padding included) falls inside the input.
@@ -171,19 +249,21 @@ impl<'a> Reader<'a> {
         at.first >= 0 && at.first + self.bank.stride as i64 <= self.x.len() as i64
     }
 
+    /// The row's weights and slopes (empty for an exact bank).
     fn kernel(&self, at: &Position) -> (&'a [f32], &'a [f32]) {
         let range = at.row * self.bank.stride..(at.row + 1) * self.bank.stride;
-        (&self.bank.rows[range.clone()], &self.bank.slopes[range])
+        let slopes = if self.bank.slopes.is_empty() { &[][..] } else { &self.bank.slopes[range.clone()] };
+        (&self.bank.rows[range], slopes)
     }
 
     fn taps_at(&self, at: &Position) -> &'a [f32] {
         &self.x[at.first as usize..at.first as usize + self.bank.stride]
     }
 
-    fn read(&self, at: &Position, dot: impl Fn(&[f32], &[f32], f32, &[f32]) -> f32) -> f32 {
+    fn read(&self, at: &Position, lanes: Lanes<f32>) -> f32 {
         let (row, slope) = self.kernel(at);
         if self.inside(at) {
-            return dot(row, slope, at.between, self.taps_at(at));
+            return lanes(row, slope, at.between, self.taps_at(at));
         }
         // Near the ends: the taps that exist, renormalized, so the clip
         // does not fade towards zero there.
@@ -192,7 +272,7 @@ impl<'a> Reader<'a> {
         for i in 0..self.bank.taps {
             let j = at.first + i as i64;
             if (0..n).contains(&j) {
-                let w = row[i] + at.between * slope[i];
+                let w = if slope.is_empty() { row[i] } else { row[i] + at.between * slope[i] };
                 acc += w * self.x[j as usize];
                 norm += w;
             }
@@ -205,25 +285,41 @@ impl<'a> Reader<'a> {
     }
 }
 
-fn read_with(bank: &FilterBank, x: &[f32], step: f64, out_len: usize) -> Vec<f32> {
-    let reader = Reader::new(bank, x, step);
-    (0..out_len).map(|k| reader.read(&reader.at(k), interpolated_dot)).collect()
+/// One output's weighted taps summed in eight lanes, then [`sum_lanes`];
+/// all lengths are a multiple of 8.
+fn lanes_portable(row: &[f32], slope: &[f32], between: f32, x: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    if slope.is_empty() {
+        for (r, x) in row.chunks_exact(8).zip(x.chunks_exact(8)) {
+            for i in 0..8 {
+                acc[i] += r[i] * x[i];
+            }
+        }
+    } else {
+        for ((r, s), x) in row.chunks_exact(8).zip(slope.chunks_exact(8)).zip(x.chunks_exact(8)) {
+            for i in 0..8 {
+                acc[i] += (r[i] + between * s[i]) * x[i];
+            }
+        }
+    }
+    sum_lanes(acc)
 }
 
-/// [`read_with`] four output samples at a time: their eight-lane sums are
+/// The reads four output samples at a time: their eight-lane sums are
 /// reduced together (a 4x4 transpose), which is where one sample at a time
-/// spent half its time. The additions are those of [`sum_lanes`], in its
-/// order, so the output is bit-identical to the portable path's.
+/// spent half its time. The operations are those of [`lanes_portable`] and
+/// [`sum_lanes`], in their order, so the output is bit-identical to the
+/// portable path's on every CPU.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx")]
-unsafe fn read_with_avx(bank: &FilterBank, x: &[f32], step: f64, out_len: usize) -> Vec<f32> {
+unsafe fn read_with_avx(reader: &Reader<'_>, out_len: usize) -> Vec<f32> {
     use std::arch::x86_64::*;
-    // SAFETY (for every call below): this function only runs on CPUs with AVX.
-    let one = |r: &[f32], s: &[f32], b: f32, x: &[f32]| unsafe { interpolated_dot_avx(r, s, b, x) };
-    let reader = Reader::new(bank, x, step);
+    // SAFETY (every call below): this function only runs on CPUs with AVX.
+    let one: Lanes<f32> = |r, s, b, x| unsafe { sum_lanes_avx(lanes_avx(r, s, b, x)) };
     let mut out = vec![0.0f32; out_len];
-    for (group, y) in out.chunks_mut(4).enumerate() {
-        let at: [Position; 4] = std::array::from_fn(|i| reader.at(4 * group + i));
+    let mut positions = reader.positions();
+    for y in out.chunks_mut(4) {
+        let at: [Position; 4] = std::array::from_fn(|_| positions.next().unwrap_or(Position::NONE));
         if y.len() < 4 || !at.iter().all(|a| reader.inside(a)) {
             y.iter_mut().zip(&at).for_each(|(y, a)| *y = reader.read(a, one));
             continue;
@@ -231,7 +327,7 @@ unsafe fn read_with_avx(bank: &FilterBank, x: &[f32], step: f64, out_len: usize)
         let mut quads = [_mm_setzero_ps(); 4];
         for (quad, a) in quads.iter_mut().zip(&at) {
             let (row, slope) = reader.kernel(a);
-            let lanes = unsafe { interpolated_lanes_avx(row, slope, a.between, reader.taps_at(a)) };
+            let lanes = unsafe { lanes_avx(row, slope, a.between, reader.taps_at(a)) };
             // (a0 + a4, a1 + a5, a2 + a6, a3 + a7), as sum_lanes begins.
             *quad = _mm_add_ps(_mm256_castps256_ps128(lanes), _mm256_extractf128_ps(lanes, 1));
         }
@@ -245,31 +341,28 @@ unsafe fn read_with_avx(bank: &FilterBank, x: &[f32], step: f64, out_len: usize)
     out
 }
 
-/// `sum((row[i] + between * slope[i]) * x[i])`, all lengths a multiple of 8:
-/// eight lanes, then [`sum_lanes`].
-fn interpolated_dot(row: &[f32], slope: &[f32], between: f32, x: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 8];
-    for ((r, s), x) in row.chunks_exact(8).zip(slope.chunks_exact(8)).zip(x.chunks_exact(8)) {
-        for i in 0..8 {
-            acc[i] += (r[i] + between * s[i]) * x[i];
-        }
-    }
-    sum_lanes(acc)
-}
-
-/// [`interpolated_dot`]'s eight lane sums in an AVX register: the same
-/// operations in the same order (no fused multiply-add), so the output is
-/// bit-identical on every CPU; the compiler does not find this form by itself.
+/// [`lanes_portable`]'s eight lane sums in an AVX register: the same
+/// operations in the same order (no fused multiply-add); the compiler does
+/// not find this form by itself.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx")]
 #[inline]
-unsafe fn interpolated_lanes_avx(row: &[f32], slope: &[f32], between: f32, x: &[f32]) -> std::arch::x86_64::__m256 {
+unsafe fn lanes_avx(row: &[f32], slope: &[f32], between: f32, x: &[f32]) -> std::arch::x86_64::__m256 {
     use std::arch::x86_64::*;
-    let n = row.len().min(slope.len()).min(x.len());
-    let (pr, ps, px) = (row.as_ptr(), slope.as_ptr(), x.as_ptr());
-    let weight = _mm256_set1_ps(between);
+    let n = row.len().min(x.len());
+    let (pr, px) = (row.as_ptr(), x.as_ptr());
     let mut acc = _mm256_setzero_ps();
     let mut i = 0;
+    if slope.is_empty() {
+        while i + 8 <= n {
+            // SAFETY: i + 8 <= n, within both slices; loads are unaligned.
+            acc = _mm256_add_ps(acc, unsafe { _mm256_mul_ps(_mm256_loadu_ps(pr.add(i)), _mm256_loadu_ps(px.add(i))) });
+            i += 8;
+        }
+        return acc;
+    }
+    let (n, ps) = (n.min(slope.len()), slope.as_ptr());
+    let weight = _mm256_set1_ps(between);
     while i + 8 <= n {
         // SAFETY: i + 8 <= n, within all three slices; loads are unaligned.
         let w = unsafe { _mm256_add_ps(_mm256_loadu_ps(pr.add(i)), _mm256_mul_ps(weight, _mm256_loadu_ps(ps.add(i)))) };
@@ -277,15 +370,6 @@ unsafe fn interpolated_lanes_avx(row: &[f32], slope: &[f32], between: f32, x: &[
         i += 8;
     }
     acc
-}
-
-/// [`interpolated_dot`] with AVX.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx")]
-#[inline]
-unsafe fn interpolated_dot_avx(row: &[f32], slope: &[f32], between: f32, x: &[f32]) -> f32 {
-    // SAFETY: AVX is enabled in this function.
-    unsafe { sum_lanes_avx(interpolated_lanes_avx(row, slope, between, x)) }
 }
 
 #[cfg(test)]
@@ -318,8 +402,38 @@ mod tests {
 
     #[test]
     fn a_tone_read_faster_or_slower_moves_in_frequency() {
-        assert!(snr_of_a_tone_read_at(500.0, 1.25) > 50.0);
-        assert!(snr_of_a_tone_read_at(1000.0, 0.8) > 50.0);
+        // Exact phases (5/4, 4/5, 9/10, 11/10) and interpolated ones (pitch ratios).
+        for (hz, step) in [(500.0, 1.25), (1000.0, 0.8), (1500.0, 0.9), (700.0, 1.1)] {
+            assert!(as_fraction(step).is_some());
+            assert!(snr_of_a_tone_read_at(hz, step) > 50.0, "{step}");
+        }
+        for (hz, semitones) in [(500.0f64, 3.0f64), (1000.0, -2.0), (300.0, 7.0)] {
+            let step = 2f64.powf(semitones / 12.0);
+            assert!(as_fraction(step).is_none());
+            assert!(snr_of_a_tone_read_at(hz, step) > 50.0, "{step}");
+        }
+    }
+
+    #[test]
+    fn small_fractions_are_found_and_others_are_not() {
+        assert_eq!(as_fraction(0.9), Some((9, 10)));
+        assert_eq!(as_fraction(1.1), Some((11, 10)));
+        assert_eq!(as_fraction(1.0), Some((1, 1)));
+        assert_eq!(as_fraction(0.95), Some((19, 20)));
+        assert_eq!(as_fraction(1.0 / 3.0), Some((1, 3)));
+        assert_eq!(as_fraction(std::f64::consts::PI / 3.0), None);
+    }
+
+    #[test]
+    fn exact_phases_read_what_interpolated_ones_approximate() {
+        let x: Vec<f32> = (0..4000).map(|i| (i as f32 * 0.05).sin() * 0.5).collect();
+        let (exact_bank, exact) = plan(1.1);
+        let interpolated = Stepping::Interpolated { step_fixed: (1.1 * FRACTION as f64).round() as u64 };
+        let interpolated_bank = filter_bank(cutoff_for(1.1), None);
+        let a = read_portable(&Reader { bank: &exact_bank, x: &x, stepping: exact }, 3600);
+        let b = read_portable(&Reader { bank: &interpolated_bank, x: &x, stepping: interpolated }, 3600);
+        let worst = a.iter().zip(&b).map(|(p, q)| (p - q).abs()).fold(0.0f32, f32::max);
+        assert!(worst < 1e-3, "{worst}");
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -329,11 +443,12 @@ mod tests {
             return;
         }
         let x: Vec<f32> = (0..3000).map(|i| ((i * 7919) % 1009) as f32 / 1009.0 - 0.5).collect();
-        for step in [0.83f64, 1.0, 1.19, 2.5] {
-            let bank = FilterBank::new((1.0 / step).min(1.0));
-            let portable = read_with(&bank, &x, step, 2000);
+        for step in [0.83f64, 0.9, 1.0, 1.1, 1.19, 2.5, 2f64.powf(5.0 / 12.0), 2f64.powf(-3.0 / 12.0)] {
+            let (bank, stepping) = plan(step);
+            let reader = Reader { bank: &bank, x: &x, stepping };
+            let portable = read_portable(&reader, 2000);
             // SAFETY: AVX is present, checked above.
-            let avx = unsafe { read_with_avx(&bank, &x, step, 2000) };
+            let avx = unsafe { read_with_avx(&reader, 2000) };
             assert_eq!(portable, avx, "step {step}");
         }
     }
