@@ -18,6 +18,8 @@ from audiodecode.cache.memory import SharedMemoryTier
 
 StrPath = str | os.PathLike[str]
 _GIB = 2**30
+#: A decoded clip and its rate, or why it could not be had.
+Decoded = tuple[np.ndarray, int] | Exception
 _COUNTERS = ("hits", "disk_hits", "misses", "evictions", "corrupt_discarded", "store_errors")
 
 
@@ -138,48 +140,23 @@ class AudioCache:
             failed path gives None and its exception is in `.errors`; with
             `on_error="raise"` the first failure in input order is raised.
         """
-        if on_error not in ("raise", "skip"):
-            raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
-        loading._check_sr(sr)
-        self._ready()
-        items: list[tuple[np.ndarray, int] | None] = [None] * len(paths)
-        errors: dict[int, Exception] = {}
-        pending: dict[EntryKey, list[int]] = {}
-        for i, path in enumerate(paths):
+        keys: list[EntryKey | Exception] = []
+        for path in paths:
             if not isinstance(path, (str, os.PathLike)):
                 raise TypeError(f"AudioCache loads file paths, not {type(path).__name__}: entries are keyed by path")
             try:
-                key = EntryKey.of(path, sr, mono)
+                keys.append(EntryKey.of(path, sr, mono))
             except OSError as err:
-                errors[i] = err
-                continue
-            if key in pending:
-                pending[key].append(i)
-            elif (found := self._lookup(key)) is not None:
-                items[i] = found
-            else:
-                pending[key] = [i]
-        if pending:
-            keys = list(pending)
-            self._count("misses", len(keys))
+                keys.append(err)
+
+        def decode(misses: list[EntryKey], positions: list[int]) -> list[Decoded]:
             decoded = loading.load_batch(
-                [key.path for key in keys], sr, mono, num_threads=num_threads, on_error="skip"
+                [key.path for key in misses], sr, mono, num_threads=num_threads, on_error="skip"
             )
-            for j, key in enumerate(keys):
-                first, *repeats = pending[key]
-                if decoded[j] is None:
-                    for i in pending[key]:
-                        errors[i] = decoded.errors[j]
-                    continue
-                y, out_sr = decoded[j]
-                if _unchanged(key):
-                    self._store(key, y, out_sr, (self._ram, self._disk))
-                items[first] = (y, out_sr)
-                for i in repeats:
-                    items[i] = (y.copy(), out_sr)
-        if errors and on_error == "raise":
-            raise errors[min(errors)]
-        return loading.BatchResult(items, errors)
+            return [decoded.errors[j] if item is None else item for j, item in enumerate(decoded)]
+
+        # A file rewritten while it was decoded: which version was read is unknown.
+        return self._load_keyed(keys, decode, sr, on_error, store_if=_unchanged)
 
     def load_records(
         self,
@@ -212,6 +189,40 @@ class AudioCache:
         audiodecode.BatchResult
             As `load_batch`; errors name the record.
         """
+        entry_keys: list[EntryKey | Exception] = [
+            EntryKey(str(name), int(size), int(version), None if sr is None else int(sr), bool(mono))
+            for name, size, version in keys
+        ]
+
+        def decode(misses: list[EntryKey], positions: list[int]) -> list[Decoded]:
+            fetched = fetch(positions)
+            readable = [j for j, data in enumerate(fetched) if not isinstance(data, Exception)]
+            decoded = loading.load_batch(
+                [fetched[j] for j in readable], sr, mono, num_threads=num_threads, on_error="skip"
+            )
+            outcome: list[Decoded] = list(fetched)  # the fetch errors stay
+            for k, j in enumerate(readable):
+                if decoded[k] is None:
+                    err = decoded.errors[k]
+                    outcome[j] = loading._rename(err, misses[j].path) if str(err).startswith("<bytes>") else err
+                else:
+                    outcome[j] = decoded[k]
+            return outcome
+
+        return self._load_keyed(entry_keys, decode, sr, on_error)
+
+    def _load_keyed(
+        self,
+        keys: list[EntryKey | Exception],
+        decode: Callable[[list[EntryKey], list[int]], list[Decoded]],
+        sr: int | None,
+        on_error: str,
+        store_if: Callable[[EntryKey], bool] = lambda key: True,
+    ) -> loading.BatchResult:
+        """What `load_batch` and `load_records` share: hits from the tiers,
+        each distinct miss decoded once (`decode(misses, first positions)`),
+        stored (when `store_if` agrees) and handed to every position that
+        asked for it. A key that is an exception is that position's error."""
         if on_error not in ("raise", "skip"):
             raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
         loading._check_sr(sr)
@@ -219,9 +230,10 @@ class AudioCache:
         items: list[tuple[np.ndarray, int] | None] = [None] * len(keys)
         errors: dict[int, Exception] = {}
         pending: dict[EntryKey, list[int]] = {}
-        for i, (name, size, version) in enumerate(keys):
-            key = EntryKey(str(name), int(size), int(version), None if sr is None else int(sr), bool(mono))
-            if key in pending:
+        for i, key in enumerate(keys):
+            if isinstance(key, Exception):
+                errors[i] = key
+            elif key in pending:
                 pending[key].append(i)
             elif (found := self._lookup(key)) is not None:
                 items[i] = found
@@ -230,29 +242,15 @@ class AudioCache:
         if pending:
             misses = list(pending)
             self._count("misses", len(misses))
-            fetched = fetch([pending[key][0] for key in misses])
-            readable = [j for j, data in enumerate(fetched) if not isinstance(data, Exception)]
-            decoded = loading.load_batch(
-                [fetched[j] for j in readable], sr, mono, num_threads=num_threads, on_error="skip"
-            )
-            outcome: dict[int, tuple[np.ndarray, int] | Exception] = {
-                j: fetched[j] for j in range(len(misses)) if isinstance(fetched[j], Exception)
-            }
-            for k, j in enumerate(readable):
-                if decoded[k] is None:
-                    err = decoded.errors[k]
-                    outcome[j] = loading._rename(err, misses[j].path) if str(err).startswith("<bytes>") else err
-                else:
-                    outcome[j] = decoded[k]
-            for j, key in enumerate(misses):
+            for key, result in zip(misses, decode(misses, [pending[key][0] for key in misses])):
                 first, *repeats = pending[key]
-                result = outcome[j]
                 if isinstance(result, Exception):
                     for i in pending[key]:
                         errors[i] = result
                     continue
                 y, out_sr = result
-                self._store(key, y, out_sr, (self._ram, self._disk))
+                if store_if(key):
+                    self._store(key, y, out_sr, (self._ram, self._disk))
                 items[first] = (y, out_sr)
                 for i in repeats:
                     items[i] = (y.copy(), out_sr)
