@@ -15,6 +15,7 @@ pub mod bank;
 mod clipping;
 mod convolve;
 pub mod filter;
+mod filter_recipe;
 mod interp;
 pub mod mixing;
 mod noise;
@@ -32,6 +33,7 @@ use rayon::prelude::*;
 pub use bank::Bank;
 pub use clipping::ClipMode;
 pub use filter::FilterKind;
+pub use filter_recipe::FilterRecipe;
 pub use noise::Color;
 use rng::Rng;
 
@@ -93,7 +95,6 @@ const GAIN_DB_LIMIT: f64 = 60.0;
 /// Two octaves: a pitch shift stretches the clip by up to 2^(|k| / 12)
 /// before reading it back, so this bounds the working memory at 4x.
 const SEMITONES_LIMIT: f64 = 24.0;
-const ROLLOFF_LIMIT: f64 = 96.0;
 
 /// An augmentation recipe.
 #[derive(Clone, Debug)]
@@ -115,21 +116,8 @@ pub enum Transform {
     AddBackgroundNoise { noises: Option<Arc<Bank>>, count: usize, min_snr_db: f64, max_snr_db: f64, p: f64 },
     /// Convolution with one of `count` impulse responses, mixed `wet`.
     ApplyImpulseResponse { irs: Option<Arc<Bank>>, count: usize, wet: f64, p: f64 },
-    /// A Butterworth filter: cutoff (or centre) in Hz drawn log-uniformly
-    /// from `[min_hz, max_hz]`, bandwidth as a fraction of the centre from
-    /// `[min_bandwidth, max_bandwidth]` (band kinds), slope in dB/octave one
-    /// of the multiples of 6 (12 when `zero_phase`) in `[min_rolloff, max_rolloff]`.
-    Filter {
-        kind: FilterKind,
-        min_hz: f64,
-        max_hz: f64,
-        min_bandwidth: f64,
-        max_bandwidth: f64,
-        min_rolloff: f64,
-        max_rolloff: f64,
-        zero_phase: bool,
-        p: f64,
-    },
+    /// A Butterworth low-, high-, band-pass or band-stop filter.
+    Filter { filter: FilterRecipe, p: f64 },
     /// Hard clipping; the value (percent of samples, or dB below the peak)
     /// is drawn from `[min, max]`.
     Clipping { mode: ClipMode, min: f64, max: f64, p: f64 },
@@ -204,13 +192,6 @@ fn check_bank(what: &str, bank: &Option<Arc<Bank>>, count: usize) -> Result<()> 
     Ok(())
 }
 
-/// The multiples of `step` in `[low, high]`.
-fn rolloff_choices(low: f64, high: f64, step: f64) -> (f64, usize) {
-    let first = (low / step).ceil();
-    let last = (high / step).floor();
-    (first * step, (last - first + 1.0).max(1.0) as usize)
-}
-
 impl Transform {
     pub fn name(&self) -> &'static str {
         match self {
@@ -221,7 +202,7 @@ impl Transform {
             Transform::SpeedPerturbation { .. } => "SpeedPerturbation",
             Transform::AddBackgroundNoise { .. } => "AddBackgroundNoise",
             Transform::ApplyImpulseResponse { .. } => "ApplyImpulseResponse",
-            Transform::Filter { kind, .. } => kind.name(),
+            Transform::Filter { filter, .. } => filter.kind.name(),
             Transform::Clipping { .. } => "Clipping",
             Transform::PolarityInversion { .. } => "PolarityInversion",
             Transform::Shift { .. } => "Shift",
@@ -281,40 +262,7 @@ impl Transform {
                 }
                 check_bank("irs", irs, *count)
             }
-            Transform::Filter {
-                kind,
-                min_hz,
-                max_hz,
-                min_bandwidth,
-                max_bandwidth,
-                min_rolloff,
-                max_rolloff,
-                zero_phase,
-                ..
-            } => {
-                let what = if kind.is_band() { "center_freq" } else { "cutoff_freq" };
-                check_range(what, *min_hz, *max_hz)?;
-                if *min_hz <= 0.0 {
-                    return Err(Error::invalid(format!("{what} must be > 0 Hz, got {min_hz}")));
-                }
-                if kind.is_band() {
-                    check_range("bandwidth_fraction", *min_bandwidth, *max_bandwidth)?;
-                    if *min_bandwidth <= 0.0 || *max_bandwidth >= 2.0 {
-                        return Err(Error::invalid(format!(
-                            "bandwidth_fraction must lie in (0, 2) (the band's lower edge above 0 Hz), got ({min_bandwidth}, {max_bandwidth})"
-                        )));
-                    }
-                }
-                check_within("rolloff", *min_rolloff, *max_rolloff, (6.0, ROLLOFF_LIMIT))?;
-                let step = if *zero_phase { 12.0 } else { 6.0 };
-                if rolloff_choices(*min_rolloff, *max_rolloff, step).0 > *max_rolloff {
-                    return Err(Error::invalid(format!(
-                        "rolloff ({min_rolloff}, {max_rolloff}) contains no multiple of {step} dB/octave{}",
-                        if *zero_phase { " (zero phase runs the filter twice)" } else { "" }
-                    )));
-                }
-                Ok(())
-            }
+            Transform::Filter { filter, .. } => filter.validate(),
             Transform::Clipping { mode, min, max, .. } => match mode {
                 ClipMode::Percentile => check_within("percentile_threshold", *min, *max, (0.0, 100.0)),
                 ClipMode::Db => check_within("threshold_db", *min, *max, (-60.0, 0.0)),
@@ -336,22 +284,8 @@ impl Transform {
     /// Checks what depends on the clip's rate: filter edges below Nyquist,
     /// recordings decoded at this rate.
     fn validate_for_rate(&self, sr: u32) -> Result<()> {
-        let nyquist = sr as f64 / 2.0;
         match self {
-            Transform::Filter { kind, max_hz, max_bandwidth, .. } => {
-                let (what, top) = if kind.is_band() {
-                    ("center_freq x (1 + bandwidth_fraction / 2)", max_hz * (1.0 + max_bandwidth / 2.0))
-                } else {
-                    ("cutoff_freq", *max_hz)
-                };
-                if top >= nyquist {
-                    return Err(Error::invalid(format!(
-                        "{}: {what} reaches {top} Hz, at or above the Nyquist frequency {nyquist} Hz of sr={sr}",
-                        kind.name()
-                    )));
-                }
-                Ok(())
-            }
+            Transform::Filter { filter, .. } => filter.validate_for_rate(sr),
             Transform::AddBackgroundNoise { noises: bank, .. } | Transform::ApplyImpulseResponse { irs: bank, .. } => {
                 match bank {
                     Some(bank) if bank.sr == sr => Ok(()),
@@ -414,29 +348,7 @@ impl Transform {
             Transform::ApplyImpulseResponse { count, .. } => {
                 leaf(vec![("ir_index", ((value_draw * *count as f64) as usize).min(count - 1) as f64)])
             }
-            Transform::Filter {
-                kind,
-                min_hz,
-                max_hz,
-                min_bandwidth,
-                max_bandwidth,
-                min_rolloff,
-                max_rolloff,
-                zero_phase,
-                ..
-            } => {
-                // Log-uniform: an octave is as likely at 200 Hz as at 4 kHz.
-                let freq = min_hz * (max_hz / min_hz).powf(value_draw);
-                let bandwidth = rng.uniform(*min_bandwidth, *max_bandwidth);
-                let (first, choices) =
-                    rolloff_choices(*min_rolloff, *max_rolloff, if *zero_phase { 12.0 } else { 6.0 });
-                let rolloff = first + (if *zero_phase { 12.0 } else { 6.0 }) * rng.index(choices) as f64;
-                if kind.is_band() {
-                    leaf(vec![("center_freq", freq), ("bandwidth_fraction", bandwidth), ("rolloff", rolloff)])
-                } else {
-                    leaf(vec![("cutoff_freq", freq), ("rolloff", rolloff)])
-                }
-            }
+            Transform::Filter { filter, .. } => leaf(filter.draw(value_draw, &mut rng)),
             Transform::Clipping { mode, min, max, .. } => {
                 let key = if *mode == ClipMode::Percentile { "percentile_threshold" } else { "threshold_db" };
                 leaf(vec![(key, lerp(*min, *max))])
@@ -588,17 +500,8 @@ fn render(leaf: &Transform, mut audio: Vec<Vec<f32>>, sr: u32, drawn: &Drawn, mu
             convolve::reverberate(&mut audio, &bank.clips[index], *wet, Some((&bank.spectra, index)));
             audio
         }
-        Transform::Filter { kind, zero_phase, .. } => {
-            let (freq, rolloff) = (drawn.value(0), drawn.params.last().map_or(6.0, |p| p.1));
-            let (low, high) = if kind.is_band() {
-                let half = freq * drawn.value(1) / 2.0;
-                (freq - half, freq + half)
-            } else {
-                (freq, 0.0)
-            };
-            let order = (rolloff / if *zero_phase { 12.0 } else { 6.0 }).round() as usize;
-            let sections = filter::design(*kind, order, low, high, sr as f64, *zero_phase);
-            audio.iter_mut().for_each(|c| filter::filter_channel(&sections, c, *zero_phase));
+        Transform::Filter { filter, .. } => {
+            filter.render(&mut audio, &drawn.params, sr);
             audio
         }
         Transform::Clipping { mode, .. } => {
@@ -708,14 +611,16 @@ mod tests {
                 },
                 Transform::ApplyImpulseResponse { irs: bank(vec![ir]), count: 1, wet: 1.0, p: 0.8 },
                 Transform::Filter {
-                    kind: FilterKind::BandPass,
-                    min_hz: 300.0,
-                    max_hz: 3000.0,
-                    min_bandwidth: 0.5,
-                    max_bandwidth: 1.5,
-                    min_rolloff: 12.0,
-                    max_rolloff: 24.0,
-                    zero_phase: true,
+                    filter: FilterRecipe {
+                        kind: FilterKind::BandPass,
+                        min_hz: 300.0,
+                        max_hz: 3000.0,
+                        min_bandwidth: 0.5,
+                        max_bandwidth: 1.5,
+                        min_rolloff: 12.0,
+                        max_rolloff: 24.0,
+                        zero_phase: true,
+                    },
                     p: 0.8,
                 },
                 Transform::Clipping { mode: ClipMode::Percentile, min: 0.0, max: 10.0, p: 0.5 },
@@ -746,14 +651,16 @@ mod tests {
     fn rate_dependent_checks() {
         let clip = vec![vec![0.1f32; 1000]];
         let lp = |max_hz| Transform::Filter {
-            kind: FilterKind::LowPass,
-            min_hz: 100.0,
-            max_hz,
-            min_bandwidth: 0.0,
-            max_bandwidth: 0.0,
-            min_rolloff: 12.0,
-            max_rolloff: 12.0,
-            zero_phase: false,
+            filter: FilterRecipe {
+                kind: FilterKind::LowPass,
+                min_hz: 100.0,
+                max_hz,
+                min_bandwidth: 0.0,
+                max_bandwidth: 0.0,
+                min_rolloff: 12.0,
+                max_rolloff: 12.0,
+                zero_phase: false,
+            },
             p: 1.0,
         };
         assert!(apply(&lp(7999.0), clip.clone(), 16000, 0).is_ok());

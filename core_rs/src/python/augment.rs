@@ -10,7 +10,9 @@ use pyo3::types::{PyDict, PyList, PyTuple};
 
 use std::sync::Arc;
 
-use crate::augment::{apply, apply_batch, Bank, ClipMode, Color, FilterKind, ShiftUnit, StretchMethod, Transform};
+use crate::augment::{
+    apply, apply_batch, Bank, ClipMode, Color, FilterKind, FilterRecipe, ShiftUnit, StretchMethod, Transform,
+};
 use crate::samples::has_non_finite;
 
 /// Decoded recordings (noise, impulse responses) handed to the core once
@@ -104,14 +106,16 @@ fn parse(spec: &Bound<'_, PyAny>) -> PyResult<Transform> {
             p: f(4)?,
         },
         "LowPassFilter" | "HighPassFilter" | "BandPassFilter" | "BandStopFilter" => Transform::Filter {
-            kind: FilterKind::parse(&name).ok_or_else(|| PyValueError::new_err("unknown filter"))?,
-            min_hz: f(1)?,
-            max_hz: f(2)?,
-            min_bandwidth: f(3)?,
-            max_bandwidth: f(4)?,
-            min_rolloff: f(5)?,
-            max_rolloff: f(6)?,
-            zero_phase: tuple.get_item(7)?.extract()?,
+            filter: FilterRecipe {
+                kind: FilterKind::parse(&name).ok_or_else(|| PyValueError::new_err("unknown filter"))?,
+                min_hz: f(1)?,
+                max_hz: f(2)?,
+                min_bandwidth: f(3)?,
+                max_bandwidth: f(4)?,
+                min_rolloff: f(5)?,
+                max_rolloff: f(6)?,
+                zero_phase: tuple.get_item(7)?.extract()?,
+            },
             p: f(8)?,
         },
         "Clipping" => {
