@@ -1,6 +1,6 @@
 //! Stream properties without decoding the audio.
 
-use crate::decode::open;
+use crate::decode::{decode_track, open, DecodeOptions};
 use crate::error::Result;
 use crate::source::AudioSource;
 
@@ -27,12 +27,25 @@ pub fn info(source: &AudioSource) -> Result<AudioInfo> {
 
 fn info_unguarded(source: &AudioSource) -> Result<AudioInfo> {
     let track = open(source)?;
-    Ok(AudioInfo {
+    let mut info = AudioInfo {
         sample_rate: track.sample_rate,
         // `open` refuses a track without a plausible channel count.
         channels: track.channels.unwrap_or(0),
         frames: track.declared_frames,
-        codec: track.codec,
+        codec: track.codec.clone(),
         container: track.container.to_string(),
-    })
+    };
+    if info.container == "aac" {
+        // An ADTS stream's channel count is only what its first frame
+        // header says; the frames' own elements decide what decodes (and
+        // FFmpeg goes by them too). Decode the first frame and report its
+        // channels, so that `info` and `load` agree; a stream the decoder
+        // refuses is refused here too, as `load` would refuse it.
+        let first_frame = DecodeOptions { duration_s: Some(1024.0 / info.sample_rate as f64), ..Default::default() };
+        let decoded = decode_track(track, source, &first_frame, 0)?;
+        if decoded.frames() > 0 {
+            info.channels = decoded.channels.len();
+        }
+    }
+    Ok(info)
 }
