@@ -7,15 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use realfft::num_complex::Complex32;
-use realfft::RealFftPlanner;
 
+use super::fft::{plans, Plans};
 use super::noise::rms;
-
-thread_local! {
-    // Plans are reused across calls on a thread (planning costs as much as
-    // a small transform).
-    static PLANNER: RefCell<RealFftPlanner<f32>> = RefCell::new(RealFftPlanner::new());
-}
 
 /// Most memory the response spectra of one bank may hold; beyond it they
 /// are computed on every call (a large IR collection on long clips).
@@ -139,10 +133,7 @@ pub fn convolve_window(
     let m = ir.len();
     let size = fft_size(n, m);
     let block = size - m + 1;
-    let (forward, inverse) = PLANNER.with(|p| {
-        let mut p = p.borrow_mut();
-        (p.plan_fft_forward(size), p.plan_fft_inverse(size))
-    });
+    let Plans { forward, inverse } = plans(size);
     let compute = || {
         let mut padded = vec![0.0f32; size];
         padded[..m].copy_from_slice(ir);

@@ -77,11 +77,6 @@ pub fn draw(seed: u64, alpha: f64, p: f64, batch_size: usize) -> Result<Draw> {
     Ok(Draw { applied, lam, permutation, start })
 }
 
-/// Uniform in (0, 1]: its logarithm is finite.
-fn open_unit(rng: &mut Rng) -> f64 {
-    1.0 - rng.next_f64()
-}
-
 /// `Beta(alpha, alpha)` as `X / (X + Y)` with X, Y ~ Gamma(alpha), computed
 /// from the variates' logarithms: for a small alpha both variates underflow
 /// to 0 (a NaN ratio), while their log difference stays exact. The
@@ -97,20 +92,18 @@ fn beta_symmetric(rng: &mut Rng, alpha: f64) -> f64 {
 fn log_gamma(rng: &mut Rng, a: f64) -> f64 {
     if a < 1.0 {
         let boosted = log_gamma(rng, a + 1.0);
-        return boosted + open_unit(rng).ln() / a;
+        return boosted + rng.open_unit().ln() / a;
     }
     let d = a - 1.0 / 3.0;
     let c = 1.0 / (9.0 * d).sqrt();
-    let mut normal = [0.0f32; 1];
     loop {
-        rng.fill_normal(&mut normal);
-        let x = normal[0] as f64;
+        let x = rng.normal();
         let t = 1.0 + c * x;
         if t <= 0.0 {
             continue;
         }
         let v = t * t * t;
-        let u = open_unit(rng);
+        let u = rng.open_unit();
         // The squeeze accepts ~98% without a logarithm, and keeps the loop
         // finite for a huge `a`, where the exact test's `d * (1 - v + ln v)`
         // is dominated by rounding.

@@ -14,6 +14,7 @@ mod background;
 pub mod bank;
 mod clipping;
 mod convolve;
+mod fft;
 pub mod filter;
 mod filter_recipe;
 mod interp;

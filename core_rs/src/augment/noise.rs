@@ -1,8 +1,8 @@
 //! Additive noise at a requested signal-to-noise ratio.
 
 use realfft::num_complex::Complex32;
-use realfft::RealFftPlanner;
 
+use super::fft::{plans, Plans};
 use super::rng::Rng;
 
 /// The noise spectrum's slope: power falls as 1/f^0 (white), 1/f (pink,
@@ -51,8 +51,7 @@ pub fn noise(n: usize, color: Color, rng: &mut Rng) -> Vec<f32> {
     }
     // Shape white noise in the frequency domain: exact slopes at every
     // frequency, unlike filter approximations (Voss-McCartney and kin).
-    let mut planner = RealFftPlanner::<f32>::new();
-    let (forward, inverse) = (planner.plan_fft_forward(n), planner.plan_fft_inverse(n));
+    let Plans { forward, inverse } = plans(n);
     let mut spectrum = forward.make_output_vec();
     let _ = forward.process(&mut white, &mut spectrum);
     let exponent = color.exponent();

@@ -8,11 +8,9 @@
 //! cheaper: trigonometry runs per peak, and the other bins are one complex
 //! multiplication each.
 
-use std::sync::{Arc, Mutex, OnceLock};
-
 use realfft::num_complex::Complex32;
-use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 
+use super::fft::{plans, Plans};
 use super::window::hann;
 
 /// Frame length for a sample rate: about 64 ms, a power of two (1024 at
@@ -24,17 +22,6 @@ pub fn frame_length(sr: u32) -> usize {
 /// Power, relative to the frame's strongest bin, under which bins are not
 /// phase-locked (-40 dB).
 const LOCK_FLOOR: f32 = 1e-4;
-
-struct Plans {
-    forward: Arc<dyn RealToComplex<f32>>,
-    inverse: Arc<dyn ComplexToReal<f32>>,
-}
-
-fn plans(n_fft: usize) -> Plans {
-    static PLANNER: OnceLock<Mutex<RealFftPlanner<f32>>> = OnceLock::new();
-    let mut planner = PLANNER.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
-    Plans { forward: planner.plan_fft_forward(n_fft), inverse: planner.plan_fft_inverse(n_fft) }
-}
 
 /// `x` played `rate` times faster (rate > 1 shortens), pitch unchanged.
 /// The output has `round(len / rate)` samples.
