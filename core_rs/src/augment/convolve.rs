@@ -8,6 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use realfft::num_complex::Complex32;
 
+use realfft::{ComplexToReal, RealToComplex};
+
 use super::fft::{plans, Plans};
 use super::noise::rms;
 
@@ -132,7 +134,6 @@ pub fn convolve_window(
     let ir = &ir[..ir.len().min(start + n)];
     let m = ir.len();
     let size = fft_size(n, m);
-    let block = size - m + 1;
     let Plans { forward, inverse } = plans(size);
     let compute = || {
         let mut padded = vec![0.0f32; size];
@@ -148,41 +149,68 @@ pub fn convolve_window(
         Some((cache, key)) => cache.get_or_compute((key, m, size), compute),
         None => Arc::new(compute()),
     };
-    SCRATCH.with(|scratch| {
-        let Scratch { time, product, spectrum, fft } = &mut *scratch.borrow_mut();
-        time.resize(size, 0.0);
-        product.resize(size, 0.0);
-        spectrum.resize(size / 2 + 1, Complex32::default());
-        fft.resize(forward.get_scratch_len().max(inverse.get_scratch_len()), Complex32::default());
-        channels
-            .iter()
-            .map(|x| {
-                let mut out = vec![0.0f32; n];
-                for block_start in (0..n).step_by(block) {
-                    let end = (block_start + block).min(n);
-                    time[..end - block_start].copy_from_slice(&x[block_start..end]);
-                    time[end - block_start..].fill(0.0);
-                    let _ = forward.process_with_scratch(time, spectrum, fft);
-                    spectrum.iter_mut().zip(ir_spectrum.iter()).for_each(|(s, h)| *s *= h);
-                    // The inverse wants a real DC and Nyquist bin; rounding can leave a trace.
-                    spectrum[0].im = 0.0;
-                    if let Some(last) = spectrum.last_mut() {
-                        last.im = 0.0;
-                    }
-                    let _ = inverse.process_with_scratch(spectrum, product, fft);
-                    // Full-convolution index block_start + j lands at out[block_start + j - start];
-                    // the block's result spans end - block_start + m - 1 of them.
-                    let first = start.max(block_start);
-                    let last = (start + n).min(end + m - 1);
-                    if first < last {
-                        let from = &product[first - block_start..last - block_start];
-                        out[first - start..last - start].iter_mut().zip(from).for_each(|(o, &v)| *o += v);
-                    }
-                }
-                out
-            })
-            .collect()
+    SCRATCH.with(|cell| {
+        let mut scratch = cell.borrow_mut();
+        let wet = overlap_add(channels, &mut scratch, (&*forward, &*inverse), &ir_spectrum, start, m, size);
+        // A long clip and response leave tens of megabytes: not kept.
+        if scratch.time.capacity() > SCRATCH_KEEP_FLOATS {
+            *scratch = Scratch::default();
+        }
+        wet
     })
+}
+
+/// The largest work buffers (floats of the FFT size) a thread keeps
+/// between calls: 4 MB each, an FFT of over 20 s at 48 kHz.
+const SCRATCH_KEEP_FLOATS: usize = 1 << 20;
+
+/// [`convolve_window`]'s blocks: each channel's blocks of `size - m + 1`
+/// samples transformed, multiplied by the response's spectrum and added
+/// back where they belong, in `scratch`'s buffers.
+fn overlap_add(
+    channels: &[Vec<f32>],
+    scratch: &mut Scratch,
+    (forward, inverse): (&dyn RealToComplex<f32>, &dyn ComplexToReal<f32>),
+    ir_spectrum: &[Complex32],
+    start: usize,
+    m: usize,
+    size: usize,
+) -> Vec<Vec<f32>> {
+    let n = channels[0].len();
+    let block = size - m + 1;
+    let Scratch { time, product, spectrum, fft } = scratch;
+    time.resize(size, 0.0);
+    product.resize(size, 0.0);
+    spectrum.resize(size / 2 + 1, Complex32::default());
+    fft.resize(forward.get_scratch_len().max(inverse.get_scratch_len()), Complex32::default());
+    channels
+        .iter()
+        .map(|x| {
+            let mut out = vec![0.0f32; n];
+            for block_start in (0..n).step_by(block) {
+                let end = (block_start + block).min(n);
+                time[..end - block_start].copy_from_slice(&x[block_start..end]);
+                time[end - block_start..].fill(0.0);
+                let _ = forward.process_with_scratch(time, spectrum, fft);
+                spectrum.iter_mut().zip(ir_spectrum.iter()).for_each(|(s, h)| *s *= h);
+                // The inverse wants a real DC and Nyquist bin; rounding can leave a trace.
+                spectrum[0].im = 0.0;
+                if let Some(last) = spectrum.last_mut() {
+                    last.im = 0.0;
+                }
+                let _ = inverse.process_with_scratch(spectrum, product, fft);
+                // Full-convolution index block_start + j lands at out[block_start + j - start];
+                // the block's result spans end - block_start + m - 1 of them.
+                let first = start.max(block_start);
+                let last = (start + n).min(end + m - 1);
+                if first < last {
+                    let from = &product[first - block_start..last - block_start];
+                    out[first - start..last - start].iter_mut().zip(from).for_each(|(o, &v)| *o += v);
+                }
+            }
+            out
+        })
+        .collect()
 }
 
 /// Reverberates `channels` with `ir`: the output has the input's length,
