@@ -13,9 +13,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use super::simd::sum_lanes;
+use super::simd::{dot_lanes, sum_lanes};
 #[cfg(target_arch = "x86_64")]
-use super::simd::sum_lanes_avx;
+use super::simd::{dot_lanes_avx, sum_lanes_avx};
 
 /// Zero crossings on each side at unit cutoff: about 70 dB of stop band,
 /// plenty for augmentation, and half the taps of the decode path's kernel.
@@ -174,7 +174,7 @@ pub fn read_at_rate(x: &[f32], step: f64, out_len: usize) -> Vec<f32> {
 }
 
 fn read_portable(reader: &Reader<'_>, out_len: usize) -> Vec<f32> {
-    reader.positions().take(out_len).map(|at| reader.read(&at, lanes_portable)).collect()
+    reader.positions().take(out_len).map(|at| reader.read(&at, weighted_taps)).collect()
 }
 
 /// How output positions advance through the input.
@@ -200,9 +200,9 @@ impl Position {
     const NONE: Position = Position { first: 0, row: 0, between: 0.0 };
 }
 
-/// The eight lane sums of one output's weighted taps: `row[i] * x[i]`, or
+/// One output: the sum of its weighted taps, `row[i] * x[i]`, or
 /// `(row[i] + between * slope[i]) * x[i]` for an interpolated bank.
-type Lanes<T> = fn(&[f32], &[f32], f32, &[f32]) -> T;
+type Dot = fn(&[f32], &[f32], f32, &[f32]) -> f32;
 
 /// Reads `x` through a filter bank.
 struct Reader<'a> {
@@ -260,10 +260,10 @@ impl<'a> Reader<'a> {
         &self.x[at.first as usize..at.first as usize + self.bank.stride]
     }
 
-    fn read(&self, at: &Position, lanes: Lanes<f32>) -> f32 {
+    fn read(&self, at: &Position, dot: Dot) -> f32 {
         let (row, slope) = self.kernel(at);
         if self.inside(at) {
-            return lanes(row, slope, at.between, self.taps_at(at));
+            return dot(row, slope, at.between, self.taps_at(at));
         }
         // Near the ends: the taps that exist, renormalized, so the clip
         // does not fade towards zero there.
@@ -287,19 +287,14 @@ impl<'a> Reader<'a> {
 
 /// One output's weighted taps summed in eight lanes, then [`sum_lanes`];
 /// all lengths are a multiple of 8.
-fn lanes_portable(row: &[f32], slope: &[f32], between: f32, x: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 8];
+fn weighted_taps(row: &[f32], slope: &[f32], between: f32, x: &[f32]) -> f32 {
     if slope.is_empty() {
-        for (r, x) in row.chunks_exact(8).zip(x.chunks_exact(8)) {
-            for i in 0..8 {
-                acc[i] += r[i] * x[i];
-            }
-        }
-    } else {
-        for ((r, s), x) in row.chunks_exact(8).zip(slope.chunks_exact(8)).zip(x.chunks_exact(8)) {
-            for i in 0..8 {
-                acc[i] += (r[i] + between * s[i]) * x[i];
-            }
+        return sum_lanes(dot_lanes(row, x));
+    }
+    let mut acc = [0.0f32; 8];
+    for ((r, s), x) in row.chunks_exact(8).zip(slope.chunks_exact(8)).zip(x.chunks_exact(8)) {
+        for i in 0..8 {
+            acc[i] += (r[i] + between * s[i]) * x[i];
         }
     }
     sum_lanes(acc)
@@ -307,7 +302,7 @@ fn lanes_portable(row: &[f32], slope: &[f32], between: f32, x: &[f32]) -> f32 {
 
 /// The reads four output samples at a time: their eight-lane sums are
 /// reduced together (a 4x4 transpose), which is where one sample at a time
-/// spent half its time. The operations are those of [`lanes_portable`] and
+/// spent half its time. The operations are those of [`weighted_taps`] and
 /// [`sum_lanes`], in their order, so the output is bit-identical to the
 /// portable path's on every CPU.
 #[cfg(target_arch = "x86_64")]
@@ -315,7 +310,7 @@ fn lanes_portable(row: &[f32], slope: &[f32], between: f32, x: &[f32]) -> f32 {
 unsafe fn read_with_avx(reader: &Reader<'_>, out_len: usize) -> Vec<f32> {
     use std::arch::x86_64::*;
     // SAFETY (every call below): this function only runs on CPUs with AVX.
-    let one: Lanes<f32> = |r, s, b, x| unsafe { sum_lanes_avx(lanes_avx(r, s, b, x)) };
+    let one: Dot = |r, s, b, x| unsafe { sum_lanes_avx(lanes_avx(r, s, b, x)) };
     let mut out = vec![0.0f32; out_len];
     let mut positions = reader.positions();
     for y in out.chunks_mut(4) {
@@ -341,7 +336,7 @@ unsafe fn read_with_avx(reader: &Reader<'_>, out_len: usize) -> Vec<f32> {
     out
 }
 
-/// [`lanes_portable`]'s eight lane sums in an AVX register: the same
+/// The eight lane sums of [`weighted_taps`] in an AVX register: the same
 /// operations in the same order (no fused multiply-add); the compiler does
 /// not find this form by itself.
 #[cfg(target_arch = "x86_64")]
@@ -349,20 +344,15 @@ unsafe fn read_with_avx(reader: &Reader<'_>, out_len: usize) -> Vec<f32> {
 #[inline]
 unsafe fn lanes_avx(row: &[f32], slope: &[f32], between: f32, x: &[f32]) -> std::arch::x86_64::__m256 {
     use std::arch::x86_64::*;
-    let n = row.len().min(x.len());
-    let (pr, px) = (row.as_ptr(), x.as_ptr());
+    if slope.is_empty() {
+        // SAFETY: AVX is enabled in this function.
+        return unsafe { dot_lanes_avx(row, x) };
+    }
+    let n = row.len().min(slope.len()).min(x.len());
+    let (pr, ps, px) = (row.as_ptr(), slope.as_ptr(), x.as_ptr());
+    let weight = _mm256_set1_ps(between);
     let mut acc = _mm256_setzero_ps();
     let mut i = 0;
-    if slope.is_empty() {
-        while i + 8 <= n {
-            // SAFETY: i + 8 <= n, within both slices; loads are unaligned.
-            acc = _mm256_add_ps(acc, unsafe { _mm256_mul_ps(_mm256_loadu_ps(pr.add(i)), _mm256_loadu_ps(px.add(i))) });
-            i += 8;
-        }
-        return acc;
-    }
-    let (n, ps) = (n.min(slope.len()), slope.as_ptr());
-    let weight = _mm256_set1_ps(between);
     while i + 8 <= n {
         // SAFETY: i + 8 <= n, within all three slices; loads are unaligned.
         let w = unsafe { _mm256_add_ps(_mm256_loadu_ps(pr.add(i)), _mm256_mul_ps(weight, _mm256_loadu_ps(ps.add(i)))) };

@@ -20,15 +20,20 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
+    let whole = a.len() / 8 * 8;
+    sum_lanes(dot_lanes(a, b)) + tail_sum(&a[whole..], &b[whole..])
+}
+
+/// The eight lane sums of `a[i] * b[i]` over the whole chunks of 8 of the
+/// shorter length (lane `i % 8` gets element `i`).
+pub fn dot_lanes(a: &[f32], b: &[f32]) -> [f32; 8] {
     let mut acc = [0.0f32; 8];
-    let (a_chunks, b_chunks) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail = tail_sum(a_chunks.remainder(), b_chunks.remainder());
-    for (x, y) in a_chunks.zip(b_chunks) {
+    for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
         for i in 0..8 {
             acc[i] += x[i] * y[i];
         }
     }
-    sum_lanes(acc) + tail
+    acc
 }
 
 /// Eight lane sums added in the fixed order every path uses:
@@ -52,21 +57,30 @@ fn tail_sum(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).fold(0.0, |sum, (x, y)| sum + x * y)
 }
 
-/// [`dot_portable`] in AVX registers: the same operations in the same order
-/// (no fused multiply-add). `a` and `b` have the same length.
+/// [`dot_lanes`] in an AVX register: the same operations in the same order
+/// (no fused multiply-add).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx")]
-unsafe fn dot_avx(a: &[f32], b: &[f32]) -> f32 {
+#[inline]
+pub unsafe fn dot_lanes_avx(a: &[f32], b: &[f32]) -> std::arch::x86_64::__m256 {
     use std::arch::x86_64::*;
-    let whole = a.len() / 8 * 8;
+    let whole = a.len().min(b.len()) / 8 * 8;
     let mut acc = _mm256_setzero_ps();
     for i in (0..whole).step_by(8) {
         // SAFETY: i + 8 <= whole <= len of both slices; loads are unaligned.
         let (x, y) = unsafe { (_mm256_loadu_ps(a.as_ptr().add(i)), _mm256_loadu_ps(b.as_ptr().add(i))) };
         acc = _mm256_add_ps(acc, _mm256_mul_ps(x, y));
     }
+    acc
+}
+
+/// [`dot_portable`] with AVX. `a` and `b` have the same length.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+unsafe fn dot_avx(a: &[f32], b: &[f32]) -> f32 {
+    let whole = a.len() / 8 * 8;
     // SAFETY: AVX is enabled in this function.
-    let lanes = unsafe { sum_lanes_avx(acc) };
+    let lanes = unsafe { sum_lanes_avx(dot_lanes_avx(a, b)) };
     lanes + tail_sum(&a[whole..], &b[whole..])
 }
 
