@@ -63,14 +63,19 @@ impl Rng {
 
     #[inline(always)]
     fn normal_from(&mut self, table: &Ziggurat) -> f64 {
-        let bits = self.next_u64();
-        let layer = (bits & (LAYERS as u64 - 1)) as usize;
-        // A signed 32-bit draw: sign and magnitude of x.
-        let hz = (bits >> 32) as u32 as i32;
+        let (layer, hz) = self.ziggurat_draw();
         if hz.unsigned_abs() < table.k[layer] {
             return hz as f64 * table.w[layer];
         }
         self.normal_outside(table, layer, hz)
+    }
+
+    /// A layer and a signed 32-bit draw (the sign and magnitude of x),
+    /// from separate bits of one `u64`.
+    #[inline(always)]
+    fn ziggurat_draw(&mut self) -> (usize, i32) {
+        let bits = self.next_u64();
+        ((bits & (LAYERS as u64 - 1)) as usize, (bits >> 32) as u32 as i32)
     }
 
     /// The 1.2% of draws outside their layer's rectangle.
@@ -78,9 +83,6 @@ impl Rng {
     fn normal_outside(&mut self, table: &Ziggurat, mut layer: usize, mut hz: i32) -> f64 {
         loop {
             let x = hz as f64 * table.w[layer];
-            if hz.unsigned_abs() < table.k[layer] {
-                return x;
-            }
             if layer == 0 {
                 // The tail beyond R (Marsaglia 1964).
                 let tail = loop {
@@ -97,9 +99,10 @@ impl Rng {
             if table.f[layer] + u * (table.f[layer - 1] - table.f[layer]) < (-0.5 * x * x).exp() {
                 return x;
             }
-            let bits = self.next_u64();
-            layer = (bits & (LAYERS as u64 - 1)) as usize;
-            hz = (bits >> 32) as u32 as i32;
+            (layer, hz) = self.ziggurat_draw();
+            if hz.unsigned_abs() < table.k[layer] {
+                return hz as f64 * table.w[layer];
+            }
         }
     }
 
