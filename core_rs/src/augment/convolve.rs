@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use realfft::num_complex::Complex32;
-
 use realfft::{ComplexToReal, RealToComplex};
 
 use super::fft::{plans, Plans};

@@ -11,6 +11,7 @@
 
 use rayon::prelude::*;
 
+use super::check_probability;
 use super::rng::Rng;
 use crate::error::{catch_panics, Error, Result};
 use crate::pool;
@@ -58,10 +59,7 @@ pub fn validate(alpha: f64, p: f64) -> Result<()> {
     if !(alpha.is_finite() && alpha > 0.0) {
         return Err(Error::invalid(format!("alpha must be finite and > 0, got {alpha}")));
     }
-    if !(0.0..=1.0).contains(&p) {
-        return Err(Error::invalid(format!("p must be in [0, 1], got {p}")));
-    }
-    Ok(())
+    check_probability(p)
 }
 
 /// The draw of `seed` for a batch of `batch_size` rows. Every value is
