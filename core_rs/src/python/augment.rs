@@ -10,6 +10,7 @@ use pyo3::types::{PyDict, PyList, PyTuple};
 
 use std::sync::Arc;
 
+use super::owned_elements;
 use crate::augment::{
     apply, apply_batch, Bank, ClipMode, Color, FilterKind, FilterRecipe, ShiftUnit, StretchMethod, Transform,
 };
@@ -36,7 +37,7 @@ impl AudioBank {
             if view.ndim() != 1 || view.is_empty() {
                 return Err(PyValueError::new_err(format!("clip {i} must be a non-empty 1-D array")));
             }
-            let samples: Vec<f32> = view.iter().copied().collect();
+            let samples = owned_elements(view);
             if has_non_finite(&samples) {
                 return Err(PyValueError::new_err(format!("clip {i} contains NaN or infinite samples")));
             }
@@ -147,12 +148,9 @@ fn parse(spec: &Bound<'_, PyAny>) -> PyResult<Transform> {
 /// `(channels, n)` planes of a 1-D or 2-D float32 array.
 fn planes(y: &PyReadonlyArrayDyn<'_, f32>) -> PyResult<Vec<Vec<f32>>> {
     let view = y.as_array();
-    let row = |r: numpy::ndarray::ArrayViewD<'_, f32>| {
-        r.as_slice().map_or_else(|| r.iter().copied().collect(), <[f32]>::to_vec)
-    };
     match view.ndim() {
-        1 => Ok(vec![row(view)]),
-        2 => Ok(view.outer_iter().map(row).collect()),
+        1 => Ok(vec![owned_elements(view)]),
+        2 => Ok(view.outer_iter().map(owned_elements).collect()),
         n => Err(PyValueError::new_err(format!("audio must be (n,) or (channels, n), got {n} dimensions"))),
     }
 }

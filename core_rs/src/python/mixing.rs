@@ -6,14 +6,14 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use super::owned_elements;
 use crate::augment::mixing::{self, Batch, Kind};
 
 fn parse_kind(name: &str) -> PyResult<Kind> {
     Kind::parse(name).ok_or_else(|| PyValueError::new_err(format!("kind must be 'Mixup' or 'CutMix', not {name:?}")))
 }
 
-/// The array's elements in row-major order, and its shape. A copy: the
-/// mix runs without the GIL, while Python code could write to the array.
+/// The array's elements in row-major order ([`owned_elements`]), and its shape.
 fn owned<T: numpy::Element + Copy>(
     what: &str,
     array: &PyReadonlyArrayDyn<'_, T>,
@@ -25,9 +25,7 @@ fn owned<T: numpy::Element + Copy>(
             array.shape()
         )));
     }
-    let view = array.as_array();
-    let values = view.as_slice().map_or_else(|| view.iter().copied().collect(), <[T]>::to_vec);
-    Ok((values, array.shape().to_vec()))
+    Ok((owned_elements(array.as_array()), array.shape().to_vec()))
 }
 
 /// What `seed` draws for a batch of `batch_size` rows.

@@ -6,7 +6,14 @@ mod decode;
 mod errors;
 mod mixing;
 
+use numpy::ndarray::ArrayViewD;
 use pyo3::prelude::*;
+
+/// An array view's elements in row-major order, owned: work done with the
+/// GIL released must not read memory that Python code could write to.
+fn owned_elements<T: Copy>(view: ArrayViewD<'_, T>) -> Vec<T> {
+    view.as_slice().map_or_else(|| view.iter().copied().collect(), <[T]>::to_vec)
+}
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
