@@ -107,3 +107,14 @@ def show(name: str, rows: list[list[str]], headers: list[str]) -> None:
     `plot.py` reads the numbers back out of the formatted cells."""
     print(table(rows, headers))
     write_json(name, [dict(zip(headers, map(str, row))) for row in rows])
+
+
+def utilization_curves(rows: list[dict]) -> dict[str, dict[float, float]]:
+    """`benchmarks/utilization.py`'s rows as curves: per loader, utilization
+    by device step time (ms) with augmentation on, for the loaders measured
+    at more than one step time."""
+    curves: dict[str, dict[float, float]] = {}
+    for r in rows:
+        if r["augment"]:
+            curves.setdefault(r["loader"], {})[r["step_ms"]] = r["utilization"]
+    return {k: v for k, v in curves.items() if len(v) > 1}

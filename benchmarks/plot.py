@@ -26,6 +26,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from common import utilization_curves  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 COLORS = {"before": "#9e9e9e", "ours": "#1f77b4", "ours2": "#ff7f0e", "other": "#7f7f7f"}
 
@@ -102,11 +104,7 @@ def utilization(doc: dict, out: Path) -> list[Path]:
         fig.suptitle("Emulated accelerator utilization (dashed: the 95% goal)", fontsize=11)
         footnote(fig, doc)
         paths.append(save(fig, out, "utilization"))
-    curves: dict[str, dict[float, float]] = {}
-    for r in rows:
-        if r["augment"]:
-            curves.setdefault(r["loader"], {})[r["step_ms"]] = r["utilization"]
-    curves = {k: v for k, v in curves.items() if len(v) > 1}
+    curves = utilization_curves(rows)
     if curves:
         fig, ax = plt.subplots(figsize=(7, 4))
         for name, c in curves.items():

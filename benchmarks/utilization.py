@@ -52,7 +52,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import header, table, write_json
+from common import header, table, utilization_curves, write_json
 from speech import speech_corpus
 
 SR = 16000
@@ -304,11 +304,7 @@ def report(rows: list[dict], step_ms: float) -> dict:
             if r:
                 print(f"target >= 95% utilization at {step_ms:g} ms with augmentation on, {name}: "
                       f"{'met' if r['utilization'] >= 0.95 else 'NOT met'} ({r['utilization']:.1%})")
-    curves: dict[str, dict[float, float]] = {}
-    for r in rows:
-        if r["augment"]:
-            curves.setdefault(r["loader"], {})[r["step_ms"]] = r["utilization"]
-    curves = {k: v for k, v in curves.items() if len(v) > 1}
+    curves = utilization_curves(rows)
     if curves:
         steps = sorted({s for c in curves.values() for s in c})
         print("\n## Utilization over device step times, augmentation on\n")
