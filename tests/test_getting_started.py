@@ -81,3 +81,11 @@ def test_torch_loop_trains(workdir: Path) -> None:
     pytest.importorskip("torch")
     loss = run_snippet("torch", workdir)
     assert math.isfinite(loss) and loss < np.log(2), loss
+
+
+def test_readme_is_short_and_keeps_the_two_commands() -> None:
+    text = README.read_text()
+    assert len(text.splitlines()) <= 250, "the README stays a front page; the rest belongs in docs/"
+    for line in ("make demo   # sets everything up, then runs the main job",
+                 "make test   # sets everything up, then runs every test (Rust and Python)"):
+        assert line in text.splitlines(), line
