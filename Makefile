@@ -74,7 +74,7 @@ test-python: build
 # The documentation site, strictly: a broken link, a missing reference or a
 # docstring griffe cannot parse fails the build (and so `make test`).
 docs: env
-	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 # The wheel users install without a Rust toolchain: abi3 (one wheel for
 # every CPython >= 3.11), linked by zig against manylinux2014's glibc 2.17,
