@@ -17,7 +17,7 @@ export CARGO_TARGET_DIR ?= $(CACHE)/target
 export VIRTUAL_ENV := $(VENV)
 MATURIN := $(VENV)/bin/maturin develop --skip-install --quiet
 
-.PHONY: env system-deps build build-release test test-rust test-python lint demo bench fuzz clean
+.PHONY: env system-deps build build-release test test-rust test-python test-wheel lint docs wheel demo bench fuzz clean
 
 env: $(VENV)/.ready $(VENV)/.extras-$(EXTRAS_HASH) system-deps
 
@@ -71,7 +71,27 @@ lint:
 test-python: build
 	$(PY) -m pytest -q -n 2
 
-test: test-rust test-python
+# The documentation site, strictly: a broken link, a missing reference or a
+# docstring griffe cannot parse fails the build (and so `make test`).
+docs: env
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
+# The wheel users install without a Rust toolchain: abi3 (one wheel for
+# every CPython >= 3.11), linked by zig against manylinux2014's glibc 2.17,
+# checked by auditwheel; plus the sdist. Into dist/.
+WHEEL_GLOB := dist/audiodecode-*-cp311-abi3-manylinux*.whl
+wheel: env
+	rm -f dist/audiodecode-*
+	PATH="$(VENV)/bin:$$PATH" $(VENV)/bin/maturin build --release --zig --compatibility manylinux2014 --out dist --quiet
+	$(VENV)/bin/maturin sdist --out dist
+	$(VENV)/bin/auditwheel show $(WHEEL_GLOB)
+
+# The wheel installed into a fresh virtual environment with no cargo or
+# rustc on PATH decodes a file and draws a batch from each loader.
+test-wheel: wheel
+	AUDIODECODE_WHEEL="$$(ls $(WHEEL_GLOB))" $(PY) -m pytest -q -p no:cacheprovider tests/test_wheel.py
+
+test: test-rust test-python docs test-wheel
 
 demo: build-release
 	$(PY) -m demo

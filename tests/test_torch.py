@@ -498,6 +498,9 @@ def reader_threads() -> list[threading.Thread]:
 
 
 def test_abandoned_and_closed_iterations_stop_their_threads(tagged: Path) -> None:
+    # An earlier test's dropped loader may still hold its threads until a
+    # collection; count from a collected state, or they vanish mid-test.
+    gc.collect()
     before = len(reader_threads())
     loader = AudioDataLoader(tagged, batch_size=2, clip_seconds=0.25, **FAST)
     for _ in loader:

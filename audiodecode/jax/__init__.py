@@ -23,10 +23,13 @@ functions of the same names; :func:`spec_augment` masks frequency bands and
 time spans of a batch of features.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from audiodecode.jax.features import log_mel, melspectrogram, mfcc, power_to_db, spectrogram
 from audiodecode.jax.specaugment import spec_augment
+
+if TYPE_CHECKING:  # imported lazily below; named here for type checkers and the API reference
+    from audiodecode.jax.data_loader import AudioLoader, loader
 
 __all__ = ["AudioLoader", "loader", "log_mel", "melspectrogram", "mfcc", "power_to_db", "spec_augment", "spectrogram"]
 
