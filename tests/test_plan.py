@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -174,3 +175,26 @@ def test_drop_last_and_drop_remainder_mean_the_same(manifest: Path) -> None:
             assert [len(y) for _, y in it] == sizes
         with loader(manifest, num_epochs=1, drop_remainder=drop, **odd) as it:
             assert [len(b["label"]) for b in it] == sizes
+
+
+def test_the_arguments_table_lists_every_argument_of_both_loaders() -> None:
+    table = (Path(__file__).resolve().parent.parent / "docs" / "guide" / "loader-arguments.md").read_text()
+    rows = {cell for line in table.splitlines() if line.startswith("| `") for cell in
+            re.findall(r"`\**(\w+)", line.split("|")[1])}
+    for fn in (loader, AudioDataLoader.__init__):
+        for name in inspect.signature(fn).parameters:
+            if name not in ("self", "target_sr"):
+                assert name in rows, name
+
+
+def test_a_finite_stream_whose_last_batch_cannot_split_over_the_devices_is_refused() -> None:
+    from types import SimpleNamespace
+
+    from audiodecode.jax.data_loader import _check_last_batch
+
+    plan = SimpleNamespace(buckets=None, shard=np.arange(10), batch_size=4)  # 10 records: 4 + 4 + 2
+    _check_last_batch(plan, num_epochs=1, drop_remainder=False, ways=2)  # 2 rows split over 2 devices
+    _check_last_batch(plan, num_epochs=None, drop_remainder=False, ways=4)  # never ends
+    _check_last_batch(plan, num_epochs=1, drop_remainder=True, ways=4)  # dropped
+    with pytest.raises(ValueError, match="last batch has 2 rows.*4 devices.*drop_remainder=True"):
+        _check_last_batch(plan, num_epochs=1, drop_remainder=False, ways=4)

@@ -129,7 +129,7 @@ def test_bad_states_are_refused(manifest: Path) -> None:
 
 def guide_blocks() -> list[str]:
     text = (ROOT / "docs" / "guide" / "checkpointing.md").read_text()
-    return re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    return re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
 
 
 def test_the_orbax_example_restores_model_and_loader_bit_for_bit(manifest: Path, tmp_path: Path) -> None:

@@ -486,7 +486,7 @@ def test_loose_objects_in_a_bucket(clips: AudioFiles, s3: S3Server, tmp_path: Pa
 
 def loader_batches(files: object, framework: str) -> list[dict[str, np.ndarray]]:
     """Every batch of one epoch of `framework`'s loader over `files`, as numpy."""
-    settings = dict(batch_size=4, clip_seconds=0.2, seed=1, num_threads=1, prefetch=1, cache=None)
+    settings = {"batch_size": 4, "clip_seconds": 0.2, "seed": 1, "num_threads": 1, "prefetch": 1, "cache": None}
     if framework == "jax":
         from audiodecode.jax import loader
 
@@ -547,9 +547,9 @@ def test_the_data_package_exports_sources_and_writers_without_optional_packages(
         "import audiodecode.data as d\n"
         f"print(all(callable(getattr(d, n)) for n in {names!r}))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert out.stdout.strip() == "True", out.stderr
-    import audiodecode.data as data
+    from audiodecode import data
     from audiodecode.data import sources
 
     assert set(names) <= set(data.__all__)

@@ -49,7 +49,10 @@ _EXPORTS = {
     "write_parquet": "sources",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "AudioFiles", "Storage", "array_records", "audio_files", "object_files", "open_records", "parquet_records",
+    "tar_shards", "write_array_record", "write_parquet", "write_tar_shards",
+]
 
 
 def __getattr__(name: str) -> Any:

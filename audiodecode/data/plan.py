@@ -36,7 +36,7 @@ import numpy as np
 from audiodecode.cache import AudioCache
 from audiodecode.data.buckets import BucketSchedule, DurationBuckets
 from audiodecode.data.durations import with_durations
-from audiodecode.data.mixing import BatchMix, resolve_mixing
+from audiodecode.data.mixing import resolve_mixing
 from audiodecode.data.reading import BatchAugmentation, ClipSpec, Crop, OnError, resolve_augment
 from audiodecode.data.records import AudioFiles
 from audiodecode.data.schedule import Schedule
@@ -406,7 +406,9 @@ text_transform : callable str -> list of int, "chars" or None
     layout, ...), with that function's defaults (librosa's: n_mfcc=20).""",
 }
 
-_SECTION = re.compile(r"^([ \t]*)(Parameters|Returns|Yields|Attributes|Raises|Notes|Examples|See Also)\n\1-+\n", re.M)
+_SECTION = re.compile(
+    r"^([ \t]*)(Parameters|Returns|Yields|Attributes|Raises|Notes|Examples|See Also)\n\1-+\n", re.MULTILINE
+)
 
 F = TypeVar("F")
 
