@@ -7,12 +7,14 @@
     for batch in train:          # dict of jax.Array, already on the device
         state = train_step(state, batch["features"], batch["label"])
 
-The pipeline is Grain's:
+What to read, in what order and how is the loader plan
+(`audiodecode.data.plan`, shared with the torch loader); the pipeline
+that reads it is Grain's:
 
     MapDataset.source(AudioRecordSource)  records, one per file
       -> EpochShuffle                     this process's shard; shuffle, then repeat
       -> batch                            record indices, not audio
-      -> ReadClips                        one parallel Rust decode + crop + augment per batch
+      -> ReadBatch                        one parallel Rust decode + crop + augment per batch
       -> to_iter_dataset(ReadOptions)     `prefetch` batches read at once, in threads
       -> device placement and features    in a background thread, two batches ahead
 
