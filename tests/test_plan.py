@@ -198,3 +198,11 @@ def test_a_finite_stream_whose_last_batch_cannot_split_over_the_devices_is_refus
     _check_last_batch(plan, num_epochs=1, drop_remainder=True, ways=4)  # dropped
     with pytest.raises(ValueError, match="last batch has 2 rows.*4 devices.*drop_remainder=True"):
         _check_last_batch(plan, num_epochs=1, drop_remainder=False, ways=4)
+
+
+def test_a_feature_setting_left_at_its_default_fingerprints_like_the_default_given(manifest: Path) -> None:
+    with loader(manifest, features="mfcc", n_fft=512, **BASE) as a, \
+            loader(manifest, features="mfcc", n_fft=512, n_mfcc=20, **BASE) as b:
+        assert a.get_state()["pipeline"] == b.get_state()["pipeline"]
+        assert a.get_state()["pipeline"]["feature_kwargs"]["n_mels"] == 128
+        b.set_state(a.get_state())

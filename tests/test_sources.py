@@ -533,6 +533,11 @@ def test_an_s3_url_loads_like_its_source_function(
         monkeypatch.setenv(name, value)
     wrapped = tar_shards(remote["tar"], storage=storage_for(s3))
     assert_same_batches(loader_batches(remote["tar"], "jax"), loader_batches(wrapped, "jax"))
+    from audiodecode.jax import loader
+
+    with loader(wrapped, clip_seconds=0.2, num_threads=1, prefetch=1, cache=None) as it:
+        state = json.dumps(it.get_state())
+    assert options["secret"] not in state and options["key"] not in state  # never credentials
 
 
 def test_the_data_package_exports_sources_and_writers_without_optional_packages() -> None:

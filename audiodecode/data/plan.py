@@ -240,7 +240,7 @@ def plan_loader(
         "mixing": stable_repr(mix),
         "text_transform": stable_repr(transform),
         "features": features if features is None or isinstance(features, str) else stable_repr(features),
-        "feature_kwargs": {k: _jsonable(v) for k, v in sorted((featurize.settings if featurize else {}).items())},
+        "feature_kwargs": _feature_settings(featurize),
     }
     host = host_reader(files, spec, augment, shard, schedule, cache, rows, num_threads, prefetch, mix=mix)
     return LoaderPlan(
@@ -262,6 +262,19 @@ def _text_transform(
         raise ValueError("text_transform= needs transcripts (a manifest with a text column)")
     transform = resolve_text_transform(None if text_transform == "chars" else text_transform, files.texts)
     return transform, max(1, max((len(transform(text)) for text in files.texts), default=1))
+
+
+def _feature_settings(featurize: FeatureSpec | None) -> dict[str, Any]:
+    """Every setting a named feature runs with, its defaults included, so
+    `n_mfcc=20` given and left at its default fingerprint alike."""
+    if featurize is None:
+        return {}
+    settings = dict(featurize.settings)
+    if featurize.stft is not None:  # a named feature: its signature's defaults
+        for name, param in inspect.signature(featurize.fn).parameters.items():
+            if param.default is not inspect.Parameter.empty:
+                settings.setdefault(name, param.default)
+    return {k: _jsonable(v) for k, v in sorted(settings.items())}
 
 
 def stable_repr(obj: object) -> str | None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from audiodecode.data.records import AudioFiles, audio_files
 from audiodecode.data.sources.arrayrecord import ArrayRecordSource, array_records, write_array_record
@@ -46,7 +46,7 @@ _BY_SUFFIX = {
 
 
 def open_records(
-    source: Any, labels: Sequence[int | str] | None = None, *, on_error: str = "raise", **kwargs: Any
+    source: Any, labels: Sequence[int | str] | None = None, *, on_error: Literal["raise", "skip"] = "raise", **kwargs: Any
 ) -> AudioFiles:
     """The records of `source`, whatever it is.
 
