@@ -206,3 +206,16 @@ def test_a_feature_setting_left_at_its_default_fingerprints_like_the_default_giv
         assert a.get_state()["pipeline"] == b.get_state()["pipeline"]
         assert a.get_state()["pipeline"]["feature_kwargs"]["n_mels"] == 128
         b.set_state(a.get_state())
+
+
+def test_torch_feature_settings_are_tried_before_anything_is_read(
+    manifest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from audiodecode.data import plan
+
+    def no_reading(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the host reader was built (files read to tune) before the features were tried")
+
+    monkeypatch.setattr(plan, "host_reader", no_reading)
+    with pytest.raises(ValueError, match="n_mfcc"):
+        AudioDataLoader(manifest, features="mfcc", n_mfcc=41, n_mels=40)

@@ -139,6 +139,7 @@ def plan_loader(
     process: int = 0,
     processes: int = 1,
     device_ways: int = 1,
+    check_features: Callable[[FeatureSpec, ClipSpec], None] | None = None,
 ) -> LoaderPlan:
     """Check a loader's arguments and build its plan.
 
@@ -165,6 +166,9 @@ def plan_loader(
     device_ways : int
         Parts each process's rows are split into on its devices: a bucket's
         row count is a multiple of `processes * device_ways`.
+    check_features : callable (FeatureSpec, ClipSpec) -> None, optional
+        The adapter's trial run of the feature function, called before
+        anything is read, so settings it refuses fail at once.
 
     Returns
     -------
@@ -195,6 +199,8 @@ def plan_loader(
     files = open_records(files, labels=labels, on_error=on_error)
     spec = ClipSpec(sr=sr, clip_seconds=clip_seconds, crop=crop, seed=seed, on_error=on_error)
     featurize = feature_spec(features, feature_functions, dict(feature_kwargs), sr=sr)
+    if featurize is not None and check_features is not None:
+        check_features(featurize, spec)
     per_record, mix = resolve_mixing(augmentations)
     augment = resolve_augment(per_record)
     buckets = None

@@ -183,15 +183,10 @@ class AudioDataLoader:
             num_threads=num_threads, prefetch=prefetch, batch_by=batch_by, max_batch_seconds=max_batch_seconds,
             num_buckets=num_buckets, bucket_boundaries=bucket_boundaries, text_transform=text_transform,
             process=self.rank, processes=self.world_size,
+            check_features=lambda spec, clip: _featurizer(spec).check(self.device, clip.clip_samples),
         )
         self._host = self.plan.host
         featurize = _featurizer(self.plan.features)
-        if featurize is not None:
-            try:
-                featurize.check(self.device, self.plan.spec.clip_samples)
-            except BaseException:
-                self._host.close()
-                raise
         self.files = self.plan.files
         self.indices = self.plan.shard
         self.buckets = self.plan.buckets
