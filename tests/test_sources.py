@@ -538,6 +538,15 @@ def test_an_s3_url_loads_like_its_source_function(
     with loader(wrapped, clip_seconds=0.2, num_threads=1, prefetch=1, cache=None) as it:
         state = json.dumps(it.get_state())
     assert options["secret"] not in state and options["key"] not in state  # never credentials
+    wrapped.source.storage.close()
+    # The loader closes the I/O threads of a source it opened from a URL
+    # (the caller's own storage stays open until the caller closes it).
+    it = loader(remote["tar"], batch_size=4, clip_seconds=0.2, num_threads=1, prefetch=1, cache=None)
+    next(it)
+    storage = it.files.source.storage
+    assert storage._pool is not None
+    it.close()
+    assert storage._pool is None
 
 
 def test_the_data_package_exports_sources_and_writers_without_optional_packages() -> None:

@@ -498,6 +498,7 @@ def reader_threads() -> list[threading.Thread]:
 
 
 def test_abandoned_and_closed_iterations_stop_their_threads(tagged: Path) -> None:
+    gc.collect()  # threads of objects earlier tests dropped, in reference cycles, end first
     before = len(reader_threads())
     loader = AudioDataLoader(tagged, batch_size=2, clip_seconds=0.25, **FAST)
     for _ in loader:

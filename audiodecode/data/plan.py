@@ -79,6 +79,9 @@ class LoaderPlan:
         The reader, the cache behind it, its counters and the parallelism.
     processes : int
         Processes reading the data set (JAX processes or DDP ranks).
+    owns_source : bool
+        The plan opened `files` from a pattern or URL (its storage is closed
+        with the plan).
     fingerprint : dict
         Named, JSON-able components: everything that changes a batch.
     """
@@ -96,6 +99,15 @@ class LoaderPlan:
     host: HostReader
     processes: int
     fingerprint: dict[str, Any]
+    owns_source: bool = False
+
+    def close(self) -> None:
+        """Release what the plan made: a cache (`cache="auto"`) and the I/O
+        threads of a source it opened itself from a pattern or URL (the
+        caller's own sources and caches stay theirs)."""
+        self.host.close()
+        if self.owns_source:
+            _close_storage(self.files)
 
     def read(self, job: tuple[np.ndarray, ...], num_threads: int | None) -> dict[str, np.ndarray]:
         """One batch's host arrays (`ClipReader.read`) from a schedule's job:
@@ -196,64 +208,98 @@ def plan_loader(
     # Imported here: `sources` imports this package's modules (records).
     from audiodecode.data.sources import open_records
 
+    owns_source = not isinstance(files, AudioFiles)
     files = open_records(files, labels=labels, on_error=on_error)
-    spec = ClipSpec(sr=sr, clip_seconds=clip_seconds, crop=crop, seed=seed, on_error=on_error)
-    featurize = feature_spec(features, feature_functions, dict(feature_kwargs), sr=sr)
-    if featurize is not None and check_features is not None:
-        check_features(featurize, spec)
-    per_record, mix = resolve_mixing(augmentations)
-    augment = resolve_augment(per_record)
-    buckets = None
+    try:
+        spec = ClipSpec(sr=sr, clip_seconds=clip_seconds, crop=crop, seed=seed, on_error=on_error)
+        featurize = feature_spec(features, feature_functions, dict(feature_kwargs), sr=sr)
+        if featurize is not None and check_features is not None:
+            check_features(featurize, spec)
+        per_record, mix = resolve_mixing(augmentations)
+        augment = resolve_augment(per_record)
+        if batch_by == "duration":
+            files = with_durations(files, on_error=on_error)
+        buckets, schedule, shard, rows = _schedule(
+            files, batch_by=batch_by, batch_size=batch_size, max_batch_seconds=max_batch_seconds,
+            num_buckets=num_buckets, bucket_boundaries=bucket_boundaries, seed=seed, shuffle=shuffle,
+            num_epochs=num_epochs, drop_remainder=drop_remainder, process=process, processes=processes,
+            device_ways=device_ways,
+        )
+        transform, width = _text_transform(text_transform, files)
+        fingerprint = {
+            "data": files.fingerprint,
+            "records": len(files),
+            "sr": sr,
+            "clip_seconds": clip_seconds,
+            "crop": crop,
+            "seed": seed,
+            "on_error": on_error,
+            "shuffle": shuffle,
+            "num_epochs": num_epochs,
+            "drop_remainder": drop_remainder,
+            "batch_by": batch_by,
+            "batch_size": rows,
+            "buckets": None if buckets is None else {"boundaries": list(buckets.boundaries), "rows": list(buckets.rows)},
+            "process": process,
+            "processes": processes,
+            "augmentations": stable_repr(augment),
+            "mixing": stable_repr(mix),
+            "text_transform": stable_repr(transform),
+            "features": features if features is None or isinstance(features, str) else stable_repr(features),
+            "feature_kwargs": _feature_settings(featurize),
+        }
+        host = host_reader(files, spec, augment, shard, schedule, cache, rows, num_threads, prefetch, mix=mix)
+    except BaseException:
+        if owns_source:  # a loader that fails to start leaves no I/O threads behind
+            _close_storage(files)
+        raise
+    steps = schedule.batches_per_epoch if isinstance(schedule, BucketSchedule) else len(shard) // rows
+    return LoaderPlan(
+        files=files, spec=spec, shard=shard, schedule=schedule, buckets=buckets, batch_size=rows,
+        steps_per_epoch=steps, features=featurize, text_transform=transform, token_width=width, host=host,
+        processes=processes, fingerprint=fingerprint, owns_source=owns_source,
+    )
+
+
+def _schedule(
+    files: AudioFiles,
+    *,
+    batch_by: BatchBy,
+    batch_size: int,
+    max_batch_seconds: float | None,
+    num_buckets: int,
+    bucket_boundaries: Sequence[float] | None,
+    seed: int,
+    shuffle: bool,
+    num_epochs: int | None,
+    drop_remainder: bool,
+    process: int,
+    processes: int,
+    device_ways: int,
+) -> tuple[DurationBuckets | None, Schedule | BucketSchedule, np.ndarray, int]:
+    """The buckets (or None), the schedule, the records this process may
+    read and its rows per batch (of the largest bucket)."""
     if batch_by == "duration":
-        files = with_durations(files, on_error=on_error)
         buckets = DurationBuckets.estimate(
             files.durations, max_batch_seconds=max_batch_seconds, num_buckets=num_buckets,
             boundaries=bucket_boundaries, row_multiple=processes * device_ways,
         )
-        schedule: Schedule | BucketSchedule = BucketSchedule(
-            buckets, files.durations, seed=seed, shuffle=shuffle, num_epochs=num_epochs,
-            drop_remainder=drop_remainder, process=process, processes=processes,
-        )
-        shard = np.arange(len(files), dtype=np.int64)  # every process takes its rows of every batch
-        rows = max(buckets.rows) // processes
-        steps = schedule.batches_per_epoch
-    else:
-        shard = files.shard(process, processes)
-        if len(files) % processes:
-            log.warning("%d of %d files left out so %d processes get equal shards", len(files) % processes,
-                        len(files), processes)
-        schedule = Schedule(shard, seed=seed, shuffle=shuffle, num_epochs=num_epochs)
-        rows = batch_size
-        steps = len(shard) // batch_size
-    transform, width = _text_transform(text_transform, files)
-    fingerprint = {
-        "data": files.fingerprint,
-        "records": len(files),
-        "sr": sr,
-        "clip_seconds": clip_seconds,
-        "crop": crop,
-        "seed": seed,
-        "on_error": on_error,
-        "shuffle": shuffle,
-        "num_epochs": num_epochs,
-        "drop_remainder": drop_remainder,
-        "batch_by": batch_by,
-        "batch_size": rows,
-        "buckets": None if buckets is None else {"boundaries": list(buckets.boundaries), "rows": list(buckets.rows)},
-        "process": process,
-        "processes": processes,
-        "augmentations": stable_repr(augment),
-        "mixing": stable_repr(mix),
-        "text_transform": stable_repr(transform),
-        "features": features if features is None or isinstance(features, str) else stable_repr(features),
-        "feature_kwargs": _feature_settings(featurize),
-    }
-    host = host_reader(files, spec, augment, shard, schedule, cache, rows, num_threads, prefetch, mix=mix)
-    return LoaderPlan(
-        files=files, spec=spec, shard=shard, schedule=schedule, buckets=buckets, batch_size=rows,
-        steps_per_epoch=steps, features=featurize, text_transform=transform, token_width=width, host=host,
-        processes=processes, fingerprint=fingerprint,
-    )
+        schedule = BucketSchedule(buckets, files.durations, seed=seed, shuffle=shuffle, num_epochs=num_epochs,
+                                  drop_remainder=drop_remainder, process=process, processes=processes)
+        # Every process takes its rows of every batch.
+        return buckets, schedule, np.arange(len(files), dtype=np.int64), max(buckets.rows) // processes
+    shard = files.shard(process, processes)
+    if len(files) % processes:
+        log.warning("%d of %d files left out so %d processes get equal shards", len(files) % processes,
+                    len(files), processes)
+    return None, Schedule(shard, seed=seed, shuffle=shuffle, num_epochs=num_epochs), shard, batch_size
+
+
+def _close_storage(files: AudioFiles) -> None:
+    """Stop the I/O threads of `files`' storage, if it has one."""
+    storage = getattr(files.source, "storage", None)
+    if storage is not None:
+        storage.close()
 
 
 def _text_transform(

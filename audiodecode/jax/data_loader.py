@@ -168,7 +168,7 @@ class AudioLoader(grain.DatasetIterator):
         # Drop the Grain iterators now: their __del__ closes them again, which
         # fails if it only runs at interpreter shutdown (grain 0.2.18).
         self._parents = ()
-        self._host.close()
+        self.plan.close()
         _OPEN.discard(self)
 
     def __enter__(self) -> AudioLoader:
@@ -274,7 +274,7 @@ def loader(
     try:
         _check_last_batch(plan, num_epochs, drop_remainder, ways)
     except BaseException:
-        plan.host.close()
+        plan.close()
         raise
     choice = plan.host.tuning.choice
     if plan.buckets is None:

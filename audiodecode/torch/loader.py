@@ -326,7 +326,7 @@ class AudioDataLoader:
         self._closed = True
         for it in list(self._iterators):
             it.close()
-        self._host.close()
+        self.plan.close()
 
     def __enter__(self) -> AudioDataLoader:
         return self
