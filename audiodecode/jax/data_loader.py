@@ -75,6 +75,8 @@ class AudioLoader(grain.DatasetIterator):
     ----------
     files : AudioFiles
         The whole data set (all processes); `files.classes[label]` names a label.
+    plan : LoaderPlan
+        What the loader decided at start-up (`audiodecode.data.plan`).
     batch_size : int
         Rows per batch, over all processes.
     steps_per_epoch : int
@@ -89,7 +91,8 @@ class AudioLoader(grain.DatasetIterator):
     `grain.checkpoint.CheckpointSave(loader)` / `CheckpointRestore(loader)`.
     The state counts batches delivered to the caller, not batches
     prefetched, so a restored loader continues with the batch that follows
-    the last one the caller received.
+    the last one the caller received. It carries the loader's fingerprint:
+    a state taken under other files or settings is refused, naming them.
     """
 
     def __init__(self, parent: grain.DatasetIterator, *, plan: LoaderPlan, batch_size: int) -> None:
