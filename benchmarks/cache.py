@@ -128,7 +128,7 @@ def jax_epochs(paths: list[str], labels: list[int], cache: AudioCache | None) ->
 
     per_epoch = len(paths) // BATCH
     times = []
-    with loader(paths, labels, sr=SR, augmentations=augmentations(), cache=cache, num_epochs=2,
+    with loader(paths, labels, sr=SR, augmentations=augmentations(), cache=cache, num_epochs=2, drop_remainder=True,
                 **LOADER_SETTINGS) as batches:  # fmt: skip
         t0 = time.perf_counter()
         for i, batch in enumerate(batches, 1):

@@ -479,3 +479,92 @@ def test_loose_objects_in_a_bucket(clips: AudioFiles, s3: S3Server, tmp_path: Pa
     np.testing.assert_array_equal(got["audio"], want["audio"])
     np.testing.assert_array_equal(got["label"], want["label"])
     assert storage.stats()["requests"] >= 6
+
+
+# -- a pattern or URL handed to the loaders directly ----------------------------------------------
+
+
+def loader_batches(files: object, framework: str) -> list[dict[str, np.ndarray]]:
+    """Every batch of one epoch of `framework`'s loader over `files`, as numpy."""
+    settings = {"batch_size": 4, "clip_seconds": 0.2, "seed": 1, "num_threads": 1, "prefetch": 1, "cache": None}
+    if framework == "jax":
+        from audiodecode.jax import loader
+
+        with loader(files, num_epochs=1, **settings) as it:
+            return [{k: np.asarray(v) for k, v in b.items()} for b in it]
+    pytest.importorskip("torch")
+    from audiodecode.torch import AudioDataLoader
+
+    with AudioDataLoader(files, as_dict=True, **settings) as it:
+        return [{k: v.numpy() for k, v in b.items()} for b in it]
+
+
+def assert_same_batches(got: list[dict[str, np.ndarray]], want: list[dict[str, np.ndarray]]) -> None:
+    assert len(got) == len(want) > 0
+    for a, b in zip(got, want):
+        assert a.keys() == b.keys()
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+@pytest.mark.parametrize("framework", ["jax", "torch"])
+@pytest.mark.parametrize("kind", ["tar", "array_record", "parquet"])
+def test_a_pattern_string_loads_like_its_source_function(
+    kind: str, framework: str, local: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # where the tar index goes by default
+    pattern = {"tar": local["tar"], "array_record": f"{local['root']}/*.array_record",
+               "parquet": f"{local['root']}/*.parquet"}[kind]
+    opener = {"tar": tar_shards, "array_record": array_records, "parquet": parquet_records}[kind]
+    wrapped = opener(pattern)
+    assert open_records(pattern).fingerprint == wrapped.fingerprint
+    assert_same_batches(loader_batches(pattern, framework), loader_batches(wrapped, framework))
+
+
+def test_an_s3_url_loads_like_its_source_function(
+    s3: S3Server, remote: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A bare URL carries no storage options: the endpoint and keys come from
+    # the environment, as boto reads them.
+    options = s3.storage_options()
+    for name, value in (("AWS_ENDPOINT_URL", s3.endpoint_url), ("AWS_ACCESS_KEY_ID", options["key"]),
+                        ("AWS_SECRET_ACCESS_KEY", options["secret"]), ("AWS_DEFAULT_REGION", "us-east-1"),
+                        ("XDG_CACHE_HOME", str(tmp_path))):
+        monkeypatch.setenv(name, value)
+    wrapped = tar_shards(remote["tar"], storage=storage_for(s3))
+    assert_same_batches(loader_batches(remote["tar"], "jax"), loader_batches(wrapped, "jax"))
+    from audiodecode.jax import loader
+
+    with loader(wrapped, clip_seconds=0.2, num_threads=1, prefetch=1, cache=None) as it:
+        state = json.dumps(it.get_state())
+    assert options["secret"] not in state and options["key"] not in state  # never credentials
+    wrapped.source.storage.close()
+    # The loader closes the I/O threads of a source it opened from a URL
+    # (the caller's own storage stays open until the caller closes it).
+    it = loader(remote["tar"], batch_size=4, clip_seconds=0.2, num_threads=1, prefetch=1, cache=None)
+    next(it)
+    storage = it.files.source.storage
+    assert storage._pool is not None
+    it.close()
+    assert storage._pool is None
+
+
+def test_the_data_package_exports_sources_and_writers_without_optional_packages() -> None:
+    import subprocess
+    import sys
+
+    names = ["audio_files", "open_records", "tar_shards", "array_records", "parquet_records", "object_files",
+             "Storage", "write_tar_shards", "write_array_record", "write_parquet"]
+    code = (
+        "import sys\n"
+        "for m in ('pyarrow', 'fsspec', 's3fs', 'array_record'): sys.modules[m] = None  # not installed\n"
+        "import audiodecode.data as d\n"
+        f"print(all(callable(getattr(d, n)) for n in {names!r}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert out.stdout.strip() == "True", out.stderr
+    from audiodecode import data
+    from audiodecode.data import sources
+
+    assert set(names) <= set(data.__all__)
+    assert data.tar_shards is sources.tar_shards and data.audio_files is audio_files

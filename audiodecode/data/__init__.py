@@ -11,9 +11,58 @@
   crop, augment).
 - `seeding`: every random choice, derived from (seed, epoch, record index).
 - `tuning`: the measured choice of threads and prefetch depth.
-- `setup`: what both loaders build alike at start-up (cache, reader, tuning).
+- `plan`: everything both loaders decide before reading (`plan_loader`),
+  its fingerprint, and the arguments' shared documentation.
+- `setup`: the host side of a plan (cache, reader, tuning) and features.
 - `stats`: the pipeline's counters.
 
 `audiodecode.jax.loader` and `audiodecode.AudioDataLoader` are the public
-entry points; this package is their machinery.
+entry points; this package is their machinery. Data sets are built from
+here, one place for every kind:
+
+    from audiodecode.data import audio_files, tar_shards, write_tar_shards
+    files = audio_files("train.jsonl")                          # directory, manifest or list
+    shards = tar_shards("shards/train-{000000..000099}.tar")    # or array_records, parquet_records,
+                                                                # object_files, open_records (any)
+
+The names resolve on first use, so this package imports without the
+optional packages a source needs (pyarrow, fsspec, array-record).
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# Public name -> the module that defines it.
+_EXPORTS = {
+    "AudioFiles": "records",
+    "audio_files": "records",
+    "open_records": "sources",
+    "tar_shards": "sources",
+    "array_records": "sources",
+    "parquet_records": "sources",
+    "object_files": "sources",
+    "Storage": "sources",
+    "write_tar_shards": "sources",
+    "write_array_record": "sources",
+    "write_parquet": "sources",
+}
+
+__all__ = [
+    "AudioFiles", "Storage", "array_records", "audio_files", "object_files", "open_records", "parquet_records",
+    "tar_shards", "write_array_record", "write_parquet", "write_tar_shards",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # once resolved, a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

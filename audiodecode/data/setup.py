@@ -1,7 +1,7 @@
-"""What both loaders decide before they read: the cache `cache="auto"`
-means, the reader and the parallelism measured on this machine, which
-feature function `features=` names with what settings, and what `stats()`
-reports.
+"""The host side of a loader plan (`audiodecode.data.plan`): the cache
+`cache="auto"` means, the reader and the parallelism measured on this
+machine, which feature function `features=` names with what settings, and
+what `stats()` reports.
 
 Framework-free, shared by `audiodecode.jax.loader` and
 `audiodecode.torch.AudioDataLoader`, so that the two choose alike.

@@ -3,7 +3,7 @@
     grain.MapDataset.source(AudioRecordSource(files))   # Record per data-set index
       -> EpochShuffle(schedule)                         # (epoch, Record), shuffle then repeat
       -> .batch(b, batch_fn=to_indices)                 # (epochs, indices) of b records
-      -> .map(ReadClips(reader))                        # one parallel decode per batch
+      -> .map(ReadBatch(plan))                          # one parallel decode per batch
 
 Grain sees only these cheap, picklable objects; the audio work happens in
 `audiodecode.data.reading.ClipReader`, shared with the torch adapter.
@@ -12,15 +12,17 @@ Grain sees only these cheap, picklable objects; the audio work happens in
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import grain
 import numpy as np
 
-from audiodecode.data.records import AudioFiles, Record
-from audiodecode.data.reading import ClipReader
 from audiodecode.data.buckets import BucketSchedule
+from audiodecode.data.records import AudioFiles, Record
 from audiodecode.data.schedule import Schedule
-from audiodecode.data.text import TextTransform
+
+if TYPE_CHECKING:
+    from audiodecode.data.plan import LoaderPlan
 
 
 class AudioRecordSource:
@@ -79,26 +81,20 @@ def to_indices(batch: Sequence[tuple[int, Record]]) -> tuple[np.ndarray, np.ndar
     )
 
 
-class ReadClips(grain.transforms.Map):
-    """Grain transform: (epochs, indices) of a batch -> numpy batch dict,
-    with one `ClipReader.read` (a parallel Rust decode and augmentation)."""
+class ReadBatch(grain.transforms.Map):
+    """Grain transform: a schedule's job for one batch -> numpy batch dict,
+    with one `LoaderPlan.read` (a parallel Rust decode and augmentation;
+    a bucket's batch padded to its static shape)."""
 
-    def __init__(
-        self,
-        reader: ClipReader,
-        num_threads: int | None,
-        text_transform: TextTransform | None = None,
-        token_width: int | None = None,
-    ) -> None:
-        self.reader = reader
+    def __init__(self, plan: LoaderPlan, num_threads: int | None) -> None:
+        self.plan = plan
         self.num_threads = num_threads
-        self.text_transform = text_transform
-        self.token_width = token_width
 
-    def map(self, element: tuple[np.ndarray, np.ndarray]) -> dict[str, np.ndarray]:
-        epochs, indices = element
-        return self.reader.read(epochs, indices, num_threads=self.num_threads, text_transform=self.text_transform,
-                                token_width=self.token_width)
+    def map(self, element: tuple[np.ndarray, ...]) -> dict[str, np.ndarray]:
+        return self.plan.read(element, self.num_threads)
+
+    def __repr__(self) -> str:
+        return f"ReadBatch({self.plan.host.reader!r})"
 
 
 class BucketBatchSource:
@@ -116,35 +112,3 @@ class BucketBatchSource:
 
     def __repr__(self) -> str:
         return f"BucketBatchSource({self.schedule!r})"
-
-
-class ReadBuckets(ReadClips):
-    """Grain transform: a bucketed batch -> numpy batch dict padded to its
-    bucket's static shape (`widths[bucket]` samples, `rows[bucket]` rows
-    with a `"mask"`)."""
-
-    def __init__(
-        self,
-        reader: ClipReader,
-        num_threads: int | None,
-        widths: Sequence[int],
-        rows: Sequence[int],
-        text_transform: TextTransform | None = None,
-        token_width: int | None = None,
-    ) -> None:
-        super().__init__(reader, num_threads, text_transform, token_width)
-        self.widths = tuple(widths)
-        self.rows = tuple(rows)
-
-    def map(self, element: tuple[np.ndarray, np.ndarray, int]) -> dict[str, np.ndarray]:  # type: ignore[override]
-        epochs, indices, bucket = element
-        return self.reader.read(
-            epochs, indices, num_threads=self.num_threads, width=self.widths[bucket], rows=self.rows[bucket],
-            text_transform=self.text_transform, token_width=self.token_width,
-        )
-
-    def __repr__(self) -> str:
-        return f"ReadBuckets({self.reader!r}, widths={self.widths}, rows={self.rows})"
-
-    def __repr__(self) -> str:
-        return f"ReadClips({self.reader!r})"

@@ -4,7 +4,7 @@ functions::
 
     from audiodecode.torch import AudioDataLoader
 
-    loader = AudioDataLoader("data/", batch_size=32, target_sr=16000, clip_seconds=1.0,
+    loader = AudioDataLoader("data/", batch_size=32, sr=16000, clip_seconds=1.0,
                              features="mfcc", n_mfcc=40, device="cuda")
     for epoch in range(10):
         for features, labels in loader:      # (32, 40, frames) and (32,), on the GPU

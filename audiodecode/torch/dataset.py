@@ -26,7 +26,8 @@ from typing import Any
 import torch
 
 from audiodecode.cache import AudioCache
-from audiodecode.data.records import AudioFiles, StrPath, audio_files
+from audiodecode.data.records import AudioFiles, StrPath
+from audiodecode.data.sources import open_records
 from audiodecode.data.reading import BatchAugmentation, ClipReader, ClipSpec, Crop, OnError, resolve_augment
 
 
@@ -40,8 +41,8 @@ class AudioDataset(torch.utils.data.Dataset):
 
     Parameters
     ----------
-    files : directory, manifest, list of paths or AudioFiles
-        See `audiodecode.data.records.audio_files`.
+    files : directory, manifest, list of paths, shard pattern, URL or AudioFiles
+        As the loaders take them (`audiodecode.data.open_records`).
     labels : sequence of int or str, optional
         One per path when `files` is a list.
     target_sr : int
@@ -88,7 +89,7 @@ class AudioDataset(torch.utils.data.Dataset):
     ) -> None:
         if isinstance(cache, str):
             raise ValueError("AudioDataset takes an AudioCache or None; it does not make a cache of its own")
-        self.files = audio_files(files, labels, on_error=on_error)
+        self.files = open_records(files, labels, on_error=on_error)
         spec = ClipSpec(sr=target_sr, clip_seconds=clip_seconds, crop=crop, seed=seed, on_error=on_error)
         self.reader = ClipReader(self.files, spec, augment=resolve_augment(augmentations), cache=cache)
         self.num_threads = num_threads

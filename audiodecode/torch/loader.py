@@ -2,17 +2,18 @@
 
     from audiodecode.torch import AudioDataLoader
 
-    loader = AudioDataLoader("data/", batch_size=32, target_sr=16000, clip_seconds=1.0,
+    loader = AudioDataLoader("data/", batch_size=32, sr=16000, clip_seconds=1.0,
                              features="mfcc", n_mfcc=40, device="cuda")
     for epoch in range(epochs):
         for features, labels in loader:       # one epoch per iteration
             loss = criterion(model(features), labels)
+        torch.save({"model": model.state_dict(), "data": loader.state_dict()}, path)
 
 The batches are those of `audiodecode.jax.loader` for the same files and
-seed (both drive `audiodecode.data.reading.ClipReader` through the same
-`Schedule`): one parallel Rust decode + crop + augmentation per batch, read
-`prefetch` batches ahead by threads, then moved to the device and turned
-into features by `audiodecode.torch.features` on a background thread.
+seed (both are built from one `audiodecode.data.plan.LoaderPlan`): one
+parallel Rust decode + crop + augmentation per batch, read `prefetch`
+batches ahead by threads, then moved to the device and turned into
+features by `audiodecode.torch.features` on a background thread.
 """
 
 from __future__ import annotations
@@ -23,27 +24,19 @@ import numbers
 import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import torch
 
 from audiodecode.cache import AudioCache
-from audiodecode.data.records import AudioFiles, StrPath, audio_files
-from audiodecode.data.setup import feature_spec, host_reader, loader_stats, rust_threads
-from audiodecode.data.reading import (
-    BatchAugmentation,
-    ClipSpec,
-    Crop,
-    OnError,
-    resolve_augment,
-)
-from audiodecode.data.buckets import BucketSchedule, DurationBuckets
-from audiodecode.data.durations import with_durations
-from audiodecode.data.mixing import resolve_mixing
-from audiodecode.data.schedule import Schedule
-from audiodecode.data.text import TextTransform, resolve_text_transform
+from audiodecode.data.plan import BatchBy, mismatch, plan_loader, shared_parameters
+from audiodecode.data.reading import BatchAugmentation, Crop, OnError
+from audiodecode.data.records import AudioFiles, StrPath
+from audiodecode.data.setup import FeatureSpec, loader_stats, rust_threads
 from audiodecode.data.stats import PipelineStats
+from audiodecode.data.text import TextTransform
 from audiodecode.torch import features as feature_functions
 from audiodecode.torch.prefetch import Prefetcher
 
@@ -56,13 +49,15 @@ DEVICE_BUFFER = 2
 Batch = tuple[torch.Tensor, ...]
 
 
+@shared_parameters
 class AudioDataLoader:
     """Iterate over a data set as `(features, labels)` tensors on `device`.
 
     A drop-in for a `torch.utils.data.DataLoader` over an audio data set:
     `len()` is batches per epoch, each `iter()` is one epoch, `set_epoch`
-    works as with a `DistributedSampler`, and every rank of a distributed
-    job reads its own shard.
+    works as with a `DistributedSampler`, every rank of a distributed job
+    reads its own shard, and `state_dict`/`load_state_dict` resume mid-epoch
+    (the convention of torchdata's `StatefulDataLoader`).
 
     Why threads, not worker processes: a batch is read with one
     `audiodecode.load_batch`, whose decode, resampling and augmentation run
@@ -73,71 +68,30 @@ class AudioDataLoader:
     per-worker copies of the decoded-audio cache, and per-item Python
     calls (`__getitem__` then `collate`) instead of one call per batch.
 
+    The arguments both loaders share are documented once, in
+    `audiodecode.data.plan.PARAMETERS`, and filled in here at import;
+    the table in the docs' loader-arguments page maps both loaders'.
+
     Parameters
     ----------
-    files : directory, manifest, list of paths or AudioFiles
-        See `audiodecode.data.records.audio_files`: a directory with one
-        sub-folder per class, a CSV/JSONL manifest (path and label
-        columns), or a list of paths.
-    labels : sequence of int or str, optional
-        One per path when `files` is a list.
     batch_size : int
         Rows per batch on each rank (as with a DataLoader under DDP; the
         JAX loader's `batch_size` is global instead).
-    target_sr : int
-        Sampling rate the audio is resampled to.
-    features : None, "spectrogram", "melspectrogram" ("mel"), "log_mel",
-        "mfcc" or a callable
-        Computed on `device` from the audio batch by
-        `audiodecode.torch.features` (librosa's defaults, `sr=target_sr`),
-        with `feature_kwargs`; a callable gets the (batch, samples) audio
-        tensor. None yields the audio itself.
-    n_mfcc : int
-        MFCCs per frame with `features="mfcc"`; ignored otherwise.
-    augmentations : transform, list of transforms or None
-        `audiodecode` augmentations (a list is chained with `Compose`),
-        applied per record with seeds from (seed, epoch, record), before
-        the clip is padded (a time stretch changes the length; rows are
-        cut or zero-padded to `clip_seconds` afterwards). A list may also
-        hold one batch-level `Mixup` or `CutMix`, applied after padding;
-        the loader then yields mixed targets in place of the labels.
+    sr : int, optional
+        Sampling rate the audio is resampled to. None: `target_sr` if
+        given, else 16000 (the JAX loader's default).
+    target_sr : int, optional
+        The earlier name of `sr`, still accepted; giving both is a
+        ValueError.
     device : str or torch.device
         Where batches are delivered. On CUDA, host batches are pinned and
         copied with `non_blocking=True` on a side stream that the
         consumer's current stream waits on, so copies and features overlap
         the training step.
-    clip_seconds : float or None
-        Clip length: longer files are cropped (see `crop`), shorter ones
-        zero-padded, so every batch has the same shape. None (the JAX
-        loader's default too) keeps whole files and zero-pads each batch
-        to its longest clip: batches still stack, but their width (and
-        the number of feature frames) varies from batch to batch; pass
-        `return_lengths=True` to know the valid part of each row.
-    crop : {"random", "start", "center"}
-        Where files longer than `clip_seconds` are cut.
-    shuffle : bool
-        Visit records in a new random order every epoch.
-    seed : int
-        Determines the order, crops, augmentations and replacements of bad
-        records: the same seed and files give the same batches, with any
-        number of threads, and the same audio as `audiodecode.jax.loader`.
     drop_last : bool
-        Drop the last, short batch of each epoch.
-    on_error : {"raise", "skip"}
-        An unreadable file raises, or is replaced by another record of the
-        shard chosen from the seed (counted in `stats()["skipped"]`, with a
-        `SkippedRecordWarning` naming the file). Also what `audio_files`
-        does with a bad manifest row: raise naming it, or drop it at
-        start-up (counted in `stats()["skipped_rows"]`).
-    cache : "auto", None or AudioCache
-        Whole decoded files kept for later epochs (`audiodecode.cache`).
-        "auto": a RAM cache, closed with the loader, when this rank's
-        shard fits the automatic budget (a quarter of the free memory),
-        else none (each clip's window is decoded instead).
-    num_threads, prefetch : int or None
-        Rust threads per batch, and batches read at once ahead of the
-        consumer. None: measured on this machine when the loader is made
-        (`audiodecode.data.tuning`, a second or two), as in the JAX loader.
+        Drop the last, short batch of each epoch (with duration buckets:
+        each bucket's last, partial batch, which is otherwise padded with
+        masked rows), as the JAX loader's `drop_remainder`.
     rank, world_size : int or None
         This process's shard of the data set. None: from
         `torch.distributed` when it is initialised, else one process. Each
@@ -146,28 +100,17 @@ class AudioDataLoader:
         DDP needs; the `len(files) % world_size` left over are skipped).
     return_lengths : bool
         Yield `(features, labels, lengths)` instead of `(features, labels)`.
-    batch_by : {"count", "duration"}
-        "duration": duration buckets, as `audiodecode.jax.loader` (the same
-        `audiodecode.data.buckets` schedule, so the same seed gives the
-        same batches): batches of similar-length utterances padded to their
-        bucket's boundary and static row count, yielded as dicts ("audio"
-        or "features", "length" (frames with a named feature, then also
-        "feature_length"), "mask", "label", "index", and "tokens" /
-        "token_length" with `text_transform`). Needs `max_batch_seconds`
-        and `clip_seconds=None`; `batch_size` is then unused.
-    max_batch_seconds, num_buckets, bucket_boundaries
-        As for `audiodecode.jax.loader`.
-    text_transform : callable str -> list of int, "chars" or None
-        Tokenize transcripts (batches become dicts with "tokens" and
-        "token_length"); "chars": a character vocabulary of the manifest.
-    **feature_kwargs
-        Passed to the feature function (n_fft, hop_length, n_mels,
-        layout, ...).
+    as_dict : bool
+        Yield the JAX loader's dict of named tensors ("audio" or
+        "features", "label", "length", ...: see `audiodecode.jax.loader`)
+        instead of tuples; duration buckets and transcripts always do.
 
     Attributes
     ----------
     files : AudioFiles
         The whole data set; `files.classes[label]` names a label.
+    plan : LoaderPlan
+        What the loader decided at start-up (`audiodecode.data.plan`).
     indices : np.ndarray [shape=(records,)], int64
         The records of this rank's shard.
     epoch : int
@@ -202,12 +145,12 @@ class AudioDataLoader:
         files: StrPath | Sequence[StrPath] | AudioFiles,
         labels: Sequence[int | str] | None = None,
         batch_size: int = 32,
-        target_sr: int = 16000,
+        *,
+        sr: int | None = None,
+        target_sr: int | None = None,
         features: str | Callable[[torch.Tensor], torch.Tensor] | None = None,
-        n_mfcc: int = 40,
         augmentations: BatchAugmentation | Sequence[Any] | None = None,
         device: str | torch.device = "cpu",
-        *,
         clip_seconds: float | None = None,
         crop: Crop = "random",
         shuffle: bool = True,
@@ -220,114 +163,136 @@ class AudioDataLoader:
         rank: int | None = None,
         world_size: int | None = None,
         return_lengths: bool = False,
-        batch_by: Literal["count", "duration"] = "count",
+        as_dict: bool = False,
+        batch_by: BatchBy = "count",
         max_batch_seconds: float | None = None,
         num_buckets: int = 8,
         bucket_boundaries: Sequence[float] | None = None,
         text_transform: TextTransform | Literal["chars"] | None = None,
         **feature_kwargs: Any,
     ) -> None:
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        self.files = audio_files(files, labels, on_error=on_error)
-        self.batch_size = batch_size
-        self.drop_last = drop_last
-        self.return_lengths = return_lengths
+        if sr is not None and target_sr is not None:
+            raise ValueError(f"give sr or its alias target_sr, not both (sr={sr}, target_sr={target_sr})")
+        sr = sr if sr is not None else target_sr if target_sr is not None else 16000
         self.device = torch.device(device)
         self.rank, self.world_size = _process_group(rank, world_size)
-        self.indices = self.files.shard(self.rank, self.world_size)
-        if len(self.files) % self.world_size:
-            log.warning("%d of %d files left out so %d ranks get equal shards",
-                        len(self.files) % self.world_size, len(self.files), self.world_size)
-        spec = ClipSpec(sr=target_sr, clip_seconds=clip_seconds, crop=crop, seed=seed, on_error=on_error)
-        featurize = _featurizer(features, target_sr, n_mfcc, feature_kwargs)
-        if featurize is not None:
-            featurize.check(self.device, spec.clip_samples)
-        per_record, mix = resolve_mixing(augmentations)
-        augment = resolve_augment(per_record)
-        if batch_by not in ("count", "duration"):
-            raise ValueError(f"batch_by must be 'count' or 'duration', not {batch_by!r}")
-        self.buckets: DurationBuckets | None = None
-        self.text_transform = None
-        self._token_width = None
-        if text_transform is not None:
-            if self.files.texts is None:
-                raise ValueError("text_transform= needs transcripts (a manifest with a text column)")
-            self.text_transform = resolve_text_transform(None if text_transform == "chars" else text_transform,
-                                                         self.files.texts)
-            self._token_width = max(1, max(len(self.text_transform(t)) for t in self.files.texts))
-        if batch_by == "duration":
-            if clip_seconds is not None or max_batch_seconds is None:
-                raise ValueError("batch_by='duration' needs max_batch_seconds and clip_seconds=None")
-            self.files = with_durations(self.files, on_error=on_error)
-            self.indices = np.arange(len(self.files), dtype=np.int64)  # every rank splits every batch
-            self.buckets = DurationBuckets.estimate(
-                self.files.durations, max_batch_seconds=max_batch_seconds, num_buckets=num_buckets,
-                boundaries=bucket_boundaries, row_multiple=self.world_size,
-            )
-            self._schedule = BucketSchedule(self.buckets, self.files.durations, seed=seed, shuffle=shuffle,
-                                            drop_remainder=drop_last, process=self.rank, processes=self.world_size)
-            self._widths = self.buckets.widths(target_sr)
-            batch_size = max(self.buckets.rows) // self.world_size
-        else:
-            self._schedule = Schedule(self.indices, seed=seed, shuffle=shuffle, num_epochs=None)
-        self._host = host_reader(self.files, spec, augment, self.indices, self._schedule, cache, batch_size,
-                                 num_threads, prefetch, mix=mix)
+        self.plan = plan_loader(
+            files, labels, batch_size=batch_size, sr=sr, clip_seconds=clip_seconds, crop=crop, features=features,
+            feature_functions=feature_functions, feature_kwargs=feature_kwargs, augmentations=augmentations,
+            shuffle=shuffle, seed=seed, num_epochs=None, drop_remainder=drop_last, on_error=on_error, cache=cache,
+            num_threads=num_threads, prefetch=prefetch, batch_by=batch_by, max_batch_seconds=max_batch_seconds,
+            num_buckets=num_buckets, bucket_boundaries=bucket_boundaries, text_transform=text_transform,
+            process=self.rank, processes=self.world_size,
+            check_features=lambda spec, clip: _featurizer(spec).check(self.device, clip.clip_samples),
+        )
+        self._host = self.plan.host
+        featurize = _featurizer(self.plan.features)
+        self.files = self.plan.files
+        self.indices = self.plan.shard
+        self.buckets = self.plan.buckets
+        self.text_transform = self.plan.text_transform
+        self.batch_size = self.plan.batch_size
+        self.drop_last = drop_last
+        self.return_lengths = return_lengths
         self.reader = self._host.reader
         self.tuning = self._host.tuning
         self._num_threads = rust_threads(self.tuning.choice.num_threads)
-        self._to_device = _ToDevice(self.device, featurize, self._host.stats, return_lengths)
+        self._to_device = _ToDevice(self.device, featurize, self._host.stats, return_lengths, as_dict)
         self._iterators: weakref.WeakSet[_EpochIterator] = weakref.WeakSet()
+        self._position: _Position | None = None  # the latest iteration's (not the iterator: it may be dropped)
         self._closed = False
         self.epoch = 0
+        self._start = 0  # the batch the next iter() starts at (after load_state_dict)
 
     def __len__(self) -> int:
         """Batches per epoch on this rank."""
-        if isinstance(self._schedule, BucketSchedule):
-            return self._schedule.batches_per_epoch
+        if self.buckets is not None:
+            return self.plan.steps_per_epoch
         if self.drop_last:
             return len(self.indices) // self.batch_size
         return math.ceil(len(self.indices) / self.batch_size)
 
     def set_epoch(self, epoch: int) -> None:
         """Make the next `iter()` read epoch `epoch` (its order, crops and
-        augmentations), as `DistributedSampler.set_epoch` does. Without it,
-        each `iter()` reads the epoch after the previous one."""
-        if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or epoch < 0:
-            raise ValueError(f"epoch must be a non-negative integer, got {epoch!r}")
-        self.epoch = int(epoch)
+        augmentations) from its start, as `DistributedSampler.set_epoch`
+        does. Without it, each `iter()` reads the epoch after the previous one."""
+        self.epoch = _count("epoch", epoch)
+        self._start = 0
 
-    def batches(self, epoch: int) -> list[tuple[np.ndarray, np.ndarray]]:
-        """The (epochs, record indices) of each batch of `epoch`, in order.
+    def batches(self, epoch: int) -> list[tuple[np.ndarray, ...]]:
+        """The (epochs, record indices) of each batch of `epoch`, in order
+        (with duration buckets also the bucket).
 
         Returns
         -------
         list of (np.ndarray [shape=(b,)], np.ndarray [shape=(b,)]), int64
-            `reader.read(*batches[k])` is batch k's host arrays.
+            `plan.read(batches[k], None)` is batch k's host arrays.
         """
-        if isinstance(self._schedule, BucketSchedule):
+        schedule = self.plan.schedule
+        if self.buckets is not None:
             first = epoch * len(self)
-            return [self._schedule.batch(first + k) for k in range(len(self))]
-        order = self._schedule.order(epoch)
+            return [schedule.batch(first + k) for k in range(len(self))]
+        order = schedule.order(epoch)
         chunks = [order[start : start + self.batch_size] for start in range(0, len(self) * self.batch_size, self.batch_size)]
         return [(np.full(len(chunk), epoch, dtype=np.int64), chunk) for chunk in chunks]
 
     def __iter__(self) -> Iterator[Batch]:
-        """One epoch: `self.epoch`, which then advances by one."""
+        """One epoch: `self.epoch` (from the batch a loaded state names),
+        after which `self.epoch` advances by one."""
         if self._closed:
             raise RuntimeError("this AudioDataLoader is closed")
         epoch, self.epoch = self.epoch, self.epoch + 1
-        it = _EpochIterator(self, epoch)
+        start, self._start = self._start, 0
+        it = _EpochIterator(self, epoch, start)
         self._iterators.add(it)
+        self._position = it.position
         return it
 
-    def _read(self, job: tuple[np.ndarray, ...]) -> dict[str, np.ndarray]:
-        text = {"text_transform": self.text_transform, "token_width": self._token_width}
-        if self.buckets is None:
-            return self.reader.read(*job, num_threads=self._num_threads, **text)
-        epochs, indices, bucket = job
-        return self.reader.read(epochs, indices, num_threads=self._num_threads, width=self._widths[bucket],
-                                rows=self.buckets.rows[bucket] // self.world_size, **text)
+    def state_dict(self) -> dict[str, Any]:
+        """Where the stream stands, as a small JSON-able dict.
+
+        Taken between batches, mid-epoch or at an epoch's end; a loader
+        made with the same files and settings continues after
+        `load_state_dict(state)` with the batch that follows the last one
+        delivered (in-flight prefetched batches are read again), bit for
+        bit, since every order, crop and augmentation is derived from
+        (seed, epoch, record).
+
+        Returns
+        -------
+        dict
+            "epoch" (the epoch the next batch belongs to), "batch" (its
+            index in that epoch) and "fingerprint" (the settings, by name:
+            `audiodecode.data.plan.LoaderPlan.fingerprint`).
+        """
+        at = self._position
+        if at is not None and at.remaining > 0:
+            epoch, batch = at.epoch, at.delivered
+        else:
+            epoch, batch = self.epoch, self._start
+        return {"epoch": epoch, "batch": batch, "fingerprint": self.plan.fingerprint}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Make the next `iter()` continue from a `state_dict()`.
+
+        Raises
+        ------
+        ValueError
+            The state comes from a loader with other files or settings
+            (the message names each that differs, e.g. "checkpoint was
+            taken with sr=22050, this loader has sr=16000"), or is not a
+            state of this loader.
+        """
+        unknown = sorted(set(state) - {"epoch", "batch", "fingerprint"})
+        if unknown or "epoch" not in state or "batch" not in state:
+            raise ValueError(f"not an AudioDataLoader state (keys {sorted(state)})")
+        why = mismatch(state.get("fingerprint"), self.plan.fingerprint)
+        if why is not None:
+            raise ValueError(f"this state comes from a loader with other files or settings: {why}")
+        epoch, batch = _count("epoch", state["epoch"]), _count("batch", state["batch"])
+        if batch >= len(self):
+            raise ValueError(f"batch {batch} is past the end of an epoch of {len(self)} batches")
+        self.epoch, self._start = epoch, batch
 
     def transcripts(self, batch: dict[str, torch.Tensor]) -> list[str | None]:
         """The transcripts of a dict batch's real rows, from its `"index"`."""
@@ -361,7 +326,7 @@ class AudioDataLoader:
         self._closed = True
         for it in list(self._iterators):
             it.close()
-        self._host.close()
+        self.plan.close()
 
     def __enter__(self) -> AudioDataLoader:
         return self
@@ -374,33 +339,54 @@ class AudioDataLoader:
                 f"rank={self.rank}/{self.world_size}, {len(self)} batches per epoch)")
 
 
-class _EpochIterator(Iterator[Batch]):
-    """One epoch of an `AudioDataLoader`: batches prefetched on background
-    threads, handed over on the consumer's thread."""
+def _count(name: str, value: object) -> int:
+    """A non-negative integer argument, or a ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    return int(value)
 
-    def __init__(self, loader: AudioDataLoader, epoch: int) -> None:
+
+@dataclass
+class _Position:
+    """Where an iteration stands: its epoch, the batches of it delivered
+    (those a loaded state skipped included) and those left."""
+
+    epoch: int
+    delivered: int
+    remaining: int
+
+
+class _EpochIterator(Iterator[Batch]):
+    """One epoch of an `AudioDataLoader`, from batch `start`: batches
+    prefetched on background threads, handed over on the consumer's thread."""
+
+    def __init__(self, loader: AudioDataLoader, epoch: int, start: int = 0) -> None:
         self.epoch = epoch
         self._stats = loader._host.stats
         self._to_device = loader._to_device
-        self._remaining = len(loader)
-        self._prefetcher = Prefetcher(loader.batches(epoch), loader._read, self._to_device,
+        jobs = loader.batches(epoch)[start:]
+        self.position = _Position(epoch, start, len(jobs))
+        threads = loader._num_threads
+        self._prefetcher = Prefetcher(jobs, lambda job: loader.plan.read(job, threads), self._to_device,
                                       depth=loader.tuning.choice.prefetch, ready=DEVICE_BUFFER)
 
     def __len__(self) -> int:
         """Batches left in this epoch."""
-        return self._remaining
+        return self.position.remaining
 
     def __next__(self) -> Batch:
         requested = time.perf_counter()
         ready = next(self._prefetcher)
         batch = self._to_device.hand_over(ready)
-        self._remaining -= 1
+        self.position.remaining -= 1
+        self.position.delivered += 1
         self._stats.delivered(requested, ready.rows)
         return batch
 
     def close(self) -> None:
         """Stop reading ahead; the iteration ends."""
         self._prefetcher.close()
+
 
 
 class _Ready:
@@ -422,12 +408,18 @@ class _ToDevice:
     """
 
     def __init__(
-        self, device: torch.device, featurize: _Featurizer | None, stats: PipelineStats, return_lengths: bool
+        self,
+        device: torch.device,
+        featurize: _Featurizer | None,
+        stats: PipelineStats,
+        return_lengths: bool,
+        as_dict: bool = False,
     ) -> None:
         self.device = device
         self.featurize = featurize
         self.stats = stats
         self.return_lengths = return_lengths
+        self.as_dict = as_dict
         self.stream = torch.cuda.Stream(device) if device.type == "cuda" else None
 
     def __call__(self, host: dict[str, np.ndarray]) -> _Ready:
@@ -435,8 +427,8 @@ class _ToDevice:
             length = host["length"]
             if self.featurize is not None:
                 length = self.featurize.frames(length) * (length > 0)
-            # A dict batch (duration buckets, transcripts): every array, by name.
-            as_dict = "mask" in host or "tokens" in host
+            # A dict batch (asked for, duration buckets, transcripts): every array, by name.
+            as_dict = self.as_dict or "mask" in host or "tokens" in host
             if as_dict:
                 names = [k for k in host if k != "length"] + ["length"]
                 arrays = tuple(host[k] if k != "length" else length.astype(np.int64) for k in names)
@@ -532,8 +524,6 @@ class _Featurizer:
         self(torch.zeros(1, n, device=device))
 
 
-def _featurizer(
-    features: str | Callable[[torch.Tensor], torch.Tensor] | None, sr: int, n_mfcc: int, kwargs: dict[str, Any]
-) -> _Featurizer | None:
-    spec = feature_spec(features, feature_functions, kwargs, sr=sr, n_mfcc=n_mfcc)
+def _featurizer(spec: FeatureSpec | None) -> _Featurizer | None:
+    """The plan's checked feature function, with its frame count per row."""
     return None if spec is None else _Featurizer(spec.fn, spec.settings, spec.stft)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from audiodecode.data.records import AudioFiles, audio_files
 from audiodecode.data.sources.arrayrecord import ArrayRecordSource, array_records, write_array_record
@@ -45,32 +45,48 @@ _BY_SUFFIX = {
 }
 
 
-def open_records(source: Any, **kwargs: Any) -> AudioFiles:
+def open_records(
+    source: Any, labels: Sequence[int | str] | None = None, *, on_error: Literal["raise", "skip"] = "raise", **kwargs: Any
+) -> AudioFiles:
     """The records of `source`, whatever it is.
 
     Parameters
     ----------
     source : path, URL, pattern, sequence of them, or AudioFiles
         ``*.tar`` shards, ``*.parquet`` files, ``*.array_record`` files
-        (by the first name's suffix); other remote URLs are loose audio
-        objects (`object_files`); an `AudioFiles` as it is; anything else
-        goes to `audio_files` (a directory, manifest or list of files).
+        (by the first name's suffix; brace patterns and globs expanded);
+        other remote URLs are loose audio objects (`object_files`); an
+        `AudioFiles` as it is; anything else goes to `audio_files` (a
+        directory, manifest or list of files).
+    labels : sequence of int or str, optional
+        One per file of a list of audio files or objects; the archive
+        formats carry their own.
+    on_error : {"raise", "skip"}
+        What the opener does with a bad record or row (loose objects are
+        checked when read).
     **kwargs
-        Passed to the source's opener (`storage=`, `on_error=`, ...).
+        Passed to the source's opener (`storage=`, `index_dir=`, ...).
 
     Returns
     -------
     AudioFiles
         With a `RecordSource` as `source` for the archive formats.
+
+    Raises
+    ------
+    ValueError
+        `labels` given for an archive format or an `AudioFiles`.
     """
     if isinstance(source, AudioFiles):
-        return source
+        return audio_files(source, labels, on_error=on_error)  # as it is (labels= refused, named)
     first = source if isinstance(source, (str, os.PathLike)) else (source[0] if isinstance(source, Sequence) and source else None)
     if first is not None:
         suffix = os.path.splitext(os.fspath(first))[1].lower()
         opener = _BY_SUFFIX.get(suffix)
         if opener is not None:
-            return opener(source, **kwargs)
+            if labels is not None:
+                raise ValueError(f"labels= given with {suffix} records, which carry their own labels")
+            return opener(source, on_error=on_error, **kwargs)
         if "://" in os.fspath(first) and not os.fspath(first).startswith("file://"):
-            return object_files(source, **kwargs)
-    return audio_files(source, **kwargs)
+            return object_files(source, labels, **kwargs)
+    return audio_files(source, labels, on_error=on_error, **kwargs)
