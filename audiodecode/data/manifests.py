@@ -18,31 +18,23 @@ import csv
 import json
 import math
 import os
-import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from audiodecode._typing import OnError, StrPath
 from audiodecode.data.columns import Ragged, Strings
-from audiodecode.data.records import (
-    AudioFiles,
-    BadRowError,
-    OnError,
-    SkippedRowsWarning,
-    StrPath,
-    vocabulary,
-)
+from audiodecode.data.durations import finish
+from audiodecode.data.table import AudioFiles, vocabulary
 
 PATH_COLUMNS = ("audio_filepath", "path", "audio_path", "audio", "file", "filename", "wav")
 LABEL_COLUMNS = ("label", "labels", "class")
 TEXT_COLUMNS = ("text", "sentence", "transcript", "transcription", "normalized_text")
 OFFSET_COLUMNS = ("offset",)
 DURATION_COLUMNS = ("duration",)
-# How many reasons a SkippedRowsWarning quotes.
-REASONS_SHOWN = 3
 
 
 @dataclass(frozen=True)
@@ -129,7 +121,8 @@ def read_manifest(
         rows, bad = _csv_rows(manifest, "\t" if suffix == ".tsv" else ",")
     else:
         raise ValueError(f"{manifest}: not a manifest (.jsonl, .ndjson, .json, .csv, .tsv)")
-    return read_rows(rows, columns, base=str(_audio_root(manifest, rows, columns, audio_root)), origin=str(manifest), probe=probe, on_error=on_error,
+    base = str(_audio_root(manifest, rows, columns, audio_root))
+    return read_rows(rows, columns, base=base, origin=str(manifest), probe=probe, on_error=on_error,
                      duration_cache=duration_cache, num_threads=num_threads, bad=bad)
 
 
@@ -331,33 +324,3 @@ def table_from_lists(paths: Sequence[str], labels: Sequence | None, *, origin: s
     good = [(i, os.fspath(p), None if labels is None else labels[i], None, 0.0, math.nan, "{}")
             for i, p in enumerate(paths)]
     return _table(good, False, origin)
-
-
-def finish(
-    table: AudioFiles | None,
-    *,
-    bad: Sequence[str] = (),
-    probe: bool,
-    on_error: OnError,
-    duration_cache: StrPath | bool,
-    num_threads: int | None,
-    where: str | None = None,
-) -> AudioFiles:
-    """Probe (if asked), drop or raise on bad rows, warn once."""
-    from audiodecode.data import durations  # durations uses the records model: imported late
-
-    if bad and on_error == "raise":
-        raise BadRowError(bad[0])
-    reasons = list(bad)
-    if table is not None and probe:
-        table, more = durations.check(table, duration_cache=duration_cache, num_threads=num_threads, on_error=on_error)
-        reasons += more
-    if table is None or len(table) == 0:
-        raise ValueError(f"{where or 'records'}: no usable rows ({len(reasons)} bad: {'; '.join(reasons[:REASONS_SHOWN])})")
-    if reasons:
-        shown = "; ".join(reasons[:REASONS_SHOWN]) + ("; ..." if len(reasons) > REASONS_SHOWN else "")
-        warnings.warn(f"skipped {len(reasons)} of {len(table) + len(reasons)} rows of {where or table.origin or 'records'}: "
-                      f"{shown}", SkippedRowsWarning, stacklevel=3)
-        table = replace(table, skipped_rows=table.skipped_rows + len(reasons),
-                        skip_reasons=table.skip_reasons + tuple(reasons))
-    return table

@@ -51,7 +51,7 @@ from audiodecode.data.reading import (
 )
 from audiodecode.data.buckets import BucketSchedule, DurationBuckets
 from audiodecode.data.durations import with_durations
-from audiodecode.data.mixing import resolve_mixing
+from audiodecode.augment.mixing import resolve_mixing
 from audiodecode.data.schedule import Schedule
 from audiodecode.data.stats import PipelineStats
 from audiodecode.data.text import TextTransform, resolve_text_transform
@@ -252,7 +252,7 @@ def loader(
         `audiodecode` augmentations (a list is wrapped in `Compose`),
         applied per record with seeds from (seed, epoch, record). A list
         may also hold one batch-level `Mixup` or `CutMix`
-        (`audiodecode.data.mixing`), applied after padding.
+        (`audiodecode.augment.mixing`), applied after padding.
     shuffle : bool
         Visit records in a new random order every epoch.
     seed : int
@@ -561,7 +561,7 @@ def _featurizer(
     n_fft, hop, center = spec.stft
 
     def frames(length: jax.Array) -> jax.Array:
-        # `audiodecode.filters.frame_count` per row: the frames whose window
+        # `audiodecode.filterbanks.frame_count` per row: the frames whose window
         # starts inside the valid samples (+ centring pad).
         # An empty row (a bucket's padding row) has no frames.
         padded = length + 2 * (n_fft // 2) if center else length

@@ -16,9 +16,9 @@ from collections.abc import Sequence
 import grain
 import numpy as np
 
-from audiodecode.data.records import AudioFiles, Record
-from audiodecode.data.reading import ClipReader
 from audiodecode.data.buckets import BucketSchedule
+from audiodecode.data.reading import ClipReader
+from audiodecode.data.records import AudioFiles, Record
 from audiodecode.data.schedule import Schedule
 from audiodecode.data.text import TextTransform
 
@@ -100,6 +100,9 @@ class ReadClips(grain.transforms.Map):
         return self.reader.read(epochs, indices, num_threads=self.num_threads, text_transform=self.text_transform,
                                 token_width=self.token_width)
 
+    def __repr__(self) -> str:
+        return f"ReadClips({self.reader!r})"
+
 
 class BucketBatchSource:
     """Grain random-access source of a `BucketSchedule`: element `b` is this
@@ -145,6 +148,3 @@ class ReadBuckets(ReadClips):
 
     def __repr__(self) -> str:
         return f"ReadBuckets({self.reader!r}, widths={self.widths}, rows={self.rows})"
-
-    def __repr__(self) -> str:
-        return f"ReadClips({self.reader!r})"

@@ -40,7 +40,7 @@ from audiodecode.data.reading import (
 )
 from audiodecode.data.buckets import BucketSchedule, DurationBuckets
 from audiodecode.data.durations import with_durations
-from audiodecode.data.mixing import resolve_mixing
+from audiodecode.augment.mixing import resolve_mixing
 from audiodecode.data.schedule import Schedule
 from audiodecode.data.text import TextTransform, resolve_text_transform
 from audiodecode.data.stats import PipelineStats
@@ -516,7 +516,7 @@ class _Featurizer:
         return self.fn(audio, **self.kwargs)
 
     def frames(self, length: np.ndarray) -> np.ndarray:
-        """Valid frames per row (`audiodecode.filters.frame_count` of the
+        """Valid frames per row (`audiodecode.filterbanks.frame_count` of the
         valid samples); the lengths themselves for a callable."""
         if self.stft is None:
             return length

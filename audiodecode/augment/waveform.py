@@ -4,7 +4,7 @@ deterministic, parallel over a batch."""
 
 from __future__ import annotations
 
-from audiodecode.augment import Augmentation, _range
+from audiodecode.augment.base import Augmentation, _range
 
 
 class Clipping(Augmentation):

@@ -18,7 +18,7 @@ likely as one near 4 kHz); the slope is one of the multiples of 6 dB/octave
 
 from __future__ import annotations
 
-from audiodecode.augment import Augmentation
+from audiodecode.augment.base import Augmentation
 
 
 class _Butterworth(Augmentation):

@@ -20,11 +20,10 @@ from typing import Any
 import numpy as np
 
 from audiodecode import _core
-from audiodecode.augment import Augmentation, _range
+from audiodecode._typing import StrPath
+from audiodecode.augment.base import Augmentation, _range
 from audiodecode.data.records import AUDIO_EXTENSIONS, MANIFEST_EXTENSIONS, audio_files
 from audiodecode.loading import load_batch
-
-StrPath = str | os.PathLike[str]
 
 #: Longest impulse response accepted: a room's reverberation dies within a
 #: few seconds; anything longer is almost surely the wrong file.
