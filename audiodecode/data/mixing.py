@@ -1,0 +1,5 @@
+"""Moved to `audiodecode.augment.mixing`: this path still works, with a `DeprecationWarning`."""
+
+from audiodecode._moved import moved_to
+
+__getattr__ = moved_to(__name__, "audiodecode.augment.mixing")
