@@ -7,40 +7,39 @@ A recipe is itself an `Augmentation`, so recipes nest; the seeding rule of
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 from audiodecode.augment.base import Augmentation
 
 
-class Compose(Augmentation):
+class _Recipe(Augmentation):
+    """A list of transforms and a probability; `_kind` names the recipe to
+    the core (a class attribute, so a user's subclass keeps its kind)."""
+
+    _kind: ClassVar[str]
+
+    def __init__(self, transforms: Sequence[Augmentation], p: float = 1.0) -> None:
+        self.transforms = list(transforms)
+        if not all(isinstance(t, Augmentation) for t in self.transforms):
+            raise ValueError(f"{self._kind} takes audiodecode augmentations")
+        self.p = float(p)
+        self._validate()
+
+    def _spec(self, sr: int | None = None) -> tuple:
+        return (self._kind, [t._spec(sr) for t in self.transforms], self.p)
+
+    def _leaves(self) -> list[Augmentation]:
+        return [leaf for t in self.transforms for leaf in t._leaves()]
+
+
+class Compose(_Recipe):
     """Apply `transforms` in order (each with its own `p`); the whole chain
     runs with probability `p`. A transform may itself be a Compose/OneOf."""
 
-    def __init__(self, transforms: Sequence[Augmentation], p: float = 1.0) -> None:
-        self.transforms = list(transforms)
-        if not all(isinstance(t, Augmentation) for t in self.transforms):
-            raise ValueError("Compose takes audiodecode augmentations")
-        self.p = float(p)
-        self._validate()
-
-    def _spec(self, sr: int | None = None) -> tuple:
-        return ("Compose", [t._spec(sr) for t in self.transforms], self.p)
-
-    def _leaves(self) -> list[Augmentation]:
-        return [leaf for t in self.transforms for leaf in t._leaves()]
+    _kind = "Compose"
 
 
-class OneOf(Augmentation):
+class OneOf(_Recipe):
     """Apply one of `transforms`, chosen uniformly, with probability `p`."""
 
-    def __init__(self, transforms: Sequence[Augmentation], p: float = 1.0) -> None:
-        self.transforms = list(transforms)
-        if not all(isinstance(t, Augmentation) for t in self.transforms):
-            raise ValueError("OneOf takes audiodecode augmentations")
-        self.p = float(p)
-        self._validate()
-
-    def _spec(self, sr: int | None = None) -> tuple:
-        return ("OneOf", [t._spec(sr) for t in self.transforms], self.p)
-
-    def _leaves(self) -> list[Augmentation]:
-        return [leaf for t in self.transforms for leaf in t._leaves()]
+    _kind = "OneOf"
