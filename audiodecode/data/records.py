@@ -21,6 +21,7 @@ from typing import Any
 from audiodecode._typing import OnError, StrPath
 from audiodecode.data import manifests
 from audiodecode.data.durations import finish
+from audiodecode.data.rows import Columns, table_from_lists
 from audiodecode.data.table import (
     AUDIO_EXTENSIONS,
     MANIFEST_EXTENSIONS,
@@ -132,7 +133,7 @@ def audio_files(
     """
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
-    columns = manifests.Columns(path_column, label_column, text_column, offset_column, duration_column, label_separator)
+    columns = Columns(path_column, label_column, text_column, offset_column, duration_column, label_separator)
     options = dict(probe=probe, on_error=on_error, duration_cache=duration_cache, num_threads=num_threads)
     if audio_root is not None and not (isinstance(files, (str, os.PathLike)) and Path(files).is_file()):
         raise ValueError("audio_root is for a manifest file")
@@ -149,7 +150,7 @@ def audio_files(
             if not paths:
                 raise ValueError(f"no audio files in {files!r}")
             return finish(
-                manifests.table_from_lists(paths, names, origin=str(root)), **{**options, "probe": bool(probe)}
+                table_from_lists(paths, names, origin=str(root)), **{**options, "probe": bool(probe)}
             )
         if root.suffix.lower() in MANIFEST_EXTENSIONS:
             return manifests.read_manifest(root, columns, audio_root=audio_root, **options)
@@ -168,7 +169,7 @@ def audio_files(
         raise ValueError(f"{len(labels)} labels for {len(paths)} files")
     if not paths:
         raise ValueError(f"no audio files in {files!r}")
-    table = manifests.table_from_lists(paths, None if labels is None else list(labels), origin=None)
+    table = table_from_lists(paths, None if labels is None else list(labels), origin=None)
     return finish(table, **{**options, "probe": bool(probe)})
 
 

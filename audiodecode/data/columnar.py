@@ -1,0 +1,424 @@
+"""JSON Lines manifests of millions of rows, read as columns (pyarrow).
+
+The row reader (`audiodecode.data.manifests`) makes a Python dict per row;
+a NeMo manifest of ten million rows took minutes and a dozen gigabytes
+there. This reader takes the file in blocks of whole lines (`BLOCK_BYTES`),
+parses each block with pyarrow's JSON reader (C++, on every core) and turns
+its columns into the table's flat buffers (`audiodecode.data.columns`)
+with no Python object per row. One block is parsed at a time, so memory
+stays near the size of the finished table.
+
+The table is the row reader's, row for row. A row this reader cannot
+vouch for (no path, a path with surrounding spaces or a leading "~", an
+empty transcript, a number that is negative, zero or not finite, a JSON
+null) is parsed from its own line by the row reader's code
+(`audiodecode.data.rows`), which keeps or names it exactly as before. A
+block that pyarrow reads differently from `json.loads` (a malformed line,
+a column that changes type, metadata columns, labels that are floats or
+lists) is parsed line by line the same way. A file whose layout only the
+row reader handles raises `RowReaderNeeded` (see there), and
+`audiodecode.data.manifests.read_manifest` then reads it with the row
+reader.
+
+pyarrow is in the ``sources`` extra; without it manifests are read by the
+row reader.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from audiodecode.data.columns import Strings
+from audiodecode.data.rows import Columns, json_line, parse_or_reason
+from audiodecode.data.table import AudioFiles, vocabulary
+
+# Bytes of whole lines parsed at once: large enough that pyarrow's threads
+# share the work, small enough that a block's Arrow table is a fraction of
+# the finished one.
+BLOCK_BYTES = 64 << 20
+BOM = b"\xef\xbb\xbf"
+# Line breaks `str.splitlines` honours besides "\n" and "\r\n": the row reader
+# numbers lines by them and a scan for "\n" would not, so a file holding one
+# goes to the row reader (a lone "\r" is checked separately).
+OTHER_BREAKS = (b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e", b"\xc2\x85", b"\xe2\x80\xa8", b"\xe2\x80\xa9")
+ROLES = ("path", "label", "text", "offset", "duration")
+# Roles whose absence reads as a default (no label, offset 0, duration
+# unknown): a column for one may first appear in a later block.
+OPTIONAL = ("label", "offset", "duration")
+
+
+class RowReaderNeeded(Exception):
+    """The manifest is read by the row reader instead: a JSON array, a line
+    break other than "\\n" and "\\r\\n", a label separator, multi-label
+    lists, or column names that later rows resolve differently from the
+    first block (which role a column plays depends on every row's keys)."""
+
+
+def available() -> bool:
+    """Whether pyarrow is installed (the ``sources`` extra)."""
+    return importlib.util.find_spec("pyarrow") is not None
+
+
+@functools.cache
+def _whitespace() -> str:
+    """The characters `str.strip()` removes (pyarrow's own trim knows fewer)."""
+    return "".join(c for c in map(chr, range(0x110000)) if c.isspace())
+
+
+@functools.cache
+def _arrow() -> tuple[ModuleType, ModuleType, ModuleType]:
+    import pyarrow
+    import pyarrow.compute
+    import pyarrow.json
+
+    return pyarrow, pyarrow.compute, pyarrow.json
+
+
+@dataclass
+class _Part:
+    """The good rows of one block, as the table's columns."""
+
+    lines: np.ndarray  # (m,) int64 line numbers, ascending
+    paths: Strings
+    labels: np.ndarray  # (m,) int64 index into `values`; -1: no label
+    values: list  # this part's distinct labels, as Python values
+    texts: Strings | None
+    offsets: np.ndarray  # (m,) float64
+    durations: np.ndarray  # (m,) float64
+    metas: list[str] | None  # None: every row's metadata is "{}"
+
+
+def read_json_lines(
+    manifest: Path, columns: Columns, *, base_of: Callable[[dict], str], origin: str
+) -> tuple[AudioFiles | None, list[tuple[int, str]]]:
+    """The records of a JSON Lines manifest, and its bad rows.
+
+    Parameters
+    ----------
+    manifest : Path
+    columns : Columns
+    base_of : callable
+        The folder relative paths resolve against, given the first row
+        (`audiodecode.data.manifests` looks for Common Voice's ``clips``).
+    origin : str
+        The manifest's name in messages.
+
+    Returns
+    -------
+    table : AudioFiles or None
+        The good rows, as the row reader builds them (None: there are none).
+    bad : list of (line number, message)
+        In line order.
+
+    Raises
+    ------
+    RowReaderNeeded
+        The row reader must read this file.
+    """
+    if columns.label_separator is not None:
+        raise RowReaderNeeded("label separator")
+    reader = _BlockReader(manifest, columns, base_of, origin)
+    parts = [reader.block(first, data) for first, data in _blocks(manifest)]
+    if reader.names is None:
+        raise RowReaderNeeded("no JSON object rows")
+    parts = [p for p in parts if len(p.lines)]
+    table = _table(parts, reader.names["text"] is not None, origin) if parts else None
+    return table, sorted(reader.bad)
+
+
+def _blocks(manifest: Path) -> Iterator[tuple[int, bytes]]:
+    """(number of the first line, bytes of whole lines) for the whole file."""
+    line, carry = 1, b""
+    with open(manifest, "rb") as f:
+        head = f.read(BLOCK_BYTES)
+        if head.startswith(BOM):  # the row reader's utf-8-sig drops it
+            head = head[len(BOM) :]
+        if head.lstrip()[:1] == b"[":
+            raise RowReaderNeeded("a JSON array")
+        chunk = head
+        while chunk:
+            data = carry + chunk
+            cut = data.rfind(b"\n") + 1
+            block, carry = data[:cut], data[cut:]
+            if block:
+                yield line, _checked(block)
+                line += block.count(b"\n")
+            chunk = f.read(BLOCK_BYTES)
+        if carry:
+            yield line, _checked(carry)
+
+
+def _checked(block: bytes) -> bytes:
+    if any(b in block for b in OTHER_BREAKS) or block.count(b"\r") != block.count(b"\r\n"):
+        raise RowReaderNeeded("line breaks other than \\n")
+    return block
+
+
+class _BlockReader:
+    """Turns blocks into `_Part`s, collecting the keys, the column roles and
+    the bad rows on the way."""
+
+    def __init__(self, manifest: Path, columns: Columns, base_of: Callable[[dict], str], origin: str) -> None:
+        self.manifest, self.columns, self.base_of, self.origin = manifest, columns, base_of, origin
+        self.keys: dict[str, None] = {}  # every row's keys, first seen first (as the row reader lists them)
+        self.names: dict[str, str | None] | None = None
+        self.base: str | None = None
+        self.bad: list[tuple[int, str]] = []
+
+    def block(self, first: int, data: bytes) -> _Part:
+        lines, starts, ends = _nonblank_lines(data, first)
+        table = self._arrow_table(data, len(lines))
+        if table is not None:
+            self.keys.update(dict.fromkeys(table.column_names))
+            self._settle(lambda: self._first_row(data, lines, starts, ends))
+            part = self._columns(table, lines, starts, ends, data)
+            if part is not None:
+                return part
+        rows = []
+        for k, n in enumerate(lines.tolist()):
+            parsed = json_line(self.manifest, n, data[starts[k] : ends[k]].decode("utf-8"))
+            if isinstance(parsed, str):
+                self.bad.append((n, parsed))
+            else:
+                rows.append((n, parsed))
+                self.keys.update(dict.fromkeys(parsed))
+        if rows:
+            self._settle(lambda: rows[0][1])
+        return self._rows(rows)
+
+    def _settle(self, first_row: Callable[[], dict | None]) -> None:
+        """Fix the column roles and the base folder at the first rows seen;
+        later blocks may add an optional column (label, offset, duration)
+        that earlier rows lacked, which leaves those rows as they were."""
+        if self.names is not None:
+            try:
+                names = self.columns.resolve(list(self.keys), self.origin)
+            except ValueError:
+                raise RowReaderNeeded("a given column appears after the first block") from None
+            if any(names[r] != self.names[r] and not (r in OPTIONAL and self.names[r] is None) for r in ROLES):
+                raise RowReaderNeeded("a later row's keys change which column plays which role")
+            self.names = names
+            return
+        row = first_row()
+        if row is None:
+            raise RowReaderNeeded("no JSON object in the first block")
+        try:
+            self.names = self.columns.resolve(list(self.keys), self.origin)
+        except ValueError:
+            raise RowReaderNeeded("no path column in the first block") from None
+        self.base = self.base_of(row)
+
+    def _first_row(self, data: bytes, lines: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> dict | None:
+        for k in range(len(lines)):
+            parsed = json_line(self.manifest, int(lines[k]), data[starts[k] : ends[k]].decode("utf-8"))
+            if isinstance(parsed, dict):
+                return parsed
+        return None
+
+    def _arrow_table(self, data: bytes, rows: int) -> Any:
+        """The block as an Arrow table, one row per non-blank line; None if
+        pyarrow refuses it or reads it as another number of rows."""
+        pa, _, pj = _arrow()
+        try:
+            table = pj.read_json(pa.BufferReader(data), read_options=pj.ReadOptions(use_threads=True))
+        except (pa.ArrowInvalid, UnicodeDecodeError):
+            return None
+        return table if table.num_rows == rows else None
+
+    def _parse_rows(self, rows: list[tuple[int, dict]]) -> list[tuple]:
+        """The row reader's parse of `rows`; bad ones go to `self.bad`."""
+        names = self.names
+        if names is None:  # no JSON object yet (so `rows` is empty)
+            return []
+        roles = {v for v in names.values() if v is not None}
+        good = []
+        for n, row in rows:
+            parsed = parse_or_reason(n, row, names, roles, self.base, None, self.origin)
+            if isinstance(parsed, str):
+                self.bad.append((n, parsed))
+            else:
+                good.append(parsed)
+        return good
+
+    def _rows(self, rows: list[tuple[int, dict]]) -> _Part:
+        good = self._parse_rows(rows)
+        lines, paths, labels, texts, offsets, durations, metas = (list(c) for c in zip(*good)) if good else ([],) * 7
+        indices, values = _encode(labels)
+        has_text = self.names is not None and self.names["text"] is not None
+        return _Part(
+            np.array(lines, dtype=np.int64), Strings(paths), indices, values,
+            Strings(texts) if has_text else None, np.array(offsets, dtype=np.float64),
+            np.array(durations, dtype=np.float64), None if all(m == "{}" for m in metas) else metas,
+        )
+
+    def _columns(self, table: Any, lines: np.ndarray, starts: np.ndarray, ends: np.ndarray, data: bytes) -> _Part | None:
+        """The block's rows from its Arrow columns; the rows that need the row
+        reader's judgement are parsed from their lines. None: the block's
+        columns are not ones this reader converts (the row reader reads it)."""
+        pa, pc, _ = _arrow()
+        names = self.names
+        assert names is not None
+        roles = {v for v in names.values() if v is not None}
+        if any(c not in roles for c in table.column_names):
+            return None  # metadata: json.dumps of the row's own values
+        n = table.num_rows
+
+        def column(role: str) -> Any:
+            name = names[role]
+            return table.column(name).combine_chunks() if name in table.column_names else pa.nulls(n)
+
+        def mask(array: Any) -> np.ndarray:
+            return pc.fill_null(array, False).to_numpy(zero_copy_only=False)
+
+        ws = _whitespace()
+        path, label, text = column("path"), column("label"), column("text")
+        numbers = [column("offset"), column("duration")]
+        kinds = pa.types
+        if not (kinds.is_string(path.type) or kinds.is_null(path.type)):
+            return None
+        if not (kinds.is_string(label.type) or kinds.is_integer(label.type) or kinds.is_null(label.type)):
+            return None  # floats read 1 as 1.0, bools and lists are the row reader's
+        if names["text"] is not None and not (kinds.is_string(text.type) or kinds.is_null(text.type)):
+            return None
+        path, text = path.cast(pa.string()), text.cast(pa.string())  # all-null columns: strings too
+        if not all(kinds.is_integer(x.type) or kinds.is_floating(x.type) or kinds.is_null(x.type) for x in numbers):
+            return None
+        slow = mask(pc.is_null(path)) | mask(pc.not_equal(pc.utf8_trim(path, ws), path))
+        slow |= mask(pc.equal(pc.binary_length(path), 0)) | mask(pc.starts_with(path, "~"))
+        if names["text"] is not None:
+            slow |= mask(pc.is_null(text)) | mask(pc.equal(pc.utf8_trim(text, ws), ""))
+        seconds = []
+        for x, default in zip(numbers, (0.0, np.nan)):
+            x = pc.cast(x, pa.float64(), safe=False)  # ints past 2**53 round, as float() does
+            slow |= mask(pc.is_nan(x))  # a NaN literal, not a missing value
+            values = pc.fill_null(x, default).to_numpy(zero_copy_only=False)
+            with np.errstate(invalid="ignore"):
+                slow |= (values < 0) | np.isinf(values)
+            seconds.append(values)
+        offsets, durations = seconds
+        slow |= durations == 0
+        keep = np.flatnonzero(~slow)
+        keep_arrow = pa.array(keep)
+        if self.base is not None:
+            local = pc.invert(pc.or_(pc.starts_with(path, "/"), pc.match_substring(path, "://")))
+            prefix = self.base if self.base.endswith("/") else self.base + "/"
+            path = pc.if_else(local, pc.binary_join_element_wise(prefix, path, ""), path)
+        paths = path.take(keep_arrow)
+        texts = text.take(keep_arrow) if names["text"] is not None else None
+        if kinds.is_string(label.type):  # "" or spaces: no label, as in the row reader
+            label = pc.if_else(pc.equal(pc.utf8_trim(label, ws), ""), pa.scalar(None, label.type), label)
+        if kinds.is_null(label.type):
+            indices, values = np.full(len(keep), -1, dtype=np.int64), []
+        else:
+            encoded = pc.dictionary_encode(label.take(keep_arrow))
+            indices = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+            values = encoded.dictionary.to_pylist()
+        part_lines, part_offsets, part_durations = lines[keep], offsets[keep], durations[keep]
+        slow_rows = np.flatnonzero(slow)
+        if len(slow_rows):
+            rows = []
+            for k in slow_rows.tolist():
+                n = int(lines[k])
+                parsed = json_line(self.manifest, n, data[starts[k] : ends[k]].decode("utf-8"))
+                if isinstance(parsed, str):
+                    self.bad.append((n, parsed))
+                else:
+                    rows.append((n, parsed))
+            good = self._parse_rows(rows)
+            if good:
+                more_lines, more_paths, more_labels, more_texts, more_offsets, more_durations, _ = zip(*good)
+                order = np.argsort(np.concatenate([part_lines, np.array(more_lines, dtype=np.int64)]), kind="stable")
+                order_arrow = pa.array(order)
+                paths = pa.concat_arrays([paths, pa.array(more_paths, pa.string())]).take(order_arrow)
+                if texts is not None:
+                    texts = pa.concat_arrays([texts, pa.array(more_texts, pa.string())]).take(order_arrow)
+                more_indices, values = _encode(list(more_labels), values)
+                indices = np.concatenate([indices, more_indices])[order]
+                part_lines = np.concatenate([part_lines, np.array(more_lines, dtype=np.int64)])[order]
+                part_offsets = np.concatenate([part_offsets, np.array(more_offsets, dtype=np.float64)])[order]
+                part_durations = np.concatenate([part_durations, np.array(more_durations, dtype=np.float64)])[order]
+        return _Part(part_lines, _strings(paths), indices, values, None if texts is None else _strings(texts),
+                     part_offsets, part_durations, None)
+
+
+def _nonblank_lines(data: bytes, first: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Line numbers, starts and ends of the lines of `data` that hold more
+    than whitespace (the lines the row reader parses)."""
+    buf = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero(buf == 10)
+    if len(data) and data[-1] != 10:
+        ends = np.append(ends, len(data))
+    starts = np.concatenate([np.zeros(1, dtype=np.int64), ends[:-1] + 1]) if len(ends) else ends
+    keep = np.ones(len(ends), dtype=bool)
+    opens = np.zeros(len(ends), dtype=bool)
+    filled = ends > starts
+    opens[filled] = buf[starts[filled]] == ord("{")
+    for k in np.flatnonzero(~opens).tolist():  # rare: anything but a line starting with "{"
+        keep[k] = bool(data[starts[k] : ends[k]].decode("utf-8", "replace").strip())
+    return first + np.flatnonzero(keep), starts[keep], ends[keep]
+
+
+def _encode(labels: list, values: list | None = None) -> tuple[np.ndarray, list]:
+    """Indices of `labels` into `values` (extended with the new ones); -1
+    for None. Keys carry the type: 1 and True (or 1 and 1.0) are different
+    labels to the row reader's vocabulary."""
+    values = list(values or [])
+    index = {(type(v), v): i for i, v in enumerate(values)}
+    out = np.full(len(labels), -1, dtype=np.int64)
+    for j, v in enumerate(labels):
+        if v is None:
+            continue
+        if isinstance(v, (list, tuple)):
+            raise RowReaderNeeded("multi-label rows")
+        key = (type(v), v)
+        if key not in index:
+            index[key] = len(values)
+            values.append(v)
+        out[j] = index[key]
+    return out, values
+
+
+def _strings(array: Any) -> Strings:
+    """An Arrow string array without nulls as `Strings`: one copy of its bytes."""
+    pa, _, _ = _arrow()
+    array = array.cast(pa.large_string())
+    if array.null_count:
+        raise ValueError("null strings")
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[array.offset : array.offset + len(array) + 1]
+    start, stop = int(offsets[0]), int(offsets[-1])
+    data = memoryview(array.buffers()[2])[start:stop].tobytes() if stop > start else b""
+    return Strings.from_buffers(data, (offsets - start).astype(np.int64))
+
+
+def _table(parts: list[_Part], has_text: bool, origin: str) -> AudioFiles:
+    """One table of the parts, labelled as the row reader's `build_table` does."""
+    values: list = []
+    maps = []
+    for part in parts:
+        _, values = _encode(part.values, values)
+        index = {(type(v), v): i for i, v in enumerate(values)}
+        maps.append(np.array([index[(type(v), v)] for v in part.values], dtype=np.int64))
+    if values:
+        ids, classes = vocabulary(values, len(values))
+    else:
+        ids, classes = np.zeros(0, dtype=np.int32), ()
+    labels = np.concatenate([
+        np.where(p.labels >= 0, ids[m[np.maximum(p.labels, 0)]] if len(m) else -1, -1) for p, m in zip(parts, maps)
+    ]).astype(np.int32)
+    metadata = None
+    if any(p.metas is not None for p in parts):
+        metadata = Strings(m for p in parts for m in (p.metas if p.metas is not None else ["{}"] * len(p.lines)))
+    return AudioFiles(
+        Strings.concat([p.paths for p in parts]), labels, classes,
+        offsets=np.concatenate([p.offsets for p in parts]), durations=np.concatenate([p.durations for p in parts]),
+        texts=Strings.concat([p.texts for p in parts]) if has_text else None,  # type: ignore[misc]
+        metadata=metadata, rows=np.concatenate([p.lines for p in parts]), origin=origin,
+    )

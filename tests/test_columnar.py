@@ -1,0 +1,229 @@
+"""The columnar JSON Lines reader (audiodecode.data.columnar) against the row
+reader: the same table, the same skipped rows and the same messages, on
+manifests with every feature and every kind of bad row, in one block and
+cut into many."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pyarrow")
+
+from audiodecode.data import columnar  # noqa: E402
+from audiodecode.data.manifests import read_manifest  # noqa: E402
+from audiodecode.data.records import AudioFiles, BadRowError, audio_files  # noqa: E402
+from audiodecode.data.rows import Columns  # noqa: E402
+from synth import encode, sine  # noqa: E402
+
+GOOD = [
+    {"audio_filepath": "a.wav", "duration": 1.5, "text": "hello"},
+    {"audio_filepath": "/abs/b.flac", "duration": 2, "text": "wörld \"quoted\" \\ slash", "offset": 0.25},
+    {"audio_filepath": "s3://bucket/c.mp3", "duration": 3.25, "text": "tab\there", "offset": 1},
+    {"audio_filepath": "sub/d.wav", "text": "no duration"},
+    {"audio_filepath": "e.wav", "duration": None, "offset": None, "text": "nulls are defaults"},
+    {"audio_filepath": "f.wav", "duration": 99999999999999999999, "text": "a huge int"},
+    {"audio_filepath": "g.wav", "duration": 0.5, "offset": -0.0, "text": "minus zero"},
+]
+# Rows the row reader drops or rewrites, each kind once.
+ODD = [
+    {"audio_filepath": "", "duration": 1.0, "text": "empty path"},
+    {"audio_filepath": None, "duration": 1.0, "text": "null path"},
+    {"duration": 1.0, "text": "no path key"},
+    {"audio_filepath": "  spaced.wav ", "duration": 1.0, "text": "path with spaces"},
+    {"audio_filepath": "~/home.wav", "duration": 1.0, "text": "home"},
+    {"audio_filepath": "h.wav", "duration": 1.0, "text": ""},
+    {"audio_filepath": "i.wav", "duration": 1.0, "text": "   "},
+    {"audio_filepath": "j.wav", "duration": 1.0, "text": None},
+    {"audio_filepath": "k.wav", "duration": 1.0},
+    {"audio_filepath": "l.wav", "duration": 0, "text": "zero"},
+    {"audio_filepath": "l2.wav", "duration": -0.0, "text": "minus zero"},
+    {"audio_filepath": "m.wav", "duration": -1.5, "text": "negative"},
+    {"audio_filepath": "n.wav", "offset": -2, "text": "negative offset"},
+    {"audio_filepath": "o.wav", "duration": 1.0, "text": "\x1f"},
+]
+BAD_LINES = ["{not json", "[1, 2]", "42", '{"audio_filepath": "p.wav", "text": "two"} {"audio_filepath": "q.wav"}',
+             '{"audio_filepath": "r.wav", "audio_filepath": "s.wav", "text": "twice"}', "", "   ", "\t"]
+
+
+def _write(path: Path, rows: list, *, bom: bool = False, newline: str = "\n") -> Path:
+    lines = [r if isinstance(r, str) else json.dumps(r, ensure_ascii=False) for r in rows]
+    data = newline.join(lines) + newline
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + data.encode("utf-8"))
+    return path
+
+
+def _read(path: Path, columnar_: bool, **kwargs) -> tuple[AudioFiles | None, str | None, list[str]]:
+    """(table, error, warnings) of one reader."""
+    kwargs = {"probe": False, "duration_cache": False, **kwargs}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            table = read_manifest(path, columnar=columnar_, **kwargs)
+        except (BadRowError, ValueError) as err:
+            return None, f"{type(err).__name__}: {err}", [str(w.message) for w in caught]
+    return table, None, [str(w.message) for w in caught]
+
+
+def _same(path: Path, **kwargs) -> AudioFiles | None:
+    new, old = _read(path, True, **kwargs), _read(path, False, **kwargs)
+    assert new[1:] == old[1:]
+    if old[0] is None:
+        assert new[0] is None
+        return None
+    a, b = new[0], old[0]
+    assert a.fingerprint == b.fingerprint
+    for name in ("paths", "texts", "metadata"):
+        assert (getattr(a, name) is None) == (getattr(b, name) is None), name
+        if getattr(a, name) is not None:
+            assert list(getattr(a, name)) == list(getattr(b, name)), name
+    for name in ("labels", "offsets", "durations", "rows"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+        assert getattr(a, name).dtype == getattr(b, name).dtype, name
+    assert (a.classes, a.origin, a.skipped_rows, a.skip_reasons) == (b.classes, b.origin, b.skipped_rows, b.skip_reasons)
+    return a
+
+
+@pytest.fixture(params=[columnar.BLOCK_BYTES, 96], ids=["one-block", "many-blocks"])
+def blocks(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    monkeypatch.setattr(columnar, "BLOCK_BYTES", request.param)
+    return request.param
+
+
+def _by_columns(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[AudioFiles | None, list]:
+    """The columnar reader's own result, failing if any block went line by line."""
+
+    def refuse(*args: object) -> None:
+        raise AssertionError("a block was read line by line")
+
+    monkeypatch.setattr(columnar._BlockReader, "_rows", refuse)
+    found = columnar.read_json_lines(path, Columns(), base_of=lambda row: str(path.parent), origin=str(path))
+    monkeypatch.undo()
+    return found
+
+
+def test_a_clean_nemo_manifest_is_read_by_columns_alike(tmp_path: Path, blocks: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _write(tmp_path / "m.jsonl", GOOD * 5)
+    table = _same(path)
+    assert table is not None and len(table) == 35 and table.metadata is None
+    found, bad = _by_columns(path, monkeypatch)
+    assert found is not None and found.fingerprint == table.fingerprint and bad == []
+
+
+@pytest.mark.parametrize("on_error", ["skip", "raise"])
+def test_rows_the_columns_cannot_vouch_for_get_the_row_readers_verdict(tmp_path: Path, on_error: str,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inside a block pyarrow reads, the odd rows alone are parsed from their
+    lines, and merged back in line order."""
+    rows = [row for pair in zip(GOOD * 2, ODD) for row in pair] + GOOD
+    path = _write(tmp_path / "m.jsonl", rows)
+    table = _same(path, on_error=on_error)
+    found, bad = _by_columns(path, monkeypatch)
+    assert len(bad) == len(ODD) - 2  # the spaced and "~" paths are good rows
+    assert found is not None and (table is None or found.fingerprint == table.fingerprint)
+
+
+@pytest.mark.parametrize("on_error", ["skip", "raise"])
+def test_every_kind_of_bad_row_is_named_or_skipped_alike(tmp_path: Path, blocks: int, on_error: str) -> None:
+    rows: list = []
+    for i, odd in enumerate(ODD + BAD_LINES):
+        rows += [GOOD[i % len(GOOD)], odd]
+    table = _same(_write(tmp_path / "m.jsonl", rows), on_error=on_error)
+    if on_error == "skip":
+        assert table is not None and table.skipped_rows >= 15
+
+
+@pytest.mark.parametrize("labels", [
+    [3, 1, None, 0, 3],
+    ["cat", "dog", "", "  ", None, "cat"],
+    ["3", " 1", 2, "0"],
+    [1, 1.0, "1", True],
+    [1.5, 2, 2.5],
+    [["a", "b"], "c", []],
+    [-1, 2],
+], ids=["ints", "names", "int-strings", "lookalikes", "floats", "multi-label", "negative"])
+def test_labels_give_the_same_classes(tmp_path: Path, blocks: int, labels: list) -> None:
+    rows = [{"path": f"{i}.wav", "label": x, "duration": 1.0} for i, x in enumerate(labels * 4)]
+    _same(_write(tmp_path / "m.jsonl", rows))
+
+
+def test_labels_typed_differently_in_different_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(columnar, "BLOCK_BYTES", 200)
+    rows = [{"path": f"{i}.wav", "label": i % 3} for i in range(20)]
+    rows += [{"path": f"s{i}.wav", "label": f"{i % 4}"} for i in range(20)]
+    table = _same(_write(tmp_path / "m.jsonl", rows))
+    assert table is not None and table.classes == ("0", "1", "2", "3")
+
+
+def test_metadata_columns_pass_through_alike(tmp_path: Path, blocks: int) -> None:
+    rows = [{"audio_filepath": f"{i}.wav", "duration": 1.0, "text": "t", "speaker": f"s{i % 3}", "lang": "en",
+             "extra": {"nested": [i, None]}, "score": i / 2} for i in range(12)]
+    rows[3]["maybe"] = None
+    rows[5].pop("lang")
+    table = _same(_write(tmp_path / "m.jsonl", rows))
+    assert table is not None and table.meta(3)["maybe"] is None and "lang" not in table.meta(5)
+
+
+@pytest.mark.parametrize("layout", ["bom", "crlf", "lone-cr", "line-separator", "json-array"])
+def test_file_layouts(tmp_path: Path, layout: str) -> None:
+    rows = GOOD * 2
+    if layout == "bom":
+        path = _write(tmp_path / "m.jsonl", rows, bom=True)
+    elif layout == "crlf":
+        path = _write(tmp_path / "m.jsonl", rows + ["", "{bad"], newline="\r\n")
+    elif layout == "lone-cr":
+        path = _write(tmp_path / "m.jsonl", rows[:2] + ['{"path": "x.wav"}\r{"path": "y.wav"}'])
+    elif layout == "line-separator":
+        path = _write(tmp_path / "m.jsonl", rows + ['{"path": "x\u2028.wav", "text": "a"}'])
+    else:
+        path = tmp_path / "m.json"
+        path.write_text(json.dumps(rows))
+    _same(path)
+
+
+def test_columns_named_differently_in_later_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Which column is the path depends on every row's keys: a later row with
+    a preferred alias changes it for the whole file, as in the row reader."""
+    monkeypatch.setattr(columnar, "BLOCK_BYTES", 64)
+    rows = [{"path": f"{i}.wav", "text": "x"} for i in range(10)] + [{"audio_filepath": "late.wav", "text": "y"}]
+    _same(_write(tmp_path / "m.jsonl", rows), on_error="skip")
+    _same(_write(tmp_path / "n.jsonl", rows), on_error="raise")
+
+
+def test_given_column_names(tmp_path: Path, blocks: int) -> None:
+    rows = [{"wav_path": f"{i}.wav", "words": f"w{i}", "start": i * 0.5, "len": 1.0, "spk": i % 2} for i in range(9)]
+    path = _write(tmp_path / "m.jsonl", rows)
+    columns = Columns(path="wav_path", text="words", offset="start", duration="len", label="spk")
+    new = read_manifest(path, columns, probe=False, columnar=True)
+    old = read_manifest(path, columns, probe=False, columnar=False)
+    assert new.fingerprint == old.fingerprint and new.classes == ("0", "1")
+
+
+def test_no_rows_and_no_path_column(tmp_path: Path) -> None:
+    _same(_write(tmp_path / "empty.jsonl", []))
+    _same(_write(tmp_path / "blank.jsonl", ["", "  "]))
+    _same(_write(tmp_path / "nopath.jsonl", [{"text": "a"}, {"text": "b"}]))
+    _same(_write(tmp_path / "allbad.jsonl", ["{x", "{y"]))
+
+
+def test_common_voice_clips_folder_and_probing(tmp_path: Path, blocks: int) -> None:
+    """Relative paths into clips/, probed (durations filled, missing files
+    named) the same way."""
+    (tmp_path / "clips").mkdir()
+    for name in ("a.wav", "b.wav"):
+        encode(tmp_path / "clips" / name, sine(440.0, 0.5, 16000), 16000, "wav")
+    rows = [{"path": "a.wav", "sentence": "one"}, {"path": "b.wav", "sentence": "two", "offset": 0.1},
+            {"path": "missing.wav", "sentence": "three"}]
+    path = _write(tmp_path / "m.jsonl", rows)
+    table = _same(path, probe=True, on_error="skip")
+    assert table is not None and table.paths[0] == str(tmp_path / "clips" / "a.wav")
+    assert np.isfinite(table.durations).all()
+
+
+def test_audio_files_reads_columnar_by_default(tmp_path: Path) -> None:
+    path = _write(tmp_path / "m.jsonl", GOOD)
+    assert audio_files(path, probe=False).fingerprint == read_manifest(path, probe=False, columnar=False).fingerprint
