@@ -227,3 +227,7 @@ def test_common_voice_clips_folder_and_probing(tmp_path: Path, blocks: int) -> N
 def test_audio_files_reads_columnar_by_default(tmp_path: Path) -> None:
     path = _write(tmp_path / "m.jsonl", GOOD)
     assert audio_files(path, probe=False).fingerprint == read_manifest(path, probe=False, columnar=False).fingerprint
+
+
+def test_whitespace_is_what_str_strip_removes() -> None:
+    assert columnar.WHITESPACE == "".join(c for c in map(chr, range(0x110000)) if c.isspace())

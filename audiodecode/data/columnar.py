@@ -50,6 +50,12 @@ BOM = b"\xef\xbb\xbf"
 # goes to the row reader (a lone "\r" is checked separately).
 OTHER_BREAKS = (b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e", b"\xc2\x85", b"\xe2\x80\xa8", b"\xe2\x80\xa9")
 ROLES = ("path", "label", "text", "offset", "duration")
+# The characters `str.strip()` removes (every c with c.isspace(); pyarrow's
+# own whitespace trim knows fewer): what the row reader calls empty.
+WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
+              "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+# pyarrow's parse unit: blocks of lines are cut into these for its threads.
+ARROW_BLOCK_BYTES = 4 << 20
 # Roles whose absence reads as a default (no label, offset 0, duration
 # unknown): a column for one may first appear in a later block.
 OPTIONAL = ("label", "offset", "duration")
@@ -68,12 +74,6 @@ def available() -> bool:
 
 
 @functools.cache
-def _whitespace() -> str:
-    """The characters `str.strip()` removes (pyarrow's own trim knows fewer)."""
-    return "".join(c for c in map(chr, range(0x110000)) if c.isspace())
-
-
-@functools.cache
 def _arrow() -> tuple[ModuleType, ModuleType, ModuleType]:
     import pyarrow
     import pyarrow.compute
@@ -87,10 +87,10 @@ class _Part:
     """The good rows of one block, as the table's columns."""
 
     lines: np.ndarray  # (m,) int64 line numbers, ascending
-    paths: Strings
+    paths: Strings | Any  # Any: an Arrow string array, copied once, at the end
     labels: np.ndarray  # (m,) int64 index into `values`; -1: no label
     values: list  # this part's distinct labels, as Python values
-    texts: Strings | None
+    texts: Strings | Any | None
     offsets: np.ndarray  # (m,) float64
     durations: np.ndarray  # (m,) float64
     metas: list[str] | None  # None: every row's metadata is "{}"
@@ -157,8 +157,12 @@ def _blocks(manifest: Path) -> Iterator[tuple[int, bytes]]:
 
 
 def _checked(block: bytes) -> bytes:
-    if any(b in block for b in OTHER_BREAKS) or block.count(b"\r") != block.count(b"\r\n"):
+    # Each break's last byte is looked for first (a memchr): most blocks
+    # have none, and then the slower searches are skipped.
+    if any(b[-1:] in block and b in block for b in OTHER_BREAKS):
         raise RowReaderNeeded("line breaks other than \\n")
+    if b"\r" in block and block.count(b"\r") != block.count(b"\r\n"):
+        raise RowReaderNeeded("a lone \\r")
     return block
 
 
@@ -228,7 +232,8 @@ class _BlockReader:
         pyarrow refuses it or reads it as another number of rows."""
         pa, _, pj = _arrow()
         try:
-            table = pj.read_json(pa.BufferReader(data), read_options=pj.ReadOptions(use_threads=True))
+            options = pj.ReadOptions(use_threads=True, block_size=ARROW_BLOCK_BYTES)
+            table = pj.read_json(pa.BufferReader(data), read_options=options)
         except (pa.ArrowInvalid, UnicodeDecodeError):
             return None
         return table if table.num_rows == rows else None
@@ -278,7 +283,7 @@ class _BlockReader:
         def mask(array: Any) -> np.ndarray:
             return pc.fill_null(array, False).to_numpy(zero_copy_only=False)
 
-        ws = _whitespace()
+        ws = WHITESPACE
         path, label, text = column("path"), column("label"), column("text")
         numbers = [column("offset"), column("duration")]
         kinds = pa.types
@@ -306,22 +311,25 @@ class _BlockReader:
         offsets, durations = seconds
         slow |= durations == 0
         keep = np.flatnonzero(~slow)
-        keep_arrow = pa.array(keep)
+        every = len(keep) == n
+
+        def kept(array: Any) -> Any:
+            return array if every else array.take(pa.array(keep))
         if self.base is not None:
             local = pc.invert(pc.or_(pc.starts_with(path, "/"), pc.match_substring(path, "://")))
             prefix = self.base if self.base.endswith("/") else self.base + "/"
             path = pc.if_else(local, pc.binary_join_element_wise(prefix, path, ""), path)
-        paths = path.take(keep_arrow)
-        texts = text.take(keep_arrow) if names["text"] is not None else None
+        paths = kept(path)
+        texts = kept(text) if names["text"] is not None else None
         if kinds.is_string(label.type):  # "" or spaces: no label, as in the row reader
             label = pc.if_else(pc.equal(pc.utf8_trim(label, ws), ""), pa.scalar(None, label.type), label)
         if kinds.is_null(label.type):
             indices, values = np.full(len(keep), -1, dtype=np.int64), []
         else:
-            encoded = pc.dictionary_encode(label.take(keep_arrow))
+            encoded = pc.dictionary_encode(kept(label))
             indices = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
             values = encoded.dictionary.to_pylist()
-        part_lines, part_offsets, part_durations = lines[keep], offsets[keep], durations[keep]
+        part_lines, part_offsets, part_durations = (x if every else x[keep] for x in (lines, offsets, durations))
         slow_rows = np.flatnonzero(slow)
         if len(slow_rows):
             rows = []
@@ -345,7 +353,7 @@ class _BlockReader:
                 part_lines = np.concatenate([part_lines, np.array(more_lines, dtype=np.int64)])[order]
                 part_offsets = np.concatenate([part_offsets, np.array(more_offsets, dtype=np.float64)])[order]
                 part_durations = np.concatenate([part_durations, np.array(more_durations, dtype=np.float64)])[order]
-        return _Part(part_lines, _strings(paths), indices, values, None if texts is None else _strings(texts),
+        return _Part(part_lines, paths, indices, values, texts,
                      part_offsets, part_durations, None)
 
 
@@ -357,11 +365,13 @@ def _nonblank_lines(data: bytes, first: int) -> tuple[np.ndarray, np.ndarray, np
     if len(data) and data[-1] != 10:
         ends = np.append(ends, len(data))
     starts = np.concatenate([np.zeros(1, dtype=np.int64), ends[:-1] + 1]) if len(ends) else ends
-    keep = np.ones(len(ends), dtype=bool)
     opens = np.zeros(len(ends), dtype=bool)
     filled = ends > starts
     opens[filled] = buf[starts[filled]] == ord("{")
-    for k in np.flatnonzero(~opens).tolist():  # rare: anything but a line starting with "{"
+    if opens.all():  # the usual block: every line an object
+        return first + np.arange(len(ends), dtype=np.int64), starts, ends
+    keep = np.ones(len(ends), dtype=bool)
+    for k in np.flatnonzero(~opens).tolist():  # anything but a line starting with "{"
         keep[k] = bool(data[starts[k] : ends[k]].decode("utf-8", "replace").strip())
     return first + np.flatnonzero(keep), starts[keep], ends[keep]
 
@@ -386,16 +396,30 @@ def _encode(labels: list, values: list | None = None) -> tuple[np.ndarray, list]
     return out, values
 
 
-def _strings(array: Any) -> Strings:
-    """An Arrow string array without nulls as `Strings`: one copy of its bytes."""
+def _buffers(column: Strings | Any) -> tuple[Any, np.ndarray]:
+    """The UTF-8 bytes (a buffer, not copied) and (n + 1,) int64 ends of a
+    `Strings` or of an Arrow string array without nulls."""
+    if isinstance(column, Strings):
+        return column.buffers()
     pa, _, _ = _arrow()
-    array = array.cast(pa.large_string())
-    if array.null_count:
+    if pa.types.is_null(column.type):
+        column = column.cast(pa.string())
+    if column.null_count:
         raise ValueError("null strings")
-    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[array.offset : array.offset + len(array) + 1]
+    width = np.int64 if pa.types.is_large_string(column.type) else np.int32
+    offsets = np.frombuffer(column.buffers()[1], dtype=width)[column.offset : column.offset + len(column) + 1]
+    offsets = offsets.astype(np.int64)
     start, stop = int(offsets[0]), int(offsets[-1])
-    data = memoryview(array.buffers()[2])[start:stop].tobytes() if stop > start else b""
-    return Strings.from_buffers(data, (offsets - start).astype(np.int64))
+    data = column.buffers()[2]
+    return (memoryview(data)[start:stop] if data is not None else b""), offsets - start
+
+
+def _concat(columns: list[Strings | Any]) -> Strings:
+    """One `Strings` of the parts' columns, in order: one copy of the bytes."""
+    pieces = [_buffers(c) for c in columns]
+    shifts = np.cumsum([0] + [len(data) for data, _ in pieces[:-1]])
+    ends = np.concatenate([np.zeros(1, dtype=np.int64)] + [e[1:] + shift for (_, e), shift in zip(pieces, shifts)])
+    return Strings.from_buffers(b"".join(data for data, _ in pieces), ends)
 
 
 def _table(parts: list[_Part], has_text: bool, origin: str) -> AudioFiles:
@@ -417,8 +441,8 @@ def _table(parts: list[_Part], has_text: bool, origin: str) -> AudioFiles:
     if any(p.metas is not None for p in parts):
         metadata = Strings(m for p in parts for m in (p.metas if p.metas is not None else ["{}"] * len(p.lines)))
     return AudioFiles(
-        Strings.concat([p.paths for p in parts]), labels, classes,
+        _concat([p.paths for p in parts]), labels, classes,
         offsets=np.concatenate([p.offsets for p in parts]), durations=np.concatenate([p.durations for p in parts]),
-        texts=Strings.concat([p.texts for p in parts]) if has_text else None,  # type: ignore[misc]
+        texts=_concat([p.texts for p in parts]) if has_text else None,
         metadata=metadata, rows=np.concatenate([p.lines for p in parts]), origin=origin,
     )

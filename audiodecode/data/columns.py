@@ -61,14 +61,9 @@ class Strings(Sequence[str]):
         ends.setflags(write=False)
         return self
 
-    @classmethod
-    def concat(cls, parts: Sequence[Strings]) -> Strings:
-        """The rows of `parts`, one after the other, in one buffer."""
-        if not parts:
-            return cls()
-        shifts = np.cumsum([0] + [len(p._data) for p in parts[:-1]])
-        ends = np.concatenate([parts[0]._ends[:1]] + [p._ends[1:] + shift for p, shift in zip(parts, shifts)])
-        return cls.from_buffers(b"".join(p._data for p in parts), ends.astype(np.int64))
+    def buffers(self) -> tuple[bytes, np.ndarray]:
+        """The UTF-8 bytes and the (n + 1,) int64 ends (see `from_buffers`)."""
+        return self._data, self._ends
 
     def __reduce__(self) -> tuple[Any, tuple[bytes, np.ndarray]]:
         return Strings.from_buffers, (self._data, self._ends)
