@@ -48,13 +48,13 @@ print(json.dumps({"seconds": seconds, "peak_bytes": peak, "records": len(files)}
 """
 
 
-def manifest(rows: int) -> Path:
+def manifest(rows: int, folder: Path = BENCH) -> Path:
     """A NeMo manifest of `rows` rows (path, duration, transcript), ~110
-    bytes a row, written once."""
-    path = BENCH / f"nemo-{rows}.jsonl"
+    bytes a row, written once into `folder`."""
+    path = folder / f"nemo-{rows}.jsonl"
     if path.exists():
         return path
-    BENCH.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     tmp = path.with_suffix(".tmp")
     with open(tmp, "w", encoding="utf-8") as f:
@@ -80,12 +80,13 @@ def measure(path: Path, reader: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--dir", type=Path, default=BENCH, help="where the manifests are generated and kept")
     args = parser.parse_args()
     print("# Opening NeMo JSONL manifests: audio_files(path, probe=False)")
     print(f"# {__import__('datetime').date.today().isoformat()} on {machine()}")
     table = []
     for rows in args.rows:
-        path = manifest(rows)
+        path = manifest(rows, args.dir)
         size_mb = path.stat().st_size / 1e6
         new = measure(path, "columnar")
         old = measure(path, "rows")

@@ -100,3 +100,13 @@ def test_gpu_benchmark_runs_on_the_cpu(tmp_path: Path) -> None:
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / "plot.py"), "--results", str(tmp_path / "none"),
                     "--out", str(charts), "--gpu", str(out)], check=True, capture_output=True, timeout=120)
     assert (charts / "gpu.png").stat().st_size > 5000
+
+
+def test_the_manifest_benchmark_runs_both_readers(tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow")
+    env = {**os.environ, "AUDIODECODE_BENCH_DIR": str(tmp_path / "results")}
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "manifests.py"), "--rows", "3000", "--dir", str(tmp_path)],
+                         capture_output=True, text=True, env=env, timeout=300, check=True).stdout
+    assert "| 3,000 " in out
+    row = json.loads((tmp_path / "results" / "manifests.json").read_text())["rows"][0]
+    assert row["rows"] == "3,000" and row["columnar: time"].endswith(" s")
