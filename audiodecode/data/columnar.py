@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,7 +127,12 @@ def read_json_lines(
     if columns.label_separator is not None:
         raise RowReaderNeeded("label separator")
     reader = _BlockReader(manifest, columns, base_of, origin)
-    parts = [reader.block(first, data) for first, data in _blocks(manifest)]
+    parts, first = [], 1
+    for data in _blocks(manifest):
+        part, newlines = reader.block(first, data)
+        parts.append(part)
+        first += newlines
+        _release()  # the block's Arrow table
     if reader.names is None:
         raise RowReaderNeeded("no JSON object rows")
     parts = [p for p in parts if len(p.lines)]
@@ -134,36 +140,42 @@ def read_json_lines(
     return table, sorted(reader.bad)
 
 
-def _blocks(manifest: Path) -> Iterator[tuple[int, bytes]]:
-    """(number of the first line, bytes of whole lines) for the whole file."""
-    line, carry = 1, b""
+def _blocks(manifest: Path) -> Iterator[memoryview]:
+    """The file in blocks of whole lines (the last may lack its "\\n"), each
+    a view of one read: a partial last line is read again with the next."""
     with open(manifest, "rb") as f:
-        head = f.read(BLOCK_BYTES)
-        if head.startswith(BOM):  # the row reader's utf-8-sig drops it
-            head = head[len(BOM) :]
-        if head.lstrip()[:1] == b"[":
-            raise RowReaderNeeded("a JSON array")
-        chunk = head
-        while chunk:
-            data = carry + chunk
+        if f.read(len(BOM)) != BOM:  # the row reader's utf-8-sig drops it
+            f.seek(0)
+        first = True
+        while data := f.read(BLOCK_BYTES):
+            if first and data.lstrip()[:1] == b"[":
+                raise RowReaderNeeded("a JSON array")
+            first = False
             cut = data.rfind(b"\n") + 1
-            block, carry = data[:cut], data[cut:]
-            if block:
-                yield line, _checked(block)
-                line += block.count(b"\n")
-            chunk = f.read(BLOCK_BYTES)
-        if carry:
-            yield line, _checked(carry)
+            if len(data) == BLOCK_BYTES and cut < len(data):
+                if cut == 0:  # a line longer than a block: read on to its end
+                    rest = f.readline()
+                    data, cut = data + rest, len(data) + len(rest)
+                else:
+                    f.seek(cut - len(data), os.SEEK_CUR)
+            else:
+                cut = len(data)  # the end of the file
+            yield memoryview(_checked(data, cut))[:cut]
 
 
-def _checked(block: bytes) -> bytes:
+def _checked(data: bytes, stop: int) -> bytes:
+    """`data`, if its first `stop` bytes hold no line break but "\\n" and "\\r\\n"."""
     # Each break's last byte is looked for first (a memchr): most blocks
     # have none, and then the slower searches are skipped.
-    if any(b[-1:] in block and b in block for b in OTHER_BREAKS):
+    if any(data.find(b[-1:], 0, stop) >= 0 and data.find(b, 0, stop) >= 0 for b in OTHER_BREAKS):
         raise RowReaderNeeded("line breaks other than \\n")
-    if b"\r" in block and block.count(b"\r") != block.count(b"\r\n"):
+    if data.find(b"\r", 0, stop) >= 0 and data.count(b"\r", 0, stop) != data.count(b"\r\n", 0, stop):
         raise RowReaderNeeded("a lone \\r")
-    return block
+    return data
+
+
+def _line(data: memoryview, start: int, stop: int) -> str:
+    return str(data[start:stop], "utf-8")
 
 
 class _BlockReader:
@@ -177,18 +189,20 @@ class _BlockReader:
         self.base: str | None = None
         self.bad: list[tuple[int, str]] = []
 
-    def block(self, first: int, data: bytes) -> _Part:
-        lines, starts, ends = _nonblank_lines(data, first)
+    def block(self, first: int, data: memoryview) -> tuple[_Part, int]:
+        """The part of the block whose first line is number `first`, and the
+        number of line breaks in it."""
+        lines, starts, ends, newlines = _nonblank_lines(data, first)
         table = self._arrow_table(data, len(lines))
         if table is not None:
             self.keys.update(dict.fromkeys(table.column_names))
             self._settle(lambda: self._first_row(data, lines, starts, ends))
             part = self._columns(table, lines, starts, ends, data)
             if part is not None:
-                return part
+                return part, newlines
         rows = []
         for k, n in enumerate(lines.tolist()):
-            parsed = json_line(self.manifest, n, data[starts[k] : ends[k]].decode("utf-8"))
+            parsed = json_line(self.manifest, n, _line(data, starts[k], ends[k]))
             if isinstance(parsed, str):
                 self.bad.append((n, parsed))
             else:
@@ -196,7 +210,7 @@ class _BlockReader:
                 self.keys.update(dict.fromkeys(parsed))
         if rows:
             self._settle(lambda: rows[0][1])
-        return self._rows(rows)
+        return self._rows(rows), newlines
 
     def _settle(self, first_row: Callable[[], dict | None]) -> None:
         """Fix the column roles and the base folder at the first rows seen;
@@ -220,14 +234,14 @@ class _BlockReader:
             raise RowReaderNeeded("no path column in the first block") from None
         self.base = self.base_of(row)
 
-    def _first_row(self, data: bytes, lines: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> dict | None:
+    def _first_row(self, data: memoryview, lines: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> dict | None:
         for k in range(len(lines)):
-            parsed = json_line(self.manifest, int(lines[k]), data[starts[k] : ends[k]].decode("utf-8"))
+            parsed = json_line(self.manifest, int(lines[k]), _line(data, starts[k], ends[k]))
             if isinstance(parsed, dict):
                 return parsed
         return None
 
-    def _arrow_table(self, data: bytes, rows: int) -> Any:
+    def _arrow_table(self, data: memoryview, rows: int) -> Any:
         """The block as an Arrow table, one row per non-blank line; None if
         pyarrow refuses it or reads it as another number of rows."""
         pa, _, pj = _arrow()
@@ -264,7 +278,7 @@ class _BlockReader:
             np.array(durations, dtype=np.float64), None if all(m == "{}" for m in metas) else metas,
         )
 
-    def _columns(self, table: Any, lines: np.ndarray, starts: np.ndarray, ends: np.ndarray, data: bytes) -> _Part | None:
+    def _columns(self, table: Any, lines: np.ndarray, starts: np.ndarray, ends: np.ndarray, data: memoryview) -> _Part | None:
         """The block's rows from its Arrow columns; the rows that need the row
         reader's judgement are parsed from their lines. None: the block's
         columns are not ones this reader converts (the row reader reads it)."""
@@ -276,9 +290,9 @@ class _BlockReader:
             return None  # metadata: json.dumps of the row's own values
         n = table.num_rows
 
-        def column(role: str) -> Any:
+        def column(role: str) -> Any:  # chunked as parsed: combining them would copy
             name = names[role]
-            return table.column(name).combine_chunks() if name in table.column_names else pa.nulls(n)
+            return table.column(name) if name in table.column_names else pa.chunked_array([pa.nulls(n)])
 
         def mask(array: Any) -> np.ndarray:
             return pc.fill_null(array, False).to_numpy(zero_copy_only=False)
@@ -315,10 +329,14 @@ class _BlockReader:
 
         def kept(array: Any) -> Any:
             return array if every else array.take(pa.array(keep))
+
         if self.base is not None:
             local = pc.invert(pc.or_(pc.starts_with(path, "/"), pc.match_substring(path, "://")))
             prefix = self.base if self.base.endswith("/") else self.base + "/"
-            path = pc.if_else(local, pc.binary_join_element_wise(prefix, path, ""), path)
+            if pc.all(local).as_py() is not False:  # the usual manifest: every path relative
+                path = pc.binary_join_element_wise(prefix, path, "")
+            elif pc.any(local).as_py():
+                path = pc.if_else(local, pc.binary_join_element_wise(prefix, path, ""), path)
         paths = kept(path)
         texts = kept(text) if names["text"] is not None else None
         if kinds.is_string(label.type):  # "" or spaces: no label, as in the row reader
@@ -326,16 +344,17 @@ class _BlockReader:
         if kinds.is_null(label.type):
             indices, values = np.full(len(keep), -1, dtype=np.int64), []
         else:
-            encoded = pc.dictionary_encode(kept(label))
-            indices = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-            values = encoded.dictionary.to_pylist()
+            label = kept(label)
+            distinct = pc.unique(label).drop_null()
+            indices = pc.fill_null(pc.index_in(label, value_set=distinct), -1).to_numpy(zero_copy_only=False)
+            indices, values = indices.astype(np.int64), distinct.to_pylist()
         part_lines, part_offsets, part_durations = (x if every else x[keep] for x in (lines, offsets, durations))
         slow_rows = np.flatnonzero(slow)
         if len(slow_rows):
             rows = []
             for k in slow_rows.tolist():
                 n = int(lines[k])
-                parsed = json_line(self.manifest, n, data[starts[k] : ends[k]].decode("utf-8"))
+                parsed = json_line(self.manifest, n, _line(data, starts[k], ends[k]))
                 if isinstance(parsed, str):
                     self.bad.append((n, parsed))
                 else:
@@ -345,9 +364,9 @@ class _BlockReader:
                 more_lines, more_paths, more_labels, more_texts, more_offsets, more_durations, _ = zip(*good)
                 order = np.argsort(np.concatenate([part_lines, np.array(more_lines, dtype=np.int64)]), kind="stable")
                 order_arrow = pa.array(order)
-                paths = pa.concat_arrays([paths, pa.array(more_paths, pa.string())]).take(order_arrow)
+                paths = pa.chunked_array([*paths.chunks, pa.array(more_paths, pa.string())]).take(order_arrow)
                 if texts is not None:
-                    texts = pa.concat_arrays([texts, pa.array(more_texts, pa.string())]).take(order_arrow)
+                    texts = pa.chunked_array([*texts.chunks, pa.array(more_texts, pa.string())]).take(order_arrow)
                 more_indices, values = _encode(list(more_labels), values)
                 indices = np.concatenate([indices, more_indices])[order]
                 part_lines = np.concatenate([part_lines, np.array(more_lines, dtype=np.int64)])[order]
@@ -357,11 +376,13 @@ class _BlockReader:
                      part_offsets, part_durations, None)
 
 
-def _nonblank_lines(data: bytes, first: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _nonblank_lines(data: memoryview, first: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Line numbers, starts and ends of the lines of `data` that hold more
-    than whitespace (the lines the row reader parses)."""
+    than whitespace (the lines the row reader parses), and the number of
+    line breaks."""
     buf = np.frombuffer(data, dtype=np.uint8)
     ends = np.flatnonzero(buf == 10)
+    newlines = len(ends)
     if len(data) and data[-1] != 10:
         ends = np.append(ends, len(data))
     starts = np.concatenate([np.zeros(1, dtype=np.int64), ends[:-1] + 1]) if len(ends) else ends
@@ -369,11 +390,11 @@ def _nonblank_lines(data: bytes, first: int) -> tuple[np.ndarray, np.ndarray, np
     filled = ends > starts
     opens[filled] = buf[starts[filled]] == ord("{")
     if opens.all():  # the usual block: every line an object
-        return first + np.arange(len(ends), dtype=np.int64), starts, ends
+        return first + np.arange(len(ends), dtype=np.int64), starts, ends, newlines
     keep = np.ones(len(ends), dtype=bool)
     for k in np.flatnonzero(~opens).tolist():  # anything but a line starting with "{"
-        keep[k] = bool(data[starts[k] : ends[k]].decode("utf-8", "replace").strip())
-    return first + np.flatnonzero(keep), starts[keep], ends[keep]
+        keep[k] = bool(str(data[starts[k] : ends[k]], "utf-8", "replace").strip())
+    return first + np.flatnonzero(keep), starts[keep], ends[keep], newlines
 
 
 def _encode(labels: list, values: list | None = None) -> tuple[np.ndarray, list]:
@@ -396,30 +417,40 @@ def _encode(labels: list, values: list | None = None) -> tuple[np.ndarray, list]
     return out, values
 
 
-def _buffers(column: Strings | Any) -> tuple[Any, np.ndarray]:
-    """The UTF-8 bytes (a buffer, not copied) and (n + 1,) int64 ends of a
-    `Strings` or of an Arrow string array without nulls."""
+def _buffers(column: Strings | Any) -> list[tuple[Any, np.ndarray]]:
+    """The UTF-8 bytes (buffers, not copied) and (n + 1,) int64 ends of a
+    `Strings` or of each chunk of an Arrow string column without nulls."""
     if isinstance(column, Strings):
-        return column.buffers()
+        return [column.buffers()]
     pa, _, _ = _arrow()
-    if pa.types.is_null(column.type):
-        column = column.cast(pa.string())
-    if column.null_count:
-        raise ValueError("null strings")
-    width = np.int64 if pa.types.is_large_string(column.type) else np.int32
-    offsets = np.frombuffer(column.buffers()[1], dtype=width)[column.offset : column.offset + len(column) + 1]
-    offsets = offsets.astype(np.int64)
-    start, stop = int(offsets[0]), int(offsets[-1])
-    data = column.buffers()[2]
-    return (memoryview(data)[start:stop] if data is not None else b""), offsets - start
+    pieces = []
+    for chunk in column.chunks:
+        if pa.types.is_null(chunk.type):
+            chunk = chunk.cast(pa.string())
+        if chunk.null_count:
+            raise ValueError("null strings")
+        width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        offsets = np.frombuffer(chunk.buffers()[1], dtype=width)[chunk.offset : chunk.offset + len(chunk) + 1]
+        offsets = offsets.astype(np.int64)
+        start, stop = int(offsets[0]), int(offsets[-1])
+        data = chunk.buffers()[2]
+        pieces.append(((memoryview(data)[start:stop] if data is not None else b""), offsets - start))
+    return pieces
 
 
 def _concat(columns: list[Strings | Any]) -> Strings:
     """One `Strings` of the parts' columns, in order: one copy of the bytes."""
-    pieces = [_buffers(c) for c in columns]
+    pieces = [piece for c in columns for piece in _buffers(c)]
     shifts = np.cumsum([0] + [len(data) for data, _ in pieces[:-1]])
     ends = np.concatenate([np.zeros(1, dtype=np.int64)] + [e[1:] + shift for (_, e), shift in zip(pieces, shifts)])
     return Strings.from_buffers(b"".join(data for data, _ in pieces), ends)
+
+
+def _release() -> None:
+    """Hand the memory Arrow freed back to the system: its allocator keeps
+    it for reuse, and the process's peak would count it twice."""
+    pa, _, _ = _arrow()
+    pa.default_memory_pool().release_unused()
 
 
 def _table(parts: list[_Part], has_text: bool, origin: str) -> AudioFiles:
@@ -440,9 +471,19 @@ def _table(parts: list[_Part], has_text: bool, origin: str) -> AudioFiles:
     metadata = None
     if any(p.metas is not None for p in parts):
         metadata = Strings(m for p in parts for m in (p.metas if p.metas is not None else ["{}"] * len(p.lines)))
+    # Each column joined, then its parts let go: ten million rows' strings
+    # are gigabytes, and two copies of every column at once would double them.
+    columns: dict[str, Any] = {}
+    for name in ("lines", "offsets", "durations", "paths", "texts"):
+        if name == "texts" and not has_text:
+            continue
+        pieces = [getattr(p, name) for p in parts]
+        for p in parts:
+            setattr(p, name, None)
+        columns[name] = np.concatenate(pieces) if name in ("lines", "offsets", "durations") else _concat(pieces)
+        del pieces
+        _release()
     return AudioFiles(
-        _concat([p.paths for p in parts]), labels, classes,
-        offsets=np.concatenate([p.offsets for p in parts]), durations=np.concatenate([p.durations for p in parts]),
-        texts=_concat([p.texts for p in parts]) if has_text else None,
-        metadata=metadata, rows=np.concatenate([p.lines for p in parts]), origin=origin,
+        columns["paths"], labels, classes, offsets=columns["offsets"], durations=columns["durations"],
+        texts=columns.get("texts"), metadata=metadata, rows=columns["lines"], origin=origin,
     )
