@@ -234,3 +234,20 @@ def test_audio_files_reads_columnar_by_default(tmp_path: Path) -> None:
 
 def test_whitespace_is_what_str_strip_removes() -> None:
     assert columnar.WHITESPACE == "".join(c for c in map(chr, range(0x110000)) if c.isspace())
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_manifests_read_alike(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+    """Rows drawn from every kind above, in random order, cut into blocks of
+    a random size: both readers agree, whatever lands in which block."""
+    rng = np.random.default_rng(seed)
+    kinds = GOOD * 4 + ODD + BAD_LINES + [
+        {"audio_filepath": "lab.wav", "duration": 1.0, "text": "t", "label": "cat"},
+        {"audio_filepath": "meta.wav", "duration": 1.0, "text": "t", "speaker": "s1"},
+        {"audio_filepath": "big.wav", "duration": 1.0, "text": "x" * 300},
+    ]
+    rows = [kinds[i] for i in rng.integers(0, len(kinds), 60)]
+    monkeypatch.setattr(columnar, "BLOCK_BYTES", int(rng.integers(40, 2000)))
+    path = _write(tmp_path / "m.jsonl", rows, newline=str(rng.choice(["\n", "\r\n"])))
+    _same(path, on_error="skip")
+    _same(path, on_error="raise")

@@ -29,7 +29,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -200,14 +200,9 @@ class _BlockReader:
             part = self._columns(table, lines, starts, ends, data)
             if part is not None:
                 return part, newlines
-        rows = []
-        for k, n in enumerate(lines.tolist()):
-            parsed = json_line(self.manifest, n, _line(data, starts[k], ends[k]))
-            if isinstance(parsed, str):
-                self.bad.append((n, parsed))
-            else:
-                rows.append((n, parsed))
-                self.keys.update(dict.fromkeys(parsed))
+        rows = self._json_rows(data, lines, starts, ends, range(len(lines)))
+        for _, row in rows:
+            self.keys.update(dict.fromkeys(row))
         if rows:
             self._settle(lambda: rows[0][1])
         return self._rows(rows), newlines
@@ -251,6 +246,21 @@ class _BlockReader:
         except (pa.ArrowInvalid, UnicodeDecodeError):
             return None
         return table if table.num_rows == rows else None
+
+    def _json_rows(
+        self, data: memoryview, lines: np.ndarray, starts: np.ndarray, ends: np.ndarray, picks: Iterable[int]
+    ) -> list[tuple[int, dict]]:
+        """Lines `picks` (positions in `lines`) as (line number, dict), by
+        `json.loads` as the row reader reads them; the others go to `self.bad`."""
+        rows = []
+        for k in picks:
+            n = int(lines[k])
+            parsed = json_line(self.manifest, n, _line(data, starts[k], ends[k]))
+            if isinstance(parsed, str):
+                self.bad.append((n, parsed))
+            else:
+                rows.append((n, parsed))
+        return rows
 
     def _parse_rows(self, rows: list[tuple[int, dict]]) -> list[tuple]:
         """The row reader's parse of `rows`; bad ones go to `self.bad`."""
@@ -351,15 +361,7 @@ class _BlockReader:
         part_lines, part_offsets, part_durations = (x if every else x[keep] for x in (lines, offsets, durations))
         slow_rows = np.flatnonzero(slow)
         if len(slow_rows):
-            rows = []
-            for k in slow_rows.tolist():
-                n = int(lines[k])
-                parsed = json_line(self.manifest, n, _line(data, starts[k], ends[k]))
-                if isinstance(parsed, str):
-                    self.bad.append((n, parsed))
-                else:
-                    rows.append((n, parsed))
-            good = self._parse_rows(rows)
+            good = self._parse_rows(self._json_rows(data, lines, starts, ends, slow_rows.tolist()))
             if good:
                 more_lines, more_paths, more_labels, more_texts, more_offsets, more_durations, _ = zip(*good)
                 order = np.argsort(np.concatenate([part_lines, np.array(more_lines, dtype=np.int64)]), kind="stable")
