@@ -251,3 +251,23 @@ def test_random_manifests_read_alike(tmp_path: Path, monkeypatch: pytest.MonkeyP
     path = _write(tmp_path / "m.jsonl", rows, newline=str(rng.choice(["\n", "\r\n"])))
     _same(path, on_error="skip")
     _same(path, on_error="raise")
+
+
+@pytest.mark.parametrize("on_error", ["skip", "raise"])
+def test_string_int_and_bool_metadata_is_built_by_columns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         on_error: str) -> None:
+    """Extra columns of strings, ints and bools become the row reader's JSON
+    text column-wise; rows with a null, a missing key or a control character
+    in them take the row reader's path, alone."""
+    values = ['plain', 'quote " and \\ slash', "ünïcödé ✓", "", "tab\there", "new\nline", "del \x7f"]
+    rows = [{"audio_filepath": f"{i}.wav", "duration": 1.0 + i, "text": "t", "lang": values[i % len(values)],
+             "speaker": i * 7 - 20, "clean": i % 2 == 0, "a key \"quoted\"": "k"} for i in range(24)]
+    rows[3]["speaker"] = None
+    del rows[5]["lang"]
+    rows[7]["text"] = ""
+    path = _write(tmp_path / "m.jsonl", rows)
+    table = _same(path, on_error=on_error)
+    found, bad = _by_columns(path, monkeypatch)
+    assert found is not None and [n for n, _ in bad] == [8]
+    assert table is None if on_error == "raise" else table.metadata is not None and found.fingerprint == table.fingerprint
+    assert found.meta(0) == {"lang": "plain", "speaker": -20, "clean": True, "a key \"quoted\"": "k"}

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import json
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -94,7 +95,7 @@ class _Part:
     texts: Strings | Any | None
     offsets: np.ndarray  # (m,) float64
     durations: np.ndarray  # (m,) float64
-    metas: list[str] | None  # None: every row's metadata is "{}"
+    metas: Strings | Any | None  # None: every row's metadata is "{}"; Any: an Arrow string column
 
 
 def read_json_lines(
@@ -285,7 +286,7 @@ class _BlockReader:
         return _Part(
             np.array(lines, dtype=np.int64), Strings(paths), indices, values,
             Strings(texts) if has_text else None, np.array(offsets, dtype=np.float64),
-            np.array(durations, dtype=np.float64), None if all(m == "{}" for m in metas) else metas,
+            np.array(durations, dtype=np.float64), None if all(m == "{}" for m in metas) else Strings(metas),
         )
 
     def _columns(self, table: Any, lines: np.ndarray, starts: np.ndarray, ends: np.ndarray, data: memoryview) -> _Part | None:
@@ -296,9 +297,11 @@ class _BlockReader:
         names = self.names
         assert names is not None
         roles = {v for v in names.values() if v is not None}
-        if any(c not in roles for c in table.column_names):
-            return None  # metadata: json.dumps of the row's own values
         n = table.num_rows
+        extra = sorted(c for c in table.column_names if c not in roles)  # json.dumps(sort_keys=True)
+        if not all(pa.types.is_string(t) or pa.types.is_integer(t) or pa.types.is_boolean(t) or pa.types.is_null(t)
+                   for t in (table.column(c).type for c in extra)):
+            return None  # floats print as Python's repr would not, nested values: the row reader's
 
         def column(role: str) -> Any:  # chunked as parsed: combining them would copy
             name = names[role]
@@ -334,6 +337,10 @@ class _BlockReader:
             seconds.append(values)
         offsets, durations = seconds
         slow |= durations == 0
+        meta = None
+        if extra:
+            meta, odd = _metadata(table, extra)
+            slow |= odd
         keep = np.flatnonzero(~slow)
         every = len(keep) == n
 
@@ -349,6 +356,7 @@ class _BlockReader:
                 path = pc.if_else(local, pc.binary_join_element_wise(prefix, path, ""), path)
         paths = kept(path)
         texts = kept(text) if names["text"] is not None else None
+        metas = kept(meta) if meta is not None else None
         if kinds.is_string(label.type):  # "" or spaces: no label, as in the row reader
             label = pc.if_else(pc.equal(pc.utf8_trim(label, ws), ""), pa.scalar(None, label.type), label)
         if kinds.is_null(label.type):
@@ -363,19 +371,47 @@ class _BlockReader:
         if len(slow_rows):
             good = self._parse_rows(self._json_rows(data, lines, starts, ends, slow_rows.tolist()))
             if good:
-                more_lines, more_paths, more_labels, more_texts, more_offsets, more_durations, _ = zip(*good)
+                more_lines, more_paths, more_labels, more_texts, more_offsets, more_durations, more_metas = zip(*good)
                 order = np.argsort(np.concatenate([part_lines, np.array(more_lines, dtype=np.int64)]), kind="stable")
                 order_arrow = pa.array(order)
                 paths = pa.chunked_array([*paths.chunks, pa.array(more_paths, pa.string())]).take(order_arrow)
                 if texts is not None:
                     texts = pa.chunked_array([*texts.chunks, pa.array(more_texts, pa.string())]).take(order_arrow)
+                if metas is not None or any(m != "{}" for m in more_metas):
+                    metas = pa.chunked_array([
+                        *(metas.chunks if metas is not None else [pa.repeat(pa.scalar("{}"), len(part_lines))]),
+                        pa.array(more_metas, pa.string()),
+                    ]).take(order_arrow)
                 more_indices, values = _encode(list(more_labels), values)
                 indices = np.concatenate([indices, more_indices])[order]
                 part_lines = np.concatenate([part_lines, np.array(more_lines, dtype=np.int64)])[order]
                 part_offsets = np.concatenate([part_offsets, np.array(more_offsets, dtype=np.float64)])[order]
                 part_durations = np.concatenate([part_durations, np.array(more_durations, dtype=np.float64)])[order]
-        return _Part(part_lines, paths, indices, values, texts,
-                     part_offsets, part_durations, None)
+        return _Part(part_lines, paths, indices, values, texts, part_offsets, part_durations, metas)
+
+
+def _metadata(table: Any, extra: list[str]) -> tuple[Any, np.ndarray]:
+    """Each row's other columns as the row reader's
+    `json.dumps(meta, sort_keys=True, ensure_ascii=False)`, built column-wise,
+    and the rows it cannot vouch for: a missing or null value (absent key
+    and JSON null both read as null here), or a control character, which
+    json.dumps escapes in ways not rebuilt here."""
+    pa, pc, _ = _arrow()
+    odd = np.zeros(table.num_rows, dtype=bool)
+    pieces: list[Any] = []
+    for k, name in enumerate(extra):
+        column = table.column(name)
+        odd |= pc.fill_null(pc.is_null(column), True).to_numpy(zero_copy_only=False)
+        if pa.types.is_string(column.type):
+            odd |= pc.fill_null(pc.match_substring_regex(column, "[\\x00-\\x1f]"), False).to_numpy(zero_copy_only=False)
+            escaped = pc.replace_substring(pc.replace_substring(column, "\\", "\\\\"), '"', '\\"')
+            value = pc.binary_join_element_wise('"', escaped, '"', "")
+        elif pa.types.is_boolean(column.type):
+            value = pc.if_else(column, "true", "false")
+        else:
+            value = pc.cast(column, pa.string())
+        pieces += [("{" if k == 0 else ", ") + json.dumps(name, ensure_ascii=False) + ": ", value]
+    return pc.binary_join_element_wise(*pieces, "}", ""), odd
 
 
 def _nonblank_lines(data: memoryview, first: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
@@ -472,7 +508,10 @@ def _table(parts: list[_Part], has_text: bool, origin: str) -> AudioFiles:
     ]).astype(np.int32)
     metadata = None
     if any(p.metas is not None for p in parts):
-        metadata = Strings(m for p in parts for m in (p.metas if p.metas is not None else ["{}"] * len(p.lines)))
+        pa, _, _ = _arrow()
+        metadata = _concat([
+            p.metas if p.metas is not None else pa.chunked_array([pa.repeat(pa.scalar("{}"), len(p.lines))]) for p in parts
+        ])
     # Each column joined, then its parts let go: ten million rows' strings
     # are gigabytes, and two copies of every column at once would double them.
     columns: dict[str, Any] = {}
