@@ -271,3 +271,88 @@ def test_string_int_and_bool_metadata_is_built_by_columns(tmp_path: Path, monkey
     assert found is not None and [n for n, _ in bad] == [8]
     assert table is None if on_error == "raise" else table.metadata is not None and found.fingerprint == table.fingerprint
     assert found.meta(0) == {"lang": "plain", "speaker": -20, "clean": True, "a key \"quoted\"": "k"}
+
+
+CV_HEADER = ["client_id", "path", "sentence", "up_votes", "down_votes", "age", "gender", "locale"]
+
+
+def _write_delimited(path: Path, header: list[str], rows: list, delimiter: str, newline: str = "\n") -> Path:
+    lines = [delimiter.join(header)] + [r if isinstance(r, str) else delimiter.join(r) for r in rows]
+    path.write_bytes((newline.join(lines) + newline).encode("utf-8"))
+    return path
+
+
+def _cv_rows(count: int) -> list:
+    rows: list = [[f"c{i}", f"clip_{i}.mp3", f"sentence {i} \"quoted\"", str(i % 3), "0", "twenties", "", "en"]
+                  for i in range(count)]
+    rows[2][2] = ""  # empty transcript
+    rows[3][1] = "  spaced.mp3 "
+    rows[4] = rows[4][:5]  # too few cells
+    rows[5] = rows[5] + ["extra"]  # too many
+    rows[6] = ""  # blank line: skipped, still counted
+    rows[7] = "   "  # spaces: a row of one cell
+    rows[8][1] = "~/home.mp3"
+    rows[9][5] = "tab\\there"  # a backslash, kept as is
+    return rows
+
+
+@pytest.mark.parametrize("on_error", ["skip", "raise"])
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_common_voice_tsv_reads_alike(tmp_path: Path, blocks: int, on_error: str, newline: str,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _write_delimited(tmp_path / "validated.tsv", CV_HEADER, _cv_rows(40), "\t", newline)
+    table = _same(path, on_error=on_error)
+    if on_error == "skip":
+        assert table is not None and table.metadata is not None and table.skipped_rows == 4
+        assert table.meta(0)["up_votes"] == "0"
+
+
+def test_a_clean_tsv_is_read_by_columns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = [[f"c{i}", f"clip_{i}.mp3", f"words {i}", str(i), "0", "", "", "en"] for i in range(50)]
+    path = _write_delimited(tmp_path / "m.tsv", CV_HEADER, rows, "\t")
+    expected = read_manifest(path, probe=False, columnar=False)
+    monkeypatch.setattr(columnar._BlockReader, "_rows", lambda *a: pytest.fail("a block was read line by line"))
+    found, bad = columnar.read_delimited(path, Columns(), delimiter="\t", base_of=lambda row: str(tmp_path),
+                                         origin=str(path))
+    assert bad == [] and found is not None and found.fingerprint == expected.fingerprint
+
+
+@pytest.mark.parametrize("on_error", ["skip", "raise"])
+def test_librispeech_like_csv_numbers_and_labels_read_alike(tmp_path: Path, blocks: int, on_error: str) -> None:
+    numbers = ["3.5", "", " ", "12", "1e3", "0.25", "abc", "-1", "0", "+2", "1_0", "nan", "inf", " 4 ", "1e999", "-0"]
+    rows = [[f"id{i}", f"audio/{i}.flac", numbers[i % len(numbers)], numbers[(i * 7) % len(numbers)],
+             ["spk1", "spk2", "", "3"][i % 4], f"text {i}"] for i in range(48)]
+    path = _write_delimited(tmp_path / "m.csv", ["id", "path", "duration", "offset", "label", "text"], rows, ",")
+    _same(path, on_error=on_error)
+
+
+@pytest.mark.parametrize("case", ["quotes", "label-separator", "lone-cr", "repeated-header", "header-only", "empty"])
+def test_delimited_layouts_the_row_reader_keeps(tmp_path: Path, case: str) -> None:
+    path = tmp_path / "m.csv"
+    if case == "quotes":
+        _write_delimited(path, ["path", "text"], ['a.wav,"hello, world"', '"b.wav","multi\nline"', "c.wav,plain"], ",")
+    elif case == "label-separator":
+        _write_delimited(path, ["path", "label"], [["a.wav", "x;y"], ["b.wav", "y"]], ",")
+        new = read_manifest(path, Columns(label_separator=";"), probe=False, columnar=True)
+        assert new.fingerprint == read_manifest(path, Columns(label_separator=";"), probe=False, columnar=False).fingerprint
+        return
+    elif case == "lone-cr":
+        path.write_bytes(b"path,text\na.wav,one\rb.wav,two\nc.wav,three\n")
+    elif case == "repeated-header":
+        _write_delimited(path, ["path", "text", "text"], [["a.wav", "x", "y"]], ",")
+    elif case == "header-only":
+        path.write_text("path,text\n")
+    else:
+        path.write_text("")
+    _same(path)
+
+
+def test_random_tsv_manifests_read_alike(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for seed in range(8):
+        rng = np.random.default_rng(seed)
+        kinds = _cv_rows(12)
+        rows = [kinds[i] for i in rng.integers(0, len(kinds), 50)]
+        monkeypatch.setattr(columnar, "BLOCK_BYTES", int(rng.integers(30, 1500)))
+        path = _write_delimited(tmp_path / f"m{seed}.tsv", CV_HEADER, rows, "\t", str(rng.choice(["\n", "\r\n"])))
+        _same(path, on_error="skip")
+        _same(path, on_error="raise")

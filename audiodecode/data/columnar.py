@@ -26,6 +26,7 @@ row reader.
 
 from __future__ import annotations
 
+import csv
 import functools
 import importlib.util
 import json
@@ -39,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from audiodecode.data.columns import Strings
-from audiodecode.data.rows import Columns, json_line, parse_or_reason
+from audiodecode.data.rows import Columns, csv_row, json_line, parse_or_reason
 from audiodecode.data.table import AudioFiles, vocabulary
 
 # Bytes of whole lines parsed at once: large enough that pyarrow's threads
@@ -56,6 +57,9 @@ ROLES = ("path", "label", "text", "offset", "duration")
 # own whitespace trim knows fewer): what the row reader calls empty.
 WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
               "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+# Numbers in CSV cells read by Arrow's cast as float() reads them; any other
+# spelling float() accepts ("+1", " 2 ", "1_0", "inf") goes to the row reader.
+DECIMAL = r"^[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?$"
 # pyarrow's parse unit: blocks of lines are cut into these for its threads.
 ARROW_BLOCK_BYTES = 4 << 20
 # Roles whose absence reads as a default (no label, offset 0, duration
@@ -125,33 +129,46 @@ def read_json_lines(
     RowReaderNeeded
         The row reader must read this file.
     """
-    if columns.label_separator is not None:
+    return _read(_BlockReader(manifest, columns, base_of, origin))
+
+
+def read_delimited(
+    manifest: Path, columns: Columns, *, delimiter: str, base_of: Callable[[dict], str], origin: str
+) -> tuple[AudioFiles | None, list[tuple[int, str]]]:
+    """The records of a CSV (`delimiter` ",") or TSV ("\\t") manifest with a
+    header line, and its bad rows; as `read_json_lines`.
+
+    Files the row reader's `csv.DictReader` reads in ways not rebuilt here
+    raise `RowReaderNeeded`: a CSV with a quote character anywhere (quoted
+    fields may hold delimiters and line breaks), a lone "\\r" (a line
+    break to `csv`), or a header with repeated or empty names.
+    """
+    return _read(_DelimitedReader(manifest, columns, base_of, origin, delimiter))
+
+
+def _read(reader: _BlockReader) -> tuple[AudioFiles | None, list[tuple[int, str]]]:
+    if reader.columns.label_separator is not None:
         raise RowReaderNeeded("label separator")
-    reader = _BlockReader(manifest, columns, base_of, origin)
-    parts, first = [], 1
-    for data in _blocks(manifest):
-        part, newlines = reader.block(first, data)
+    parts, first = [], reader.first_line
+    for data in _blocks(reader.manifest, reader.start):
+        part, newlines = reader.block(first, reader.checked(data))
         parts.append(part)
         first += newlines
         _release()  # the block's Arrow table
     if reader.names is None:
-        raise RowReaderNeeded("no JSON object rows")
+        raise RowReaderNeeded("no rows")
     parts = [p for p in parts if len(p.lines)]
-    table = _table(parts, reader.names["text"] is not None, origin) if parts else None
+    table = _table(parts, reader.names["text"] is not None, reader.origin) if parts else None
     return table, sorted(reader.bad)
 
 
-def _blocks(manifest: Path) -> Iterator[memoryview]:
-    """The file in blocks of whole lines (the last may lack its "\\n"), each
-    a view of one read: a partial last line is read again with the next."""
+def _blocks(manifest: Path, start: int) -> Iterator[memoryview]:
+    """The file from byte `start` in blocks of whole lines (the last may lack
+    its "\\n"), each a view of one read: a partial last line is read again
+    with the next block."""
     with open(manifest, "rb") as f:
-        if f.read(len(BOM)) != BOM:  # the row reader's utf-8-sig drops it
-            f.seek(0)
-        first = True
+        f.seek(start)
         while data := f.read(BLOCK_BYTES):
-            if first and data.lstrip()[:1] == b"[":
-                raise RowReaderNeeded("a JSON array")
-            first = False
             cut = data.rfind(b"\n") + 1
             if len(data) == BLOCK_BYTES and cut < len(data):
                 if cut == 0:  # a line longer than a block: read on to its end
@@ -161,18 +178,13 @@ def _blocks(manifest: Path) -> Iterator[memoryview]:
                     f.seek(cut - len(data), os.SEEK_CUR)
             else:
                 cut = len(data)  # the end of the file
-            yield memoryview(_checked(data, cut))[:cut]
+            yield memoryview(data)[:cut]
 
 
-def _checked(data: bytes, stop: int) -> bytes:
-    """`data`, if its first `stop` bytes hold no line break but "\\n" and "\\r\\n"."""
-    # Each break's last byte is looked for first (a memchr): most blocks
-    # have none, and then the slower searches are skipped.
-    if any(data.find(b[-1:], 0, stop) >= 0 and data.find(b, 0, stop) >= 0 for b in OTHER_BREAKS):
-        raise RowReaderNeeded("line breaks other than \\n")
-    if data.find(b"\r", 0, stop) >= 0 and data.count(b"\r", 0, stop) != data.count(b"\r\n", 0, stop):
-        raise RowReaderNeeded("a lone \\r")
-    return data
+def _lone_cr(data: memoryview) -> bool:
+    raw = data.obj
+    stop = len(data)
+    return raw.find(b"\r", 0, stop) >= 0 and raw.count(b"\r", 0, stop) != raw.count(b"\r\n", 0, stop)
 
 
 def _line(data: memoryview, start: int, stop: int) -> str:
@@ -180,8 +192,9 @@ def _line(data: memoryview, start: int, stop: int) -> str:
 
 
 class _BlockReader:
-    """Turns blocks into `_Part`s, collecting the keys, the column roles and
-    the bad rows on the way."""
+    """Turns blocks of JSON Lines into `_Part`s, collecting the keys, the
+    column roles and the bad rows on the way. (`_DelimitedReader` reads
+    CSV and TSV the same way.)"""
 
     def __init__(self, manifest: Path, columns: Columns, base_of: Callable[[dict], str], origin: str) -> None:
         self.manifest, self.columns, self.base_of, self.origin = manifest, columns, base_of, origin
@@ -189,11 +202,52 @@ class _BlockReader:
         self.names: dict[str, str | None] | None = None
         self.base: str | None = None
         self.bad: list[tuple[int, str]] = []
+        self.start, self.first_line = 0, 1  # where the rows begin: byte, line number
+        with open(manifest, "rb") as f:
+            head = f.read(BLOCK_BYTES)
+        if head.startswith(BOM):  # the row reader's utf-8-sig drops it
+            self.start = len(BOM)
+            head = head[len(BOM) :]
+        if head.lstrip()[:1] == b"[":
+            raise RowReaderNeeded("a JSON array")
+
+    def checked(self, data: memoryview) -> memoryview:
+        """`data`, if its only line breaks are "\\n" and "\\r\\n" (as `str.splitlines` sees them)."""
+        raw, stop = data.obj, len(data)
+        # Each break's last byte is looked for first (a memchr): most blocks
+        # have none, and then the slower searches are skipped.
+        if any(raw.find(b[-1:], 0, stop) >= 0 and raw.find(b, 0, stop) >= 0 for b in OTHER_BREAKS):
+            raise RowReaderNeeded("line breaks other than \\n")
+        if _lone_cr(data):
+            raise RowReaderNeeded("a lone \\r")
+        return data
+
+    def blank(self, data: memoryview, buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray | None:
+        """Which lines the row reader skips as blank (whitespace only); None: none."""
+        opens = np.zeros(len(ends), dtype=bool)
+        filled = ends > starts
+        opens[filled] = buf[starts[filled]] == ord("{")
+        if opens.all():  # the usual block: every line an object
+            return None
+        blank = np.zeros(len(ends), dtype=bool)
+        for k in np.flatnonzero(~opens).tolist():  # anything but a line starting with "{"
+            blank[k] = not str(data[starts[k] : ends[k]], "utf-8", "replace").strip()
+        return blank
+
+    def parse(self, data: memoryview) -> Any:
+        """The block as an Arrow table (raises what pyarrow raises)."""
+        pa, _, pj = _arrow()
+        options = pj.ReadOptions(use_threads=True, block_size=ARROW_BLOCK_BYTES)
+        return pj.read_json(pa.BufferReader(data), read_options=options)
+
+    def row(self, n: int, line: str) -> dict | str:
+        """Line `n` as the row reader reads it: a dict, or why it is bad."""
+        return json_line(self.manifest, n, line)
 
     def block(self, first: int, data: memoryview) -> tuple[_Part, int]:
         """The part of the block whose first line is number `first`, and the
         number of line breaks in it."""
-        lines, starts, ends, newlines = _nonblank_lines(data, first)
+        lines, starts, ends, newlines = _nonblank_lines(data, first, self.blank)
         table = self._arrow_table(data, len(lines))
         if table is not None:
             self.keys.update(dict.fromkeys(table.column_names))
@@ -201,7 +255,7 @@ class _BlockReader:
             part = self._columns(table, lines, starts, ends, data)
             if part is not None:
                 return part, newlines
-        rows = self._json_rows(data, lines, starts, ends, range(len(lines)))
+        rows = self._dict_rows(data, lines, starts, ends, range(len(lines)))
         for _, row in rows:
             self.keys.update(dict.fromkeys(row))
         if rows:
@@ -232,7 +286,7 @@ class _BlockReader:
 
     def _first_row(self, data: memoryview, lines: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> dict | None:
         for k in range(len(lines)):
-            parsed = json_line(self.manifest, int(lines[k]), _line(data, starts[k], ends[k]))
+            parsed = self.row(int(lines[k]), _line(data, starts[k], ends[k]))
             if isinstance(parsed, dict):
                 return parsed
         return None
@@ -240,23 +294,22 @@ class _BlockReader:
     def _arrow_table(self, data: memoryview, rows: int) -> Any:
         """The block as an Arrow table, one row per non-blank line; None if
         pyarrow refuses it or reads it as another number of rows."""
-        pa, _, pj = _arrow()
+        pa, _, _ = _arrow()
         try:
-            options = pj.ReadOptions(use_threads=True, block_size=ARROW_BLOCK_BYTES)
-            table = pj.read_json(pa.BufferReader(data), read_options=options)
+            table = self.parse(data)
         except (pa.ArrowInvalid, UnicodeDecodeError):
             return None
         return table if table.num_rows == rows else None
 
-    def _json_rows(
+    def _dict_rows(
         self, data: memoryview, lines: np.ndarray, starts: np.ndarray, ends: np.ndarray, picks: Iterable[int]
     ) -> list[tuple[int, dict]]:
-        """Lines `picks` (positions in `lines`) as (line number, dict), by
-        `json.loads` as the row reader reads them; the others go to `self.bad`."""
+        """Lines `picks` (positions in `lines`) as (line number, dict), as
+        the row reader reads them; the others go to `self.bad`."""
         rows = []
         for k in picks:
             n = int(lines[k])
-            parsed = json_line(self.manifest, n, _line(data, starts[k], ends[k]))
+            parsed = self.row(n, _line(data, starts[k], ends[k]))
             if isinstance(parsed, str):
                 self.bad.append((n, parsed))
             else:
@@ -321,7 +374,8 @@ class _BlockReader:
         if names["text"] is not None and not (kinds.is_string(text.type) or kinds.is_null(text.type)):
             return None
         path, text = path.cast(pa.string()), text.cast(pa.string())  # all-null columns: strings too
-        if not all(kinds.is_integer(x.type) or kinds.is_floating(x.type) or kinds.is_null(x.type) for x in numbers):
+        if not all(kinds.is_integer(x.type) or kinds.is_floating(x.type) or kinds.is_null(x.type) or kinds.is_string(x.type)
+                   for x in numbers):
             return None
         slow = mask(pc.is_null(path)) | mask(pc.not_equal(pc.utf8_trim(path, ws), path))
         slow |= mask(pc.equal(pc.binary_length(path), 0)) | mask(pc.starts_with(path, "~"))
@@ -329,6 +383,10 @@ class _BlockReader:
             slow |= mask(pc.is_null(text)) | mask(pc.equal(pc.utf8_trim(text, ws), ""))
         seconds = []
         for x, default in zip(numbers, (0.0, np.nan)):
+            if kinds.is_string(x.type):  # a CSV cell: "" or spaces are the default, plain decimals are read here
+                plain = pc.match_substring_regex(x, DECIMAL)
+                slow |= ~(mask(plain) | mask(pc.equal(pc.utf8_trim(x, ws), "")))
+                x = pc.if_else(plain, x, pa.scalar(None, pa.string()))
             x = pc.cast(x, pa.float64(), safe=False)  # ints past 2**53 round, as float() does
             slow |= mask(pc.is_nan(x))  # a NaN literal, not a missing value
             values = pc.fill_null(x, default).to_numpy(zero_copy_only=False)
@@ -369,7 +427,7 @@ class _BlockReader:
         part_lines, part_offsets, part_durations = (x if every else x[keep] for x in (lines, offsets, durations))
         slow_rows = np.flatnonzero(slow)
         if len(slow_rows):
-            good = self._parse_rows(self._json_rows(data, lines, starts, ends, slow_rows.tolist()))
+            good = self._parse_rows(self._dict_rows(data, lines, starts, ends, slow_rows.tolist()))
             if good:
                 more_lines, more_paths, more_labels, more_texts, more_offsets, more_durations, more_metas = zip(*good)
                 order = np.argsort(np.concatenate([part_lines, np.array(more_lines, dtype=np.int64)]), kind="stable")
@@ -414,24 +472,79 @@ def _metadata(table: Any, extra: list[str]) -> tuple[Any, np.ndarray]:
     return pc.binary_join_element_wise(*pieces, "}", ""), odd
 
 
-def _nonblank_lines(data: memoryview, first: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Line numbers, starts and ends of the lines of `data` that hold more
-    than whitespace (the lines the row reader parses), and the number of
-    line breaks."""
+class _DelimitedReader(_BlockReader):
+    """CSV and TSV with a header line, as the row reader's `csv.DictReader`
+    reads them: every cell a string, a row per line (no quoted line breaks:
+    see `read_delimited`)."""
+
+    def __init__(self, manifest: Path, columns: Columns, base_of: Callable[[dict], str], origin: str, delimiter: str) -> None:
+        self.manifest, self.columns, self.base_of, self.origin = manifest, columns, base_of, origin
+        self.names, self.base, self.bad = None, None, []
+        self.delimiter = delimiter
+        # The row reader's quoting: none in TSV (Common Voice's), minimal in CSV.
+        self.quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+        with open(manifest, "rb") as f:
+            header = f.readline()
+        self.start = len(header)
+        if header.startswith(BOM):
+            header = header[len(BOM) :]
+        text = header.decode("utf-8").rstrip("\n")
+        if not text.rstrip("\r") or "\r" in text.rstrip("\r") or (self.quoting != csv.QUOTE_NONE and '"' in text):
+            raise RowReaderNeeded("an empty, quoted or \\r-broken header")
+        self.fieldnames = next(csv.reader([text.rstrip("\r")], delimiter=delimiter, quoting=self.quoting))
+        if len(set(self.fieldnames)) != len(self.fieldnames) or "" in self.fieldnames:
+            raise RowReaderNeeded("repeated or empty column names")
+        self.keys = dict.fromkeys(self.fieldnames)
+        self.first_line = 2
+
+    def checked(self, data: memoryview) -> memoryview:
+        if self.quoting != csv.QUOTE_NONE and data.obj.find(b'"', 0, len(data)) >= 0:
+            raise RowReaderNeeded("a quote character")
+        if _lone_cr(data):
+            raise RowReaderNeeded("a lone \\r")
+        return data
+
+    def blank(self, data: memoryview, buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray | None:
+        # DictReader skips empty lines only; a line of spaces is a row (of one cell).
+        lengths = ends - starts
+        blank = lengths == 0
+        ones = np.flatnonzero(lengths == 1)
+        blank[ones] = buf[starts[ones]] == ord("\r")
+        return blank if blank.any() else None
+
+    def parse(self, data: memoryview) -> Any:
+        pa, _, _ = _arrow()
+        import pyarrow.csv as pcsv
+
+        return pcsv.read_csv(
+            pa.BufferReader(data),
+            read_options=pcsv.ReadOptions(column_names=self.fieldnames, use_threads=True, block_size=ARROW_BLOCK_BYTES),
+            parse_options=pcsv.ParseOptions(delimiter=self.delimiter, quote_char=False, newlines_in_values=False,
+                                            ignore_empty_lines=True),
+            convert_options=pcsv.ConvertOptions(column_types=dict.fromkeys(self.fieldnames, pa.string()),
+                                                strings_can_be_null=False, null_values=[]),
+        )
+
+    def row(self, n: int, line: str) -> dict | str:
+        cells = next(csv.reader([line.rstrip("\r")], delimiter=self.delimiter, quoting=self.quoting))
+        return csv_row(self.manifest, n, self.fieldnames, cells)
+
+
+def _nonblank_lines(
+    data: memoryview, first: int, blank_of: Callable[[memoryview, np.ndarray, np.ndarray, np.ndarray], np.ndarray | None]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Line numbers, starts and ends of the lines of `data` the row reader
+    parses (`blank_of` says which it skips), and the number of line breaks."""
     buf = np.frombuffer(data, dtype=np.uint8)
     ends = np.flatnonzero(buf == 10)
     newlines = len(ends)
     if len(data) and data[-1] != 10:
         ends = np.append(ends, len(data))
     starts = np.concatenate([np.zeros(1, dtype=np.int64), ends[:-1] + 1]) if len(ends) else ends
-    opens = np.zeros(len(ends), dtype=bool)
-    filled = ends > starts
-    opens[filled] = buf[starts[filled]] == ord("{")
-    if opens.all():  # the usual block: every line an object
+    blank = blank_of(data, buf, starts, ends)
+    if blank is None:
         return first + np.arange(len(ends), dtype=np.int64), starts, ends, newlines
-    keep = np.ones(len(ends), dtype=bool)
-    for k in np.flatnonzero(~opens).tolist():  # anything but a line starting with "{"
-        keep[k] = bool(str(data[starts[k] : ends[k]], "utf-8", "replace").strip())
+    keep = ~blank
     return first + np.flatnonzero(keep), starts[keep], ends[keep], newlines
 
 

@@ -24,7 +24,7 @@ from typing import Any
 from audiodecode._typing import OnError, StrPath
 from audiodecode.data import columnar as columnar_reader
 from audiodecode.data.durations import finish
-from audiodecode.data.rows import Columns, build_table, json_line, parse_or_reason
+from audiodecode.data.rows import Columns, bad_cells, build_table, json_line, parse_or_reason
 from audiodecode.data.table import AudioFiles
 
 
@@ -59,11 +59,12 @@ def read_manifest(
         manifest (Common Voice's layout: ``validated.tsv`` lists
         ``clips/``' file names).
     columnar : bool or None
-        How JSON Lines are read: True, in blocks by pyarrow's JSON reader
+        How rows are read: True, in blocks by pyarrow's JSON and CSV readers
         (`audiodecode.data.columnar`: ten million rows in seconds, in about
-        the memory of the finished table); False, one `json.loads` dict per
-        row. Both give the same table and the same messages. None: columnar
-        when pyarrow (the ``sources`` extra) is installed.
+        the memory of the finished table); False, one dict per row
+        (`json.loads`, `csv.DictReader`). Both give the same table and the
+        same messages. None: columnar when pyarrow (the ``sources`` extra)
+        is installed.
 
     Returns
     -------
@@ -79,12 +80,15 @@ def read_manifest(
                    num_threads=num_threads, where=str(manifest))
     if columnar and not columnar_reader.available():
         raise ImportError("columnar=True reads with pyarrow: pip install 'audiodecode[sources]'")
-    if suffix in (".jsonl", ".ndjson", ".json") and columnar is not False and columnar_reader.available():
+    if suffix in (".jsonl", ".ndjson", ".json", ".csv", ".tsv") and columnar is not False and columnar_reader.available():
+        base_of = lambda first: str(_audio_root(manifest, [(1, first)], columns, audio_root))  # noqa: E731
         try:
-            table, bad = columnar_reader.read_json_lines(
-                manifest, columns, origin=str(manifest),
-                base_of=lambda first: str(_audio_root(manifest, [(1, first)], columns, audio_root)),
-            )
+            if suffix in (".csv", ".tsv"):
+                table, bad = columnar_reader.read_delimited(
+                    manifest, columns, delimiter="\t" if suffix == ".tsv" else ",", base_of=base_of, origin=str(manifest)
+                )
+            else:
+                table, bad = columnar_reader.read_json_lines(manifest, columns, base_of=base_of, origin=str(manifest))
             return finish(table, bad=[reason for _, reason in bad], **options)
         except columnar_reader.RowReaderNeeded:
             pass  # a layout only the row reader reads (see columnar.RowReaderNeeded)
@@ -151,7 +155,7 @@ def _csv_rows(manifest: Path, delimiter: str) -> tuple[list[tuple[int, dict]], l
             # DictReader files surplus cells under None and fills missing ones with None.
             if None in row or any(v is None for v in row.values()):
                 cells = sum(v is not None for k, v in row.items() if k is not None) + len(row.get(None) or ())
-                bad.append((n, f"{manifest} line {n}: {cells} cells, the header has {len(reader.fieldnames)}"))
+                bad.append((n, bad_cells(manifest, n, cells, len(reader.fieldnames))))
                 continue
             rows.append((n, row))
         if reader.fieldnames is None:

@@ -160,6 +160,22 @@ def parse_or_reason(
         return f"{origin} line {n} ({path}): {err}" if origin else f"record {n} ({path}): {err}"
 
 
+def csv_row(manifest: object, n: int, fieldnames: Sequence[str], cells: Sequence[str]) -> dict | str:
+    """The cells of line `n` as `csv.DictReader` gives them, keyed by a
+    header of distinct names; or the message naming a row whose cell count
+    is not the header's (DictReader's None key and values)."""
+    row: dict = dict(zip(fieldnames, cells))
+    if len(cells) != len(fieldnames):
+        return bad_cells(manifest, n, len(cells), len(fieldnames))
+    return row
+
+
+def bad_cells(manifest: object, n: int, cells: int, columns: int) -> str:
+    """The message for line `n` of a CSV/TSV manifest with `cells` cells
+    under a header of `columns`."""
+    return f"{manifest} line {n}: {cells} cells, the header has {columns}"
+
+
 def json_line(manifest: object, n: int, line: str) -> dict | str:
     """Line `n` of a JSON Lines manifest as a dict, or the message saying
     why it is not one."""
