@@ -2,8 +2,9 @@
 (pyarrow, audiodecode.data.columnar) against the row reader (a json.loads
 dict per row), side by side.
 
-    python benchmarks/manifests.py                # 1M and 10M rows
+    python benchmarks/manifests.py                # NeMo JSONL, 1M and 10M rows
     python benchmarks/manifests.py --rows 1000000
+    python benchmarks/manifests.py --formats tsv --rows 1000000   # Common Voice TSV
 
 The manifests are generated once under ~/.cache/audiodecode/bench/manifests
 and reused. Each open runs in a fresh subprocess (`audio_files(path,
@@ -48,25 +49,38 @@ print(json.dumps({"seconds": seconds, "peak_bytes": peak, "records": len(files)}
 """
 
 
-def manifest(rows: int, folder: Path = BENCH) -> Path:
-    """A NeMo manifest of `rows` rows (path, duration, transcript), ~110
-    bytes a row, written once into `folder`."""
-    path = folder / f"nemo-{rows}.jsonl"
+# Common Voice's columns (validated.tsv): the path and sentence are roles,
+# the others metadata, passed through as JSON.
+CV_HEADER = "client_id\tpath\tsentence\tup_votes\tdown_votes\tage\tgender\tlocale\n"
+
+
+def manifest(rows: int, folder: Path = BENCH, fmt: str = "jsonl") -> Path:
+    """A manifest of `rows` rows, written once into `folder`: NeMo JSONL
+    (path, duration, transcript; ~116 bytes a row) or Common Voice TSV
+    (eight columns, no durations; ~120 bytes a row)."""
+    path = folder / (f"nemo-{rows}.jsonl" if fmt == "jsonl" else f"cv-{rows}.tsv")
     if path.exists():
         return path
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     tmp = path.with_suffix(".tmp")
     with open(tmp, "w", encoding="utf-8") as f:
+        if fmt == "tsv":
+            f.write(CV_HEADER)
         for lo in range(0, rows, ROWS_PER_WRITE):
             n = min(ROWS_PER_WRITE, rows - lo)
             durations = rng.uniform(1.0, 20.0, n).round(2)
             words = rng.integers(0, len(WORDS), (n, 9))
-            f.write("".join(
-                json.dumps({"audio_filepath": f"audio/{(lo + i) // 1000:05d}/{lo + i:08d}.flac",
-                            "duration": float(durations[i]), "text": " ".join(WORDS[w] for w in words[i])}) + "\n"
-                for i in range(n)
-            ))
+            texts = [" ".join(WORDS[w] for w in words[i]) for i in range(n)]
+            if fmt == "tsv":
+                f.write("".join(f"{lo + i:040x}\tcommon_voice_en_{lo + i}.mp3\t{texts[i]}\t{(lo + i) % 5}\t0\ttwenties\t\ten\n"
+                                for i in range(n)))
+            else:
+                f.write("".join(
+                    json.dumps({"audio_filepath": f"audio/{(lo + i) // 1000:05d}/{lo + i:08d}.flac",
+                                "duration": float(durations[i]), "text": texts[i]}) + "\n"
+                    for i in range(n)
+                ))
     os.replace(tmp, path)
     return path
 
@@ -80,24 +94,26 @@ def measure(path: Path, reader: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--formats", nargs="+", choices=["jsonl", "tsv"], default=["jsonl"])
     parser.add_argument("--dir", type=Path, default=BENCH, help="where the manifests are generated and kept")
     args = parser.parse_args()
-    print("# Opening NeMo JSONL manifests: audio_files(path, probe=False)")
+    print("# Opening manifests: audio_files(path, probe=False)")
     print(f"# {__import__('datetime').date.today().isoformat()} on {machine()}")
     table = []
-    for rows in args.rows:
-        path = manifest(rows, args.dir)
+    for fmt, rows in ((fmt, rows) for fmt in args.formats for rows in args.rows):
+        path = manifest(rows, args.dir, fmt)
         size_mb = path.stat().st_size / 1e6
         new = measure(path, "columnar")
         old = measure(path, "rows")
         assert new["records"] == old["records"] == rows
         table.append([
-            f"{rows:,}", f"{size_mb:,.0f} MB",
+            {"jsonl": "NeMo JSONL", "tsv": "Common Voice TSV"}[fmt], f"{rows:,}", f"{size_mb:,.0f} MB",
             f"{new['seconds']:.1f} s", f"{new['peak_bytes'] / 1e9:.2f} GB",
             f"{old['seconds']:.1f} s", f"{old['peak_bytes'] / 1e9:.2f} GB",
             f"{old['seconds'] / new['seconds']:.1f}x", f"{old['peak_bytes'] / new['peak_bytes']:.1f}x",
         ])
-    show("manifests", table, ["rows", "file", "columnar: time", "columnar: peak RSS", "row reader: time",
+    name = "manifests" if args.formats == ["jsonl"] else "manifests-" + "-".join(args.formats)
+    show(name, table, ["manifest", "rows", "file", "columnar: time", "columnar: peak RSS", "row reader: time",
                               "row reader: peak RSS", "faster", "less memory"])
 
 

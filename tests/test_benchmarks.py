@@ -105,8 +105,9 @@ def test_gpu_benchmark_runs_on_the_cpu(tmp_path: Path) -> None:
 def test_the_manifest_benchmark_runs_both_readers(tmp_path: Path) -> None:
     pytest.importorskip("pyarrow")
     env = {**os.environ, "AUDIODECODE_BENCH_DIR": str(tmp_path / "results")}
-    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "manifests.py"), "--rows", "3000", "--dir", str(tmp_path)],
-                         capture_output=True, text=True, env=env, timeout=300, check=True).stdout
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "manifests.py"), "--rows", "3000", "--dir", str(tmp_path),
+                          "--formats", "jsonl", "tsv"], capture_output=True, text=True, env=env, timeout=300, check=True).stdout
     assert "| 3,000 " in out
-    row = json.loads((tmp_path / "results" / "manifests.json").read_text())["rows"][0]
-    assert row["rows"] == "3,000" and row["columnar: time"].endswith(" s")
+    rows = json.loads((tmp_path / "results" / "manifests-jsonl-tsv.json").read_text())["rows"]
+    assert [r["manifest"] for r in rows] == ["NeMo JSONL", "Common Voice TSV"]
+    assert rows[0]["rows"] == "3,000" and rows[1]["columnar: time"].endswith(" s")
