@@ -64,9 +64,14 @@ test-rust:
 	cargo test --manifest-path core_rs/Cargo.toml --quiet
 	@if cargo fmt --version >/dev/null 2>&1; then cargo fmt --manifest-path core_rs/Cargo.toml --check; fi
 
-lint:
+# ruff (pinned in requirements/extras.txt, configured in pyproject.toml):
+# lint rules and import order of every Python folder.
+LINTED := audiodecode demo tests benchmarks fuzz
+
+lint: $(VENV)/.extras-$(EXTRAS_HASH)
 	cargo fmt --manifest-path core_rs/Cargo.toml --check
 	cargo clippy --manifest-path core_rs/Cargo.toml --all-targets --quiet -- -D warnings
+	$(VENV)/bin/ruff check $(LINTED)
 
 test-python: build
 	$(PY) -m pytest -q -n 2

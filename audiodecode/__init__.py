@@ -7,21 +7,30 @@ accelerator never waits. The core is Rust; this package is its numpy API.
 
 from audiodecode._core import AudioDecodeError, DecodeError, UnsupportedFormatError
 from audiodecode.augment import (
+    AddBackgroundNoise,
     AddNoise,
+    ApplyImpulseResponse,
     Augmentation,
+    BandPassFilter,
+    BandStopFilter,
+    Clipping,
     Compose,
+    CutMix,
     Gain,
+    HighPassFilter,
+    LowPassFilter,
+    Mixup,
     OneOf,
     PitchShift,
+    PolarityInversion,
+    Reverb,
+    Shift,
     SpeedPerturbation,
+    TimeMask,
     TimeStretch,
     VolumeAdjust,
 )
-from audiodecode.band_filters import BandPassFilter, BandStopFilter, HighPassFilter, LowPassFilter
 from audiodecode.cache import AudioCache, resolve_cache
-from audiodecode.data.mixing import CutMix, Mixup
-from audiodecode.recorded import AddBackgroundNoise, ApplyImpulseResponse, Reverb
-from audiodecode.waveform import Clipping, PolarityInversion, Shift, TimeMask
 from audiodecode.loading import AudioInfo, BatchResult, DecodeWarning, info, load, load_batch
 
 __all__ = [
@@ -36,7 +45,7 @@ __all__ = [
     "SpeedPerturbation",
     "TimeStretch",
     "VolumeAdjust",
-    # recorded.py, band_filters.py, waveform.py
+    # augment/: recorded.py, filters.py, waveform.py
     "AddBackgroundNoise",
     "ApplyImpulseResponse",
     "Reverb",
@@ -48,7 +57,7 @@ __all__ = [
     "PolarityInversion",
     "Shift",
     "TimeMask",
-    # data/mixing.py: batch-level, for the loaders' augmentations=
+    # augment/mixing.py: batch-level, for the loaders' augmentations=
     "Mixup",
     "CutMix",
     "AudioCache",

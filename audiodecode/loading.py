@@ -12,15 +12,14 @@ import stat
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import BinaryIO, Literal, TypeVar, Union
+from typing import TypeVar
 
 import numpy as np
 
 from audiodecode import _core, _pyav
 from audiodecode._core import MAX_SAMPLE_RATE, MAX_SECONDS, AudioDecodeError, DecodeError, UnsupportedFormatError
+from audiodecode._typing import AudioSource, Backend, OnError
 
-Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, BinaryIO]
-Backend = Literal["auto", "rust", "pyav"]
 _T = TypeVar("_T")
 
 
@@ -44,7 +43,7 @@ class AudioInfo:
     container: str
 
 
-def _normalize(source: Source) -> tuple[str | bytes, str]:
+def _normalize(source: AudioSource) -> tuple[str | bytes, str]:
     """The source as something the core takes (a path or bytes) and its name."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         return bytes(source), "<bytes>"
@@ -127,7 +126,7 @@ def _warn(warning: str | None, name: str) -> None:
 
 
 def load(
-    source: Source,
+    source: AudioSource,
     sr: int | None = None,
     mono: bool = True,
     offset: float = 0.0,
@@ -265,14 +264,14 @@ def _per_item(value: float | Sequence | None, n: int, what: str) -> list:
 
 
 def load_batch(
-    sources: Sequence[Source],
+    sources: Sequence[AudioSource],
     sr: int | None = None,
     mono: bool = True,
     offset: float | Sequence[float] = 0.0,
     duration: float | Sequence[float | None] | None = None,
     *,
     num_threads: int | None = None,
-    on_error: Literal["raise", "skip"] = "raise",
+    on_error: OnError = "raise",
     backend: Backend = "auto",
     strict: bool = False,
 ) -> BatchResult:
@@ -337,7 +336,7 @@ def load_batch(
     return BatchResult(items, errors)
 
 
-def info(source: Source, *, backend: Backend = "auto") -> AudioInfo:
+def info(source: AudioSource, *, backend: Backend = "auto") -> AudioInfo:
     """Sample rate, channels, frames, duration, codec and container, read
     from the headers without decoding the audio."""
     _check_backend(backend)

@@ -21,10 +21,9 @@ from collections.abc import Callable
 import jax
 import numpy as np
 
-from common import header, show
-
-from audiodecode import filters
+from audiodecode import filterbanks
 from audiodecode.jax import mfcc
+from common import header, show
 from synth import noise, speech_like
 
 SR = 16000
@@ -109,8 +108,8 @@ def _torch_recipe(torch) -> Callable[[np.ndarray], np.ndarray]:
     """What torchaudio.transforms.MFCC computes, in plain torch with our filterbank and DCT."""
     n_fft, hop = CONFIG["n_fft"], CONFIG["hop_length"]
     window = torch.hann_window(n_fft)
-    mel = torch.from_numpy(filters.mel_filterbank(sr=SR, n_fft=n_fft, n_mels=CONFIG["n_mels"]).T.copy())
-    dct = torch.from_numpy(filters.dct_matrix(CONFIG["n_mfcc"], CONFIG["n_mels"]).astype(np.float32).T.copy())
+    mel = torch.from_numpy(filterbanks.mel_filterbank(sr=SR, n_fft=n_fft, n_mels=CONFIG["n_mels"]).T.copy())
+    dct = torch.from_numpy(filterbanks.dct_matrix(CONFIG["n_mfcc"], CONFIG["n_mels"]).astype(np.float32).T.copy())
 
     def run(y: np.ndarray) -> np.ndarray:
         with torch.inference_mode():

@@ -100,3 +100,14 @@ def test_gpu_benchmark_runs_on_the_cpu(tmp_path: Path) -> None:
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / "plot.py"), "--results", str(tmp_path / "none"),
                     "--out", str(charts), "--gpu", str(out)], check=True, capture_output=True, timeout=120)
     assert (charts / "gpu.png").stat().st_size > 5000
+
+
+def test_the_manifest_benchmark_runs_both_readers(tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow")
+    env = {**os.environ, "AUDIODECODE_BENCH_DIR": str(tmp_path / "results")}
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "manifests.py"), "--rows", "3000", "--dir", str(tmp_path),
+                          "--formats", "jsonl", "tsv"], capture_output=True, text=True, env=env, timeout=300, check=True).stdout
+    assert "| 3,000 " in out
+    rows = json.loads((tmp_path / "results" / "manifests-jsonl-tsv.json").read_text())["rows"]
+    assert [r["manifest"] for r in rows] == ["NeMo JSONL", "Common Voice TSV"]
+    assert rows[0]["rows"] == "3,000" and rows[1]["columnar: time"].endswith(" s")

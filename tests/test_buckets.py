@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from audiodecode.data.buckets import BucketSchedule, DurationBuckets, padding_share
-from audiodecode.filters import frame_count
+from audiodecode.filterbanks import frame_count
 from audiodecode.jax import loader, spec_augment
 from synth import encode, speech_like
 

@@ -29,7 +29,7 @@ import librosa
 import numpy as np
 import pytest
 
-from audiodecode import filters
+from audiodecode import filterbanks
 from audiodecode.jax import log_mel, melspectrogram, mfcc, power_to_db, spec_augment, spectrogram
 from synth import chirp, noise, speech_like
 
@@ -100,7 +100,7 @@ def test_spectrogram_matches_librosa(cfg: dict, power: float) -> None:
     ours = spectrogram(ys, power=power, **stft_args(cfg))
     ref = np.abs(librosa.stft(ys, **stft_args(cfg))) ** power
     assert ours.shape == ref.shape
-    assert ref.shape[-1] == filters.frame_count(ys.shape[-1], cfg["n_fft"], cfg["hop_length"], cfg["center"])
+    assert ref.shape[-1] == filterbanks.frame_count(ys.shape[-1], cfg["n_fft"], cfg["hop_length"], cfg["center"])
     assert_rel_max(ours, ref, 1e-4)
 
 

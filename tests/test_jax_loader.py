@@ -333,7 +333,7 @@ def test_two_processes_read_disjoint_shards_covering_the_data_set(tagged: Path) 
 
 
 def test_mfcc_features_equal_the_jitted_mfcc_of_the_audio(ramps: AudioFiles) -> None:
-    from audiodecode.filters import frame_count
+    from audiodecode.filterbanks import frame_count
     from audiodecode.jax import features
 
     settings = dict(n_mfcc=13, n_mels=40, n_fft=512, hop_length=160)
@@ -349,7 +349,7 @@ def test_mfcc_features_equal_the_jitted_mfcc_of_the_audio(ramps: AudioFiles) -> 
 
 
 def test_a_spectrogram_without_hop_length_counts_frames_at_librosas_default_hop(ramps: AudioFiles) -> None:
-    from audiodecode.filters import frame_count
+    from audiodecode.filterbanks import frame_count
 
     # spectrogram's hop_length=None means n_fft // 4, as in librosa.
     with loader(ramps, batch_size=4, features="spectrogram", n_fft=256, seed=1, **FAST) as it:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import audiodecode as ad
-from audiodecode.data.mixing import batch_seed, one_hot, resolve_mixing
+from audiodecode.augment.mixing import batch_seed, one_hot, resolve_mixing
 from synth import encode
 
 SR = 16000
@@ -252,7 +252,7 @@ def test_torch_loader_yields_mixed_targets(tagged: Path) -> None:
 
     with AudioDataLoader(tagged, batch_size=4, clip_seconds=0.25, augmentations=[ad.CutMix()], seed=2, **FAST) as it:
         batches = list(it)
-    for audio, targets in batches:
+    for _audio, targets in batches:
         assert targets.dtype == torch.float32 and tuple(targets.shape) == (4, 3)
         np.testing.assert_allclose(targets.sum(dim=1).numpy(), 1.0, atol=1e-6)
 

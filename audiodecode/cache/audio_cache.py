@@ -11,12 +11,12 @@ from typing import Any, Literal
 import numpy as np
 
 from audiodecode import loading
+from audiodecode._typing import OnError, StrPath
 from audiodecode.cache.budget import auto_ram_budget
 from audiodecode.cache.disk import DiskTier
 from audiodecode.cache.entry import CorruptEntry, EntryKey, pack, read_entry
 from audiodecode.cache.memory import SharedMemoryTier
 
-StrPath = str | os.PathLike[str]
 _GIB = 2**30
 #: A decoded clip and its rate, or why it could not be had.
 Decoded = tuple[np.ndarray, int] | Exception
@@ -123,7 +123,7 @@ class AudioCache:
         sr: int | None = None,
         mono: bool = True,
         *,
-        on_error: Literal["raise", "skip"] = "raise",
+        on_error: OnError = "raise",
         num_threads: int | None = None,
     ) -> loading.BatchResult:
         """`audiodecode.load_batch` for whole files, through the cache.
@@ -165,7 +165,7 @@ class AudioCache:
         sr: int | None = None,
         mono: bool = True,
         *,
-        on_error: Literal["raise", "skip"] = "raise",
+        on_error: OnError = "raise",
         num_threads: int | None = None,
     ) -> loading.BatchResult:
         """`load_batch` for records held in memory (a tar member, a Parquet

@@ -14,6 +14,7 @@ import contextlib
 import os
 import time
 
+from audiodecode._typing import StrPath
 from audiodecode.cache.entry import EntryKey, Packed, scan, write_atomically
 
 # A temporary file this old was left by a writer that died (a live one
@@ -24,7 +25,7 @@ STALE_TMP_SECONDS = 24 * 3600
 class DiskTier:
     """Entry files under `directory` (created if missing)."""
 
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
+    def __init__(self, directory: StrPath) -> None:
         self.directory = os.path.abspath(os.fspath(directory))
         self._tmp = os.path.join(self.directory, ".tmp")
         os.makedirs(self._tmp, exist_ok=True)

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from audiodecode._typing import StrPath
+
 MAGIC = b"ADPCM\x00v2"
 # magic, source size, source mtime_ns, requested sr (0: native), mono,
 # ndim, output sr, channels, frames, source path hash; then a CRC-32 of
@@ -72,7 +74,7 @@ class EntryKey:
     mono: bool
 
     @classmethod
-    def of(cls, source: str | os.PathLike[str], sr: int | None, mono: bool) -> EntryKey:
+    def of(cls, source: StrPath, sr: int | None, mono: bool) -> EntryKey:
         """Stat `source` (one syscall) and key it.
 
         Raises

@@ -1,10 +1,12 @@
 """The loader core both framework adapters share, framework-free (numpy only).
 
-- `records`: what a data set is (records, targets, the `AudioFiles` table)
-  and `audio_files`, which builds one from a directory, list or manifest.
+- `records`: `audio_files`, which builds a data set from a directory, list
+  or manifest (and re-exports the model's names).
+- `table`: what a data set is (records, targets, the `AudioFiles` table).
 - `columns`: the flat, cheap-to-pickle columns the table is made of.
 - `manifests`: NeMo JSONL, CSV/TSV and dict lists as records.
-- `durations`: record durations probed from headers once, and cached.
+- `durations`: record durations probed from headers once, and cached; the
+  bad-row policy every reader's table ends with (`finish`).
 - `text`: transcripts as tokens (character vocabulary, padded batches).
 - `schedule`: which records each batch holds, epoch by epoch.
 - `reading`: how a batch of records becomes padded numpy arrays (decode,

@@ -44,15 +44,29 @@ class Strings(Sequence[str]):
         self._ends = _ends([len(e) for e in encoded])
 
     @classmethod
-    def _from_buffers(cls, data: bytes, ends: np.ndarray) -> Strings:
+    def from_buffers(cls, data: bytes, ends: np.ndarray) -> Strings:
+        """Strings over a UTF-8 buffer, without copying it.
+
+        Parameters
+        ----------
+        data : bytes
+            The rows' UTF-8 bytes, back to back.
+        ends : np.ndarray [shape=(n + 1,)], int64
+            `ends[0] == 0`; row i is `data[ends[i]:ends[i + 1]]` (an Arrow
+            string array's offsets, shifted to start at 0).
+        """
         self = cls.__new__(cls)
         self._data = data
         self._ends = ends
         ends.setflags(write=False)
         return self
 
+    def buffers(self) -> tuple[bytes, np.ndarray]:
+        """The UTF-8 bytes and the (n + 1,) int64 ends (see `from_buffers`)."""
+        return self._data, self._ends
+
     def __reduce__(self) -> tuple[Any, tuple[bytes, np.ndarray]]:
-        return Strings._from_buffers, (self._data, self._ends)
+        return Strings.from_buffers, (self._data, self._ends)
 
     def __len__(self) -> int:
         return len(self._ends) - 1

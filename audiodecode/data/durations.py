@@ -8,6 +8,11 @@ Rust `info` releases the GIL, so the threads overlap their I/O and
 parsing) and remembers the durations in a JSON file keyed by each file's
 absolute path, size and modification time: a changed file is probed again,
 an unchanged one never.
+
+`finish` is where every reader's table ends: it probes (when asked), then
+raises the first bad row or drops the bad rows with one warning
+(`on_error`). It lives here, below the readers, so that the readers
+(`manifests`, `records`) import it and nothing here imports them.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import json
 import math
 import os
 import tempfile
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -25,7 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from audiodecode import loading
-from audiodecode.data.records import MANIFEST_EXTENSIONS, AudioFiles, BadRowError, ByteSource, OnError, StrPath
+from audiodecode._typing import OnError, StrPath
+from audiodecode.data.table import MANIFEST_EXTENSIONS, AudioFiles, BadRowError, ByteSource, SkippedRowsWarning
 
 # A segment may end this far past its file's end (manifests round their
 # durations); its duration is then cut to the file's end. Further is a bad row.
@@ -33,6 +40,8 @@ END_TOLERANCE_SECONDS = 0.1
 CACHE_VERSION = 1
 # Headers read per round of the thread pool.
 PROBE_CHUNK = 4096
+# How many reasons a SkippedRowsWarning quotes.
+REASONS_SHOWN = 3
 
 
 def default_cache_dir() -> Path:
@@ -248,7 +257,33 @@ def with_durations(
     """
     if not np.isnan(files.durations).any():
         return files
-    from audiodecode.data.manifests import finish
-
     return finish(files, probe=True, on_error=on_error, duration_cache=duration_cache, num_threads=num_threads,
                   where=files.origin)
+
+
+def finish(
+    table: AudioFiles | None,
+    *,
+    bad: Sequence[str] = (),
+    probe: bool,
+    on_error: OnError,
+    duration_cache: StrPath | bool,
+    num_threads: int | None,
+    where: str | None = None,
+) -> AudioFiles:
+    """Probe (if asked), drop or raise on bad rows, warn once."""
+    if bad and on_error == "raise":
+        raise BadRowError(bad[0])
+    reasons = list(bad)
+    if table is not None and probe:
+        table, more = check(table, duration_cache=duration_cache, num_threads=num_threads, on_error=on_error)
+        reasons += more
+    if table is None or len(table) == 0:
+        raise ValueError(f"{where or 'records'}: no usable rows ({len(reasons)} bad: {'; '.join(reasons[:REASONS_SHOWN])})")
+    if reasons:
+        shown = "; ".join(reasons[:REASONS_SHOWN]) + ("; ..." if len(reasons) > REASONS_SHOWN else "")
+        warnings.warn(f"skipped {len(reasons)} of {len(table) + len(reasons)} rows of {where or table.origin or 'records'}: "
+                      f"{shown}", SkippedRowsWarning, stacklevel=3)
+        table = replace(table, skipped_rows=table.skipped_rows + len(reasons),
+                        skip_reasons=table.skip_reasons + tuple(reasons))
+    return table

@@ -16,71 +16,16 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import os
-import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from audiodecode.data.columns import Ragged, Strings
-from audiodecode.data.records import (
-    AudioFiles,
-    BadRowError,
-    OnError,
-    SkippedRowsWarning,
-    StrPath,
-    vocabulary,
-)
-
-PATH_COLUMNS = ("audio_filepath", "path", "audio_path", "audio", "file", "filename", "wav")
-LABEL_COLUMNS = ("label", "labels", "class")
-TEXT_COLUMNS = ("text", "sentence", "transcript", "transcription", "normalized_text")
-OFFSET_COLUMNS = ("offset",)
-DURATION_COLUMNS = ("duration",)
-# How many reasons a SkippedRowsWarning quotes.
-REASONS_SHOWN = 3
-
-
-@dataclass(frozen=True)
-class Columns:
-    """Which manifest columns hold what; None recognizes the usual names
-    (`PATH_COLUMNS`, `LABEL_COLUMNS`, `TEXT_COLUMNS`, "offset", "duration")."""
-
-    path: str | None = None
-    label: str | None = None
-    text: str | None = None
-    offset: str | None = None
-    duration: str | None = None
-    label_separator: str | None = None
-
-    def resolve(self, keys: Sequence[str], origin: str) -> dict[str, str | None]:
-        """The column name of each role among `keys`, or None if absent."""
-
-        def pick(given: str | None, aliases: tuple[str, ...], role: str, required: bool = False) -> str | None:
-            if given is not None:
-                if given not in keys:
-                    if required or role != "path":
-                        raise ValueError(f"{origin} has no {given!r} column (columns: {', '.join(keys)})")
-                return given
-            found = next((a for a in aliases if a in keys), None)
-            if found is None and required:
-                raise ValueError(
-                    f"{origin} has no path column: none of {', '.join(aliases)} (columns: {', '.join(keys)}); "
-                    "name it with path_column="
-                )
-            return found
-
-        return {
-            "path": pick(self.path, PATH_COLUMNS, "path", required=True),
-            "label": pick(self.label, LABEL_COLUMNS, "label"),
-            "text": pick(self.text, TEXT_COLUMNS, "text"),
-            "offset": pick(self.offset, OFFSET_COLUMNS, "offset"),
-            "duration": pick(self.duration, DURATION_COLUMNS, "duration"),
-        }
+from audiodecode._typing import OnError, StrPath
+from audiodecode.data import columnar as columnar_reader
+from audiodecode.data.durations import finish
+from audiodecode.data.rows import Columns, bad_cells, build_table, json_line, parse_or_reason
+from audiodecode.data.table import AudioFiles
 
 
 def read_manifest(
@@ -92,6 +37,7 @@ def read_manifest(
     duration_cache: StrPath | bool = True,
     num_threads: int | None = None,
     audio_root: StrPath | None = None,
+    columnar: bool | None = None,
 ) -> AudioFiles:
     """Read a JSONL, CSV or TSV manifest into an `AudioFiles` table.
 
@@ -112,6 +58,13 @@ def read_manifest(
         sub-folder when the first row's file is there and not beside the
         manifest (Common Voice's layout: ``validated.tsv`` lists
         ``clips/``' file names).
+    columnar : bool or None
+        How rows are read: True, in blocks by pyarrow's JSON and CSV readers
+        (`audiodecode.data.columnar`: ten million rows in seconds, in about
+        the memory of the finished table); False, one dict per row
+        (`json.loads`, `csv.DictReader`). Both give the same table and the
+        same messages. None: columnar when pyarrow (the ``sources`` extra)
+        is installed.
 
     Returns
     -------
@@ -123,13 +76,30 @@ def read_manifest(
     if not manifest.is_file():
         raise FileNotFoundError(manifest)
     suffix = manifest.suffix.lower()
+    options = dict(probe=True if probe is None else probe, on_error=on_error, duration_cache=duration_cache,
+                   num_threads=num_threads, where=str(manifest))
+    if columnar and not columnar_reader.available():
+        raise ImportError("columnar=True reads with pyarrow: pip install 'audiodecode[sources]'")
+    if suffix in (".jsonl", ".ndjson", ".json", ".csv", ".tsv") and columnar is not False and columnar_reader.available():
+        base_of = lambda first: str(_audio_root(manifest, [(1, first)], columns, audio_root))  # noqa: E731
+        try:
+            if suffix in (".csv", ".tsv"):
+                table, bad = columnar_reader.read_delimited(
+                    manifest, columns, delimiter="\t" if suffix == ".tsv" else ",", base_of=base_of, origin=str(manifest)
+                )
+            else:
+                table, bad = columnar_reader.read_json_lines(manifest, columns, base_of=base_of, origin=str(manifest))
+            return finish(table, bad=[reason for _, reason in bad], **options)
+        except columnar_reader.RowReaderNeeded:
+            pass  # a layout only the row reader reads (see columnar.RowReaderNeeded)
     if suffix in (".jsonl", ".ndjson", ".json"):
         rows, bad = _json_rows(manifest)
     elif suffix in (".csv", ".tsv"):
         rows, bad = _csv_rows(manifest, "\t" if suffix == ".tsv" else ",")
     else:
         raise ValueError(f"{manifest}: not a manifest (.jsonl, .ndjson, .json, .csv, .tsv)")
-    return read_rows(rows, columns, base=str(_audio_root(manifest, rows, columns, audio_root)), origin=str(manifest), probe=probe, on_error=on_error,
+    base = str(_audio_root(manifest, rows, columns, audio_root))
+    return read_rows(rows, columns, base=base, origin=str(manifest), probe=probe, on_error=on_error,
                      duration_cache=duration_cache, num_threads=num_threads, bad=bad)
 
 
@@ -163,16 +133,15 @@ def _json_rows(manifest: Path) -> tuple[list[tuple[int, dict]], list[tuple[int, 
         lines: list[tuple[int, str]] = []
     else:
         rows, lines = [], [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
-    bad: list[tuple[int, str]] = []
+    bad: list[tuple[int, str]] = [(n, f"{manifest} line {n}: not a JSON object") for n, row in rows if not isinstance(row, dict)]
+    rows = [(n, row) for n, row in rows if isinstance(row, dict)]
     for n, line in lines:
-        try:
-            rows.append((n, json.loads(line)))
-        except json.JSONDecodeError as err:
-            bad.append((n, f"{manifest} line {n}: not a JSON object ({err.msg})"))
-    for n, row in rows:
-        if not isinstance(row, dict):
-            bad.append((n, f"{manifest} line {n}: not a JSON object"))
-    return [(n, row) for n, row in rows if isinstance(row, dict)], bad
+        parsed = json_line(manifest, n, line)
+        if isinstance(parsed, str):
+            bad.append((n, parsed))
+        else:
+            rows.append((n, parsed))
+    return rows, bad
 
 
 def _csv_rows(manifest: Path, delimiter: str) -> tuple[list[tuple[int, dict]], list[tuple[int, str]]]:
@@ -186,7 +155,7 @@ def _csv_rows(manifest: Path, delimiter: str) -> tuple[list[tuple[int, dict]], l
             # DictReader files surplus cells under None and fills missing ones with None.
             if None in row or any(v is None for v in row.values()):
                 cells = sum(v is not None for k, v in row.items() if k is not None) + len(row.get(None) or ())
-                bad.append((n, f"{manifest} line {n}: {cells} cells, the header has {len(reader.fieldnames)}"))
+                bad.append((n, bad_cells(manifest, n, cells, len(reader.fieldnames))))
                 continue
             rows.append((n, row))
         if reader.fieldnames is None:
@@ -231,133 +200,14 @@ def read_rows(
     bad = list(bad)
     good: list[tuple[int, str, Any, str | None, float, float, str | None]] = []
     for n, row in rows:
-        label = f"{origin} line {n}" if origin else f"record {n}"
-        try:
-            good.append((n, *_parse(row, names, roles, base, columns.label_separator)))
-        except ValueError as err:
-            path = row.get(names["path"]) if names["path"] else None
-            bad.append((n, f"{label} ({path}): {err}"))
+        parsed = parse_or_reason(n, row, names, roles, base, columns.label_separator, origin)
+        if isinstance(parsed, str):
+            bad.append((n, parsed))
+        else:
+            good.append(parsed)
     bad.sort()
-    table = _table(good, names["text"] is not None, origin) if good else None
+    table = build_table(good, names["text"] is not None, origin) if good else None
     return finish(table, bad=[reason for _, reason in bad], probe=True if probe is None else probe, on_error=on_error,
                   duration_cache=duration_cache, num_threads=num_threads, where=where)
 
 
-def _parse(row: dict, names: dict, roles: set, base: str | None, separator: str | None) -> tuple:
-    """(path, label, text, offset, duration, meta json) of one row; ValueError says why not.
-
-    Run once per row of manifests with millions of them: plain str and dict
-    operations only (no pathlib)."""
-    raw = row.get(names["path"])
-    path = raw.strip() if isinstance(raw, str) else ("" if raw is None else str(raw).strip())
-    if not path:
-        raise ValueError("no path")
-    if path[0] == "~":
-        path = os.path.expanduser(path)
-    if base is not None and not os.path.isabs(path) and "://" not in path:
-        path = os.path.join(base, path)
-    label = row.get(names["label"]) if names["label"] else None
-    if isinstance(label, str):
-        if separator is not None:
-            label = [x.strip() for x in label.split(separator) if x.strip()]
-        elif not label.strip():
-            label = None
-    text = None
-    if names["text"] is not None:
-        text = row.get(names["text"])
-        text = "" if text is None else text if isinstance(text, str) else str(text)
-        if not text.strip():
-            raise ValueError("empty transcript")
-    offset = _seconds(row.get(names["offset"]), "offset", 0.0) if names["offset"] else 0.0
-    duration = _seconds(row.get(names["duration"]), "duration", math.nan) if names["duration"] else math.nan
-    if duration == 0:
-        raise ValueError("duration 0")
-    if len(row) > len(roles) or any(k not in roles for k in row):
-        meta = {k: v for k, v in row.items() if k not in roles}
-        return path, label, text, offset, duration, json.dumps(meta, sort_keys=True, ensure_ascii=False)
-    return path, label, text, offset, duration, "{}"
-
-
-def _seconds(value: Any, what: str, default: float) -> float:
-    if value is None or value == "":
-        return default
-    if type(value) is float or type(value) is int:
-        x = float(value)
-        if x >= 0 and x != math.inf:  # NaN fails the comparison
-            return x
-        raise ValueError(f"{what} {value!r} is not a finite number >= 0")
-    if isinstance(value, str) and not value.strip():
-        return default
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{what} {value!r} is not a number") from None
-    if math.isnan(x) or math.isinf(x) or x < 0:
-        raise ValueError(f"{what} {value!r} is not a finite number >= 0")
-    return x
-
-
-def _table(good: list[tuple], has_text: bool, origin: str | None) -> AudioFiles:
-    n_rows, paths, labels, texts, offsets, durations, metas = zip(*good)
-    multi = any(isinstance(x, (list, tuple)) for x in labels)
-    label_sets = None
-    if multi:
-        sets = [[] if x is None else (list(x) if isinstance(x, (list, tuple)) else [x]) for x in labels]
-        flat = [c for s in sets for c in s]
-        ids, classes = vocabulary(flat, len(flat)) if flat else (np.zeros(0, np.int32), ())
-        ends = np.cumsum([0] + [len(s) for s in sets])
-        label_sets = Ragged(sorted(set(ids[a:b].tolist())) for a, b in zip(ends[:-1], ends[1:]))
-        ids = np.full(len(paths), -1, dtype=np.int32)
-    elif all(x is None for x in labels):
-        ids, classes = vocabulary(None, len(paths))
-    else:
-        named = [x for x in labels if x is not None]
-        named_ids, classes = vocabulary(named, len(named))
-        ids = np.full(len(paths), -1, dtype=np.int32)
-        ids[[i for i, x in enumerate(labels) if x is not None]] = named_ids
-    return AudioFiles(
-        Strings(paths), ids, classes,
-        offsets=np.array(offsets), durations=np.array(durations),
-        texts=Strings(texts) if has_text else None,
-        label_sets=label_sets,
-        metadata=Strings(metas) if any(m != "{}" for m in metas) else None,
-        rows=np.array(n_rows), origin=origin,
-    )
-
-
-def table_from_lists(paths: Sequence[str], labels: Sequence | None, *, origin: str | None) -> AudioFiles:
-    """Records of a list of paths (a directory scan), labelled by `labels`
-    (classes, or lists of classes for multi-label)."""
-    good = [(i, os.fspath(p), None if labels is None else labels[i], None, 0.0, math.nan, "{}")
-            for i, p in enumerate(paths)]
-    return _table(good, False, origin)
-
-
-def finish(
-    table: AudioFiles | None,
-    *,
-    bad: Sequence[str] = (),
-    probe: bool,
-    on_error: OnError,
-    duration_cache: StrPath | bool,
-    num_threads: int | None,
-    where: str | None = None,
-) -> AudioFiles:
-    """Probe (if asked), drop or raise on bad rows, warn once."""
-    from audiodecode.data import durations  # durations uses the records model: imported late
-
-    if bad and on_error == "raise":
-        raise BadRowError(bad[0])
-    reasons = list(bad)
-    if table is not None and probe:
-        table, more = durations.check(table, duration_cache=duration_cache, num_threads=num_threads, on_error=on_error)
-        reasons += more
-    if table is None or len(table) == 0:
-        raise ValueError(f"{where or 'records'}: no usable rows ({len(reasons)} bad: {'; '.join(reasons[:REASONS_SHOWN])})")
-    if reasons:
-        shown = "; ".join(reasons[:REASONS_SHOWN]) + ("; ..." if len(reasons) > REASONS_SHOWN else "")
-        warnings.warn(f"skipped {len(reasons)} of {len(table) + len(reasons)} rows of {where or table.origin or 'records'}: "
-                      f"{shown}", SkippedRowsWarning, stacklevel=3)
-        table = replace(table, skipped_rows=table.skipped_rows + len(reasons),
-                        skip_reasons=table.skip_reasons + tuple(reasons))
-    return table

@@ -23,21 +23,19 @@ import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol, get_args
 
 import numpy as np
 
 from audiodecode import loading
+from audiodecode._typing import Crop, OnError
+from audiodecode.augment.mixing import BatchMix, batch_seed, one_hot
 from audiodecode.data import seeding
-from audiodecode.data.mixing import BatchMix, batch_seed, one_hot
-from audiodecode.data.records import AudioFiles
 from audiodecode.data.collate import pad_clips, pad_rows, tokens
+from audiodecode.data.records import AudioFiles
 from audiodecode.data.sources.base import entry_keys, fetch, read_keys
 from audiodecode.data.stats import PipelineStats
 from audiodecode.data.text import TextTransform
-
-Crop = Literal["random", "start", "center"]
-OnError = Literal["raise", "skip"]
 
 # Output samples either side of a clip decoded with it, so that the core's
 # resampler (a 32-zero-crossing sinc) sees the same input as for the whole file.
@@ -112,7 +110,7 @@ class ClipSpec:
         loading._check_sr(self.sr)
         if self.clip_seconds is not None and not self.clip_seconds > 0:
             raise ValueError(f"clip_seconds must be > 0 or None, got {self.clip_seconds}")
-        if self.crop not in ("random", "start", "center"):
+        if self.crop not in get_args(Crop):
             raise ValueError(f"crop must be 'random', 'start' or 'center', not {self.crop!r}")
         if self.on_error not in ("raise", "skip"):
             raise ValueError(f"on_error must be 'raise' or 'skip', not {self.on_error!r}")
@@ -139,7 +137,7 @@ class ClipReader:
     cache : AudioCache, optional
         Where whole decoded files come from; None decodes every time.
     mix : Mixup or CutMix, optional
-        Batch-level mixing after collation (`audiodecode.data.mixing`); the
+        Batch-level mixing after collation (`audiodecode.augment.mixing`); the
         batch then also has "target", (b, classes) float32.
     candidates : np.ndarray [shape=(m,)], int, optional
         The records a bad record may be replaced with (the reader's shard);

@@ -21,7 +21,7 @@ import numpy as np
 from audiodecode.data.tuning import Tuning, autotune, available_cores
 from audiodecode.cache import AudioCache, resolve_cache
 from audiodecode.cache.budget import ENTRY_OVERHEAD, auto_ram_budget
-from audiodecode.data.mixing import BatchMix
+from audiodecode.augment.mixing import BatchMix
 from audiodecode.data.records import AudioFiles
 from audiodecode.data.reading import BatchAugmentation, ClipReader, ClipSpec, estimate_decoded_bytes
 from audiodecode.data.buckets import BucketSchedule

@@ -378,7 +378,7 @@ def _featurizer(spec: FeatureSpec | None) -> _Featurizer | None:
     n_fft, hop, center = spec.stft
 
     def frames(length: jax.Array) -> jax.Array:
-        # `audiodecode.filters.frame_count` per row: the frames whose window
+        # `audiodecode.filterbanks.frame_count` per row: the frames whose window
         # starts inside the valid samples (+ centring pad).
         # An empty row (a bucket's padding row) has no frames.
         padded = length + 2 * (n_fft // 2) if center else length

@@ -13,7 +13,7 @@ Configuration arguments (sizes, window, sample rate, ...) are static: each
 new configuration or input shape traces and compiles once (about 0.2-1 s),
 after which new data of the same shape reuses the compiled code. The
 constant matrices (window, mel filterbank, DCT) come from
-:mod:`audiodecode.filters` and are embedded in the compiled program.
+:mod:`audiodecode.filterbanks` and are embedded in the compiled program.
 
 Layout
 ------
@@ -35,18 +35,16 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
-from typing import Literal
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from audiodecode import filters
+from audiodecode import filterbanks
+from audiodecode._typing import LAYOUTS, Layout
 
 __all__ = ["log_mel", "melspectrogram", "mfcc", "power_to_db", "spectrogram"]
 
-Layout = Literal["features_first", "features_last"]
-LAYOUTS = ("features_first", "features_last")
 # Padding modes librosa.stft accepts for center=True, minus "empty" (undefined values).
 PAD_MODES = ("constant", "edge", "linear_ramp", "reflect", "symmetric")
 _HIGHEST = jax.lax.Precision.HIGHEST
@@ -130,8 +128,8 @@ def _stft_features(
     real FFT of size ``n_fft``.
     """
     n = y.shape[-1]
-    n_frames = filters.frame_count(n, n_fft, hop_length, center)
-    win = jnp.asarray(filters.get_window(window, win_length, n_fft), dtype=y.dtype)
+    n_frames = filterbanks.frame_count(n, n_fft, hop_length, center)
+    win = jnp.asarray(filterbanks.get_window(window, win_length, n_fft), dtype=y.dtype)
     proj = None if project is None else jnp.asarray(project, dtype=y.dtype)
 
     def frames_to_features(segment: jax.Array, count: int) -> jax.Array:
@@ -187,8 +185,8 @@ def _validated_stft_args(
     # librosa.stft's default hop: a quarter of the window.
     hop_length = win_length // 4 if hop_length is None else hop_length
     hop_length = _check_positive_int("hop_length", hop_length)
-    if not isinstance(window, str) or window not in filters.WINDOWS:
-        raise ValueError(f"window={window!r}: expected one of {sorted(filters.WINDOWS)}")
+    if not isinstance(window, str) or window not in filterbanks.WINDOWS:
+        raise ValueError(f"window={window!r}: expected one of {sorted(filterbanks.WINDOWS)}")
     if pad_mode not in PAD_MODES:
         raise ValueError(f"pad_mode={pad_mode!r}: expected one of {PAD_MODES}")
     if isinstance(power, bool) or not isinstance(power, (int, float)) or not power > 0:
@@ -254,7 +252,7 @@ def spectrogram(
     S : jax.Array [shape=(..., 1 + n_fft // 2, frames)]
         ``frames = 1 + n // hop_length`` when centred (even ``n_fft``),
         ``1 + (n - n_fft) // hop_length`` otherwise
-        (:func:`audiodecode.filters.frame_count`).
+        (:func:`audiodecode.filterbanks.frame_count`).
 
     Raises
     ------
@@ -295,7 +293,7 @@ def melspectrogram(
     """Mel-scaled spectrogram, as ``librosa.feature.melspectrogram``.
 
     The power spectrogram (see :func:`spectrogram`) projected onto
-    ``audiodecode.filters.mel_filterbank(sr=sr, n_fft=n_fft, n_mels=n_mels,
+    ``audiodecode.filterbanks.mel_filterbank(sr=sr, n_fft=n_fft, n_mels=n_mels,
     fmin=fmin, fmax=fmax, htk=htk, norm=norm)``.
 
     Parameters
@@ -330,7 +328,7 @@ def melspectrogram(
     n_fft, hop_length, win_length = _validated_stft_args(n_fft, hop_length, win_length, window, pad_mode, power, layout)
     y = _check_audio(y)
     _check_length(y, n_fft, center)
-    mel_basis = filters.mel_filterbank(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=htk, norm=norm)
+    mel_basis = filterbanks.mel_filterbank(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=htk, norm=norm)
     S = _stft_features(
         y, n_fft=n_fft, hop_length=hop_length, win_length=win_length, window=window,
         center=center, pad_mode=pad_mode, power=float(power), project=mel_basis.T,
@@ -542,7 +540,7 @@ def mfcc(
     n_mfcc = _check_positive_int("n_mfcc", n_mfcc)
     n_mels = _check_positive_int("n_mels", n_mels)
     # Built first: it validates n_mfcc against n_mels, dct_type and norm.
-    basis = filters.dct_matrix(n_mfcc, n_mels, dct_type, norm)
+    basis = filterbanks.dct_matrix(n_mfcc, n_mels, dct_type, norm)
     # Computed features-last: the DCT then contracts the last axis.
     S_db = log_mel(
         y, sr=sr, n_fft=n_fft, hop_length=hop_length, win_length=win_length, window=window,

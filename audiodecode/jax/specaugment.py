@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from audiodecode.jax.features import LAYOUTS, Layout
+from audiodecode._typing import LAYOUTS, Layout
 
 __all__ = ["spec_augment"]
 

@@ -10,7 +10,7 @@ defaults, same numbers (to float32 rounding)::
 
 They run where the input lives (CPU or GPU) with torch operations, and are
 differentiable. The constant matrices (window, mel filterbank, DCT) come
-from :mod:`audiodecode.filters`, the same numpy arrays the JAX functions
+from :mod:`audiodecode.filterbanks`, the same numpy arrays the JAX functions
 use, converted once per configuration, device and dtype and cached.
 
 Layout
@@ -33,17 +33,15 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
-from typing import Literal
 
 import numpy as np
 import torch
 
-from audiodecode import filters
+from audiodecode import filterbanks
+from audiodecode._typing import LAYOUTS, Layout
 
 __all__ = ["log_mel", "melspectrogram", "mfcc", "power_to_db", "spectrogram"]
 
-Layout = Literal["features_first", "features_last"]
-LAYOUTS = ("features_first", "features_last")
 # librosa.stft's padding modes for center=True, minus "empty" (undefined values).
 PAD_MODES = ("constant", "edge", "linear_ramp", "reflect", "symmetric")
 
@@ -85,8 +83,8 @@ def _validated_stft_args(
         raise ValueError(f"win_length={win_length} must be at most n_fft={n_fft}")
     # librosa.stft's default hop: a quarter of the window.
     hop_length = _check_positive_int("hop_length", win_length // 4 if hop_length is None else hop_length)
-    if not isinstance(window, str) or window not in filters.WINDOWS:
-        raise ValueError(f"window={window!r}: expected one of {sorted(filters.WINDOWS)}")
+    if not isinstance(window, str) or window not in filterbanks.WINDOWS:
+        raise ValueError(f"window={window!r}: expected one of {sorted(filterbanks.WINDOWS)}")
     if pad_mode not in PAD_MODES:
         raise ValueError(f"pad_mode={pad_mode!r}: expected one of {PAD_MODES}")
     if isinstance(power, bool) or not isinstance(power, (int, float)) or not power > 0:
@@ -108,19 +106,19 @@ def _finish(features_last: torch.Tensor, layout: str) -> torch.Tensor:
 
 @functools.lru_cache(maxsize=64)
 def _constant(kind: str, config: tuple, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """`audiodecode.filters` matrix `kind` for `config`, as a tensor on `device`.
+    """`audiodecode.filterbanks` matrix `kind` for `config`, as a tensor on `device`.
 
     Cached: a training loop calls the feature functions with the same
     configuration every step, and a host-to-device copy per call would cost
     more than the features on a GPU.
     """
     if kind == "window":
-        array = filters.get_window(*config)
+        array = filterbanks.get_window(*config)
     elif kind == "mel_t":
         sr, n_fft, n_mels, fmin, fmax, htk, norm = config
-        array = filters.mel_filterbank(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=htk, norm=norm).T
+        array = filterbanks.mel_filterbank(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=htk, norm=norm).T
     elif kind == "dct_t":
-        array = filters.dct_matrix(*config).T
+        array = filterbanks.dct_matrix(*config).T
     elif kind == "lifter":
         lifter, n_mfcc = config
         array = 1 + (lifter / 2) * np.sin(np.pi * np.arange(1, 1 + n_mfcc) / lifter)
@@ -196,7 +194,7 @@ def _stft_power(
 
 
 def _mel_args(sr: float, n_mels: int, fmin: float, fmax: float | None, htk: bool, norm: str | float | None) -> tuple:
-    """Hashable filterbank configuration; validated by `filters.mel_filterbank`."""
+    """Hashable filterbank configuration; validated by `filterbanks.mel_filterbank`."""
     return (sr, _check_positive_int("n_mels", n_mels), fmin, fmax, htk, norm)
 
 
@@ -253,7 +251,7 @@ def spectrogram(
     Returns
     -------
     S : torch.Tensor [shape=(..., 1 + n_fft // 2, frames)], on ``y``'s device
-        ``frames`` is :func:`audiodecode.filters.frame_count`.
+        ``frames`` is :func:`audiodecode.filterbanks.frame_count`.
 
     Raises
     ------
@@ -290,7 +288,7 @@ def melspectrogram(
     """Mel-scaled spectrogram, as ``librosa.feature.melspectrogram``.
 
     The power spectrogram (see :func:`spectrogram`) projected onto
-    ``audiodecode.filters.mel_filterbank(sr=sr, n_fft=n_fft, n_mels=n_mels,
+    ``audiodecode.filterbanks.mel_filterbank(sr=sr, n_fft=n_fft, n_mels=n_mels,
     fmin=fmin, fmax=fmax, htk=htk, norm=norm)``.
 
     Parameters
@@ -554,7 +552,7 @@ def mfcc(
     n_mfcc = _check_positive_int("n_mfcc", n_mfcc)
     n_mels = _check_positive_int("n_mels", n_mels)
     # Validates n_mfcc against n_mels, dct_type and norm before any work.
-    filters.dct_matrix(n_mfcc, n_mels, dct_type, norm)
+    filterbanks.dct_matrix(n_mfcc, n_mels, dct_type, norm)
     S_db = log_mel(
         y, sr=sr, n_fft=n_fft, hop_length=hop_length, win_length=win_length, window=window, center=center,
         pad_mode=pad_mode, power=power, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=htk, norm=mel_norm,

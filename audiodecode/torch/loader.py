@@ -508,7 +508,7 @@ class _Featurizer:
         return self.fn(audio, **self.kwargs)
 
     def frames(self, length: np.ndarray) -> np.ndarray:
-        """Valid frames per row (`audiodecode.filters.frame_count` of the
+        """Valid frames per row (`audiodecode.filterbanks.frame_count` of the
         valid samples); the lengths themselves for a callable."""
         if self.stft is None:
             return length

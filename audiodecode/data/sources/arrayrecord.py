@@ -28,11 +28,12 @@ import struct
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
-from audiodecode.data.records import AudioFiles, StrPath, audio_files, vocabulary
+from audiodecode._typing import OnError, StrPath
+from audiodecode.data.records import AudioFiles, audio_files, vocabulary
 from audiodecode.data.sources.base import RecordSource, skipped
 from audiodecode.data.sources.storage import ByteRange, Storage, is_local, local_path
 
@@ -226,7 +227,7 @@ def array_records(
     *,
     storage: Storage | None = None,
     stage_dir: str | None = None,
-    on_error: Literal["raise", "skip"] = "raise",
+    on_error: OnError = "raise",
 ) -> AudioFiles:
     """Open ArrayRecord files written by `write_array_record` (or in its layout).
 

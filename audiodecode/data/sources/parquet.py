@@ -21,10 +21,11 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
+from audiodecode._typing import OnError
 from audiodecode.data.records import AudioFiles, vocabulary
 from audiodecode.data.sources.base import RecordSource, skipped
 from audiodecode.data.sources.storage import RangeFile, Storage
@@ -188,7 +189,7 @@ def parquet_records(
     audio_column: str = "audio",
     label_column: str | None = "label",
     storage: Storage | None = None,
-    on_error: Literal["raise", "skip"] = "raise",
+    on_error: OnError = "raise",
     row_group_cache_mb: float = ROW_GROUP_CACHE_MB,
 ) -> AudioFiles:
     """Open Parquet files with an audio column as records.

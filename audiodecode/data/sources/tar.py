@@ -24,10 +24,11 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
+from audiodecode._typing import OnError
 from audiodecode.data.records import AUDIO_EXTENSIONS, AudioFiles, vocabulary
 from audiodecode.data.sources.base import RecordSource, skipped
 from audiodecode.data.sources.storage import ByteRange, Storage, is_local, local_path
@@ -219,7 +220,7 @@ def tar_shards(
     storage: Storage | None = None,
     index_dir: str | None = None,
     label_key: str = "label",
-    on_error: Literal["raise", "skip"] = "raise",
+    on_error: OnError = "raise",
     num_threads: int = 8,
 ) -> AudioFiles:
     """Open WebDataset tar shards as records with random access.
