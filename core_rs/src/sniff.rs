@@ -24,7 +24,11 @@ const FRAMES_AT_START: usize = 4;
 const FRAMES_AFTER_JUNK: usize = 7;
 /// Bytes read to look for the first frames: the search, and seven frames of
 /// the largest kind (free-format layer III at 640 kbit/s and 8 kHz).
-const HEAD_BYTES: usize = FRAME_SEARCH_BYTES + 7 * 8 * 1024;
+const FRAME_HEAD_BYTES: u64 = (FRAME_SEARCH_BYTES + 7 * 8 * 1024) as u64;
+/// Bytes read to find a container's magic (and FLAC's STREAMINFO).
+const MAGIC_BYTES: u64 = 64;
+/// FLAC metadata blocks walked to find the first frame (a file has a few).
+const MAX_FLAC_BLOCKS: usize = 1024;
 
 /// The kinds of input the core decodes, by what starts them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,9 +107,7 @@ const FOREIGN: &[(&[u8], &str)] = &[
 pub(crate) fn sniff(input: &mut (impl Read + Seek + ?Sized), len: u64, name: &str) -> Result<Sniffed> {
     let io = |err: std::io::Error| Error::Io { path: name.to_string(), message: err.to_string() };
     let start = skip_tags(input, len).map_err(io)?;
-    input.seek(SeekFrom::Start(start)).map_err(io)?;
-    let mut head = Vec::new();
-    Read::take(&mut *input, HEAD_BYTES as u64).read_to_end(&mut head).map_err(io)?;
+    let head = read_at(input, start, MAGIC_BYTES).map_err(io)?;
     let sniffed = |kind| Sniffed { kind, start, patch: None, warning: None };
     let at = |offset: usize, magic: &[u8]| head.get(offset..offset + magic.len()) == Some(magic);
     if at(0, b"RIFF") && at(8, b"WAVE") {
@@ -118,7 +120,8 @@ pub(crate) fn sniff(input: &mut (impl Read + Seek + ?Sized), len: u64, name: &st
         return Ok(sniffed(Kind::Caf));
     }
     if at(0, b"fLaC") {
-        let (patch, warning) = flac_block_sizes(&head, start).unzip();
+        let first_frame = first_flac_frame(input, start).map_err(io)?;
+        let (patch, warning) = first_frame.and_then(|frame| flac_block_sizes(&head, &frame, start)).unzip();
         return Ok(Sniffed { kind: Kind::Flac, start, patch, warning });
     }
     if at(0, b"OggS") {
@@ -134,20 +137,27 @@ pub(crate) fn sniff(input: &mut (impl Read + Seek + ?Sized), len: u64, name: &st
         return Err(Error::decode(name, format!("{UNSUPPORTED} format ({format})")));
     }
     let rest = len - start;
+    let head = read_at(input, start, FRAME_HEAD_BYTES).map_err(io)?;
     if let Some((offset, kind)) = frame_stream(&head, rest) {
         return Ok(Sniffed { start: start + offset as u64, ..sniffed(kind) });
     }
     Err(Error::decode(name, format!("{UNSUPPORTED} or unrecognised format (no container header at its start)")))
 }
 
+/// Up to `n` bytes from `at` on.
+fn read_at(input: &mut (impl Read + Seek + ?Sized), at: u64, n: u64) -> std::io::Result<Vec<u8>> {
+    input.seek(SeekFrom::Start(at))?;
+    let mut bytes = Vec::new();
+    Read::take(&mut *input, n).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
 /// The byte after the ID3v2 and APEv2 tags at the start of the input.
 fn skip_tags(input: &mut (impl Read + Seek + ?Sized), len: u64) -> std::io::Result<u64> {
     let mut at = 0u64;
     loop {
-        input.seek(SeekFrom::Start(at))?;
-        let mut header = [0u8; 32];
-        let got = Read::take(&mut *input, 32).read(&mut header)?;
-        let header = &header[..got];
+        let header = read_at(input, at, 32)?;
+        let header = header.as_slice();
         let next = if let Some(size) = id3v2_size(header) {
             at + size
         } else if header.len() == 32 && &header[..8] == b"APETAGEX" {
@@ -300,12 +310,12 @@ fn adts_frame_len(header: &[u8]) -> Option<usize> {
 /// FFmpeg's tool decodes them by their own headers. Returns STREAMINFO's
 /// bounds rewritten to admit the first frame's block size (and the
 /// warning), or `None` when they agree.
-fn flac_block_sizes(head: &[u8], start: u64) -> Option<((u64, Vec<u8>), String)> {
+fn flac_block_sizes(head: &[u8], frame: &[u8], start: u64) -> Option<((u64, Vec<u8>), String)> {
     // "fLaC", then STREAMINFO: a 4-byte block header, min and max block size.
     let min = u16::from_be_bytes(head.get(8..10)?.try_into().ok()?);
     let max = u16::from_be_bytes(head.get(10..12)?.try_into().ok()?);
     let total = u64::from_be_bytes(head.get(18..26)?.try_into().ok()?) & 0xf_ffff_ffff;
-    let (block, variable) = first_flac_block(head)?;
+    let (block, variable) = flac_frame_block(frame)?;
     // The last frame may be shorter than the minimum; a one-frame file's
     // only frame is its last.
     let agrees = block <= max && (block >= min || total <= block as u64) && (variable || min == max);
@@ -322,18 +332,27 @@ fn flac_block_sizes(head: &[u8], start: u64) -> Option<((u64, Vec<u8>), String)>
     Some(((start + 8, bounds), warning))
 }
 
-/// The first FLAC frame's block size, and whether the stream is
-/// variable-blocking, from the frame header after the metadata blocks.
-fn first_flac_block(head: &[u8]) -> Option<(u16, bool)> {
-    let mut at = 4usize;
-    loop {
-        let block = head.get(at..at + 4)?;
-        at += 4 + ((block[1] as usize) << 16 | (block[2] as usize) << 8 | block[3] as usize);
+/// The first 16 bytes of the first FLAC frame of the stream at `start`,
+/// after the metadata blocks (`None` if there are none).
+fn first_flac_frame(input: &mut (impl Read + Seek + ?Sized), start: u64) -> std::io::Result<Option<Vec<u8>>> {
+    let mut at = start + 4;
+    for _ in 0..MAX_FLAC_BLOCKS {
+        let block = read_at(input, at, 4)?;
+        if block.len() < 4 {
+            return Ok(None);
+        }
+        at += 4 + ((block[1] as u64) << 16 | (block[2] as u64) << 8 | block[3] as u64);
         if block[0] & 0x80 != 0 {
-            break;
+            let frame = read_at(input, at, 16)?;
+            return Ok((frame.len() == 16).then_some(frame));
         }
     }
-    let frame = head.get(at..at + 16)?;
+    Ok(None)
+}
+
+/// The block size of the FLAC frame whose header `frame` starts, and whether
+/// the stream is variable-blocking.
+fn flac_frame_block(frame: &[u8]) -> Option<(u16, bool)> {
     if frame[0] != 0xff || frame[1] & 0xfe != 0xf8 {
         return None;
     }
