@@ -57,6 +57,10 @@ EXPECTED = {
     "embedded_riff_junk.bin": "error",
     # 20 kB of a non-audio file with a few MPEG layer I frame headers in it.
     "garb_236_nonaudio_as_mp1.bin": "error",
+    # Our `make fuzz` under the memory limit (2026-12-07, seed 0, input 8767):
+    # ADTS whose first frame is damaged; `info` failed on it in the core and
+    # PyAV said 2 channels, while `load` skipped it and gave 1.
+    "ours_adts_damaged_first_frame_8767.aac": "audio or error",
 }
 
 
@@ -158,7 +162,7 @@ def test_an_8gb_packet_header_fails_the_call_not_the_process() -> None:
         "            print(backend, call, 'error', sys.argv[1] in str(err))\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", code, str(path)], cwd=Path(__file__).parent.parent, capture_output=True, text=True,
+        [sys.executable, "-c", code, str(path)], cwd=Path(__file__).parent.parent, capture_output=True, text=True, check=False,
         timeout=120,
     )
     assert done.returncode == 0, f"exit status {done.returncode}: {done.stderr[-2000:]}"

@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 use symphonia::core::codecs::audio::well_known::CODEC_ID_PCM_S16LE;
-use symphonia::core::codecs::audio::{AudioCodecParameters, AudioDecoderOptions};
+use symphonia::core::codecs::audio::{AudioCodecParameters, AudioDecoder, AudioDecoderOptions};
 use symphonia::core::errors::Error as SymphoniaError;
 
 use symphonia::core::formats::probe::{Hint, Probe, ProbeOptions};
@@ -204,6 +204,49 @@ fn frames_the_bytes_hold(codec: &str, params: &AudioCodecParameters, channels: u
     bytes / (channels * (bits as u64 / 8).max(1))
 }
 
+/// The codec parameters of `track` and a decoder made from them.
+fn make_decoder(track: &OpenedTrack, name: &str) -> Result<(AudioCodecParameters, Box<dyn AudioDecoder>)> {
+    let params = track
+        .format
+        .tracks()
+        .iter()
+        .find(|t| t.id == track.track_id)
+        .and_then(|t| t.codec_params.as_ref())
+        .and_then(|p| p.audio())
+        .cloned()
+        .ok_or_else(|| Error::decode(name, "audio track disappeared"))?;
+    let decoder = symphonia::default::get_codecs()
+        .make_audio_decoder(&params, &AudioDecoderOptions::default().gapless(true))
+        .map_err(|err| Error::decode(name, format!("{UNSUPPORTED} codec parameters ({err})")))?;
+    Ok((params, decoder))
+}
+
+/// Packets [`first_packet_channels`] tries before giving up.
+const CHANNEL_PROBE_PACKETS: usize = 64;
+
+/// The channel count of the first packet of `track` that decodes to frames,
+/// which is what [`decode_track`] gives its output (damaged packets before
+/// it are skipped there too); `None` if none of the first packets decodes.
+pub(crate) fn first_packet_channels(mut track: OpenedTrack, name: &str) -> Result<Option<usize>> {
+    let (_, mut decoder) = make_decoder(&track, name)?;
+    for _ in 0..CHANNEL_PROBE_PACKETS {
+        let packet = match track.format.next_packet() {
+            Ok(Some(packet)) => packet,
+            _ => return Ok(None),
+        };
+        if packet.track_id != track.track_id {
+            continue;
+        }
+        if let Ok(buffer) = decoder.decode(&packet) {
+            let buffer = Frames::Buffer(buffer);
+            if buffer.frames() > 0 {
+                return Ok(Some(buffer.channels()));
+            }
+        }
+    }
+    Ok(None)
+}
+
 /// Decodes `[offset, offset + duration)` of `source`.
 pub fn decode(source: &AudioSource, options: &DecodeOptions) -> Result<Decoded> {
     decode_track(open_for(source, options)?, source, options, 0)
@@ -226,18 +269,7 @@ pub(crate) fn decode_track(
     capacity: u64,
 ) -> Result<Decoded> {
     let name = source.name();
-    let track_params = track
-        .format
-        .tracks()
-        .iter()
-        .find(|t| t.id == track.track_id)
-        .and_then(|t| t.codec_params.as_ref())
-        .and_then(|p| p.audio())
-        .cloned()
-        .ok_or_else(|| Error::decode(&name, "audio track disappeared"))?;
-    let mut decoder = symphonia::default::get_codecs()
-        .make_audio_decoder(&track_params, &AudioDecoderOptions::default().gapless(true))
-        .map_err(|err| Error::decode(&name, format!("{UNSUPPORTED} codec parameters ({err})")))?;
+    let (track_params, mut decoder) = make_decoder(&track, &name)?;
 
     // 16-bit little-endian PCM is read from the packets directly.
     let interleaved_s16 = (track_params.codec == CODEC_ID_PCM_S16LE)
