@@ -143,6 +143,28 @@ def test_real_mp3s_keep_decoding_after_tags_and_junk(tmp_path: Path) -> None:
     np.testing.assert_array_equal(y, plain)
 
 
+@pytest.mark.parametrize("sr", [8000, 11025, 12000, 16000, 22050, 24000, 32000, 48000])
+def test_mp3s_of_every_mpeg_version_are_still_taken(tmp_path: Path, sr: int) -> None:
+    # MPEG-2.5 (8-12 kHz), MPEG-2 (16-24 kHz) and MPEG-1 frames.
+    path = make(tmp_path, "tone", chirp(100, sr / 4, 1.0, sr), sr, "mp3")
+    y, got_sr = ad.load(path, backend="rust")
+    want, _ = ad.load(path, backend="pyav")
+    assert got_sr == sr and abs(len(y) - len(want)) <= 1152
+
+
+def test_mpeg_layer_ii_is_still_taken(tmp_path: Path) -> None:
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("Debian's ffmpeg encodes layer II here (`make env` installs it)")
+    path = tmp_path / "tone.mp2"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100:duration=1",
+         "-c:a", "mp2", "-b:a", "128k", str(path)], check=True,
+    )
+    y, sr = ad.load(path, backend="rust")
+    assert sr == 44100 and abs(len(y) - 44100) <= 1152
+    assert ad.info(path, backend="rust").codec == "mp2"
+
+
 # -- FLAC frames whose block size disagrees with STREAMINFO ----------------------------------
 
 

@@ -429,6 +429,38 @@ mod tests {
     }
 
     #[test]
+    fn free_format_frames_are_measured_to_the_next_header() {
+        // MPEG-1 layer III, free format (bitrate index 0), 44.1 kHz.
+        let mut frame = vec![0u8; 700];
+        frame[..4].copy_from_slice(&[0xff, 0xfb, 0x00, 0x00]);
+        let stream = frame.repeat(6);
+        assert_eq!(free_format_len(&stream, 0, 0xfffb_0000), Some(700));
+        let found = sniff_bytes(&stream).unwrap();
+        assert_eq!((found.kind, found.start), (Kind::Mpeg, 0));
+    }
+
+    #[test]
+    fn adts_needs_a_run_too() {
+        // AAC LC, 44.1 kHz, stereo, 200-byte frames, no CRC.
+        let mut frame = vec![0u8; 200];
+        let len = 200u16;
+        frame[..7].copy_from_slice(&[
+            0xff,
+            0xf1,
+            0x50,
+            0x80 | (len >> 11) as u8,
+            (len >> 3) as u8,
+            ((len & 7) << 5) as u8 | 0x1f,
+            0xfc,
+        ]);
+        assert_eq!(adts_frame_len(&frame[..7]), Some(200));
+        assert_eq!(sniff_bytes(&frame.repeat(5)).unwrap().kind, Kind::Adts);
+        let mut short = frame.repeat(2);
+        short.extend_from_slice(&[0x42; 5000]);
+        assert!(sniff_bytes(&short).is_err());
+    }
+
+    #[test]
     fn mpeg_frame_lengths_follow_the_standard() {
         assert_eq!(mpeg_frame_len(0xfffb_9000), Some(417)); // v1 L3 128k 44.1k
         assert_eq!(mpeg_frame_len(0xfffb_9200), Some(418)); // padded
