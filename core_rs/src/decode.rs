@@ -2,10 +2,10 @@
 //! the frames asked for into planar f32.
 
 use std::sync::OnceLock;
+
 use symphonia::core::codecs::audio::well_known::CODEC_ID_PCM_S16LE;
 use symphonia::core::codecs::audio::{AudioCodecParameters, AudioDecoder, AudioDecoderOptions};
 use symphonia::core::errors::Error as SymphoniaError;
-
 use symphonia::core::formats::probe::{Hint, Probe, ProbeOptions};
 use symphonia::core::formats::{FormatOptions, FormatReader, SeekMode, SeekTo, TrackType};
 use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
@@ -311,7 +311,7 @@ pub(crate) fn decode_track(
     }
 
     let mut channels: Vec<Vec<f32>> = Vec::new();
-    let mut warning: Option<String> = track.warning.clone();
+    let mut warning: Option<String> = None;
     // Frames already reserved, capped by the file size so that a header
     // declaring gigabytes cannot make a tiny file allocate them.
     let reserve = end
@@ -456,6 +456,11 @@ pub(crate) fn decode_track(
             warning = Some(format!("{name}: {message}; decoded up to the damage"));
         }
     }
+    // The header's own quirk (read as FFmpeg reads it) comes first.
+    let warning = match (track.warning, warning) {
+        (Some(quirk), Some(damage)) => Some(format!("{quirk}; {}", damage.trim_start_matches(&format!("{name}: ")))),
+        (quirk, damage) => quirk.or(damage),
+    };
     Ok(Decoded { channels, sample_rate: track.sample_rate, warning })
 }
 

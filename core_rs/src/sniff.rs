@@ -442,7 +442,7 @@ mod tests {
     #[test]
     fn adts_needs_a_run_too() {
         // AAC LC, 44.1 kHz, stereo, 200-byte frames, no CRC.
-        let mut frame = vec![0u8; 200];
+        let mut frame = [0u8; 200];
         let len = 200u16;
         frame[..7].copy_from_slice(&[
             0xff,
