@@ -102,10 +102,13 @@ demo: build-release
 	$(PY) -m demo
 
 # Mutation fuzzing of the decode contract (minutes; outside `make test`,
-# which runs a short fixed-seed run): FUZZ_INPUTS=100000 make fuzz.
+# which runs a short fixed-seed run): FUZZ_INPUTS=100000 make fuzz. Workers
+# run under an address-space limit of FUZZ_MEMORY_GB, so that an allocation
+# far beyond what an input holds shows up as a crash.
 FUZZ_INPUTS ?= 20000
+FUZZ_MEMORY_GB ?= 4
 fuzz: build-release
-	nice -n 10 $(PY) -m fuzz.mutate --inputs $(FUZZ_INPUTS)
+	nice -n 10 $(PY) -m fuzz.mutate --inputs $(FUZZ_INPUTS) --memory-gb $(FUZZ_MEMORY_GB)
 
 bench: build-release
 	$(PY) benchmarks/decode.py

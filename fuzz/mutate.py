@@ -17,6 +17,11 @@ The contract checked for every input, in worker subprocesses:
   or grows the process's peak memory by more than max(64 MB, 50x the
   input's size) (allocation bounded by what the file can hold).
 
+Workers run under an address-space limit (`--memory-gb`, 4 GB by default,
+as `ulimit -v` in containers and batch schedulers): an allocation far beyond
+what an input holds fails there even if its pages are never touched, and
+where Rust would abort on it the worker dies and the input is reported.
+
 Violations are printed and written under `--out` (input file + one JSON
 line each); the exit status is 1 if there was any.
 """
@@ -56,6 +61,7 @@ SEEDS = [
     ("adts_aac", "adts", "aac", "fltp", 1, "aac"),
 ]
 ALLOWED = ("DecodeError", "UnsupportedFormatError", "ValueError")
+MEMORY_GB = 4.0
 
 
 def make_seeds(folder: Path) -> list[Path]:
@@ -128,12 +134,22 @@ def mutate(seed_bytes: list[bytes], seed: int, index: int) -> bytes:
 # -- the worker: one subprocess checks a range of inputs ---------------------------------
 
 
-def worker(seed_dir: Path, seed: int, start: int, stop: int, scratch: Path) -> None:
-    """Check inputs [start, stop): prints `i` before each (so a crash names
-    it) and a JSON violation line for each broken promise."""
+def limit_address_space(gb: float) -> None:
+    """Caps this process's address space at `gb` gigabytes (RLIMIT_AS)."""
+    import resource
+
+    limit = int(gb * (1 << 30))
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def worker(seed_dir: Path, seed: int, start: int, stop: int, scratch: Path, memory_gb: float = MEMORY_GB) -> None:
+    """Check inputs [start, stop) under a `memory_gb` address-space limit:
+    prints `i` before each (so a crash names it) and a JSON violation line
+    for each broken promise."""
     import resource
     import warnings
 
+    limit_address_space(memory_gb)
     import audiodecode as ad
 
     warnings.simplefilter("ignore")
@@ -196,8 +212,11 @@ def _exception(call: str, err: Exception, path: Path) -> list[str]:
 # -- the driver ------------------------------------------------------------------------------
 
 
-def run(inputs: int, seed: int, workers: int, timeout: float, out: Path, chunk: int = 2000) -> dict:
-    """Check `inputs` inputs on `workers` subprocesses; returns a summary."""
+def run(
+    inputs: int, seed: int, workers: int, timeout: float, out: Path, chunk: int = 2000, memory_gb: float = MEMORY_GB
+) -> dict:
+    """Check `inputs` inputs on `workers` subprocesses, each under a
+    `memory_gb` address-space limit; returns a summary."""
     out.mkdir(parents=True, exist_ok=True)
     seed_dir = Path(tempfile.gettempdir()) / "audiodecode-fuzz-seeds"
     seeds = make_seeds(seed_dir)
@@ -214,7 +233,7 @@ def run(inputs: int, seed: int, workers: int, timeout: float, out: Path, chunk: 
         with log.open("w") as sink:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "fuzz.mutate", "--worker", str(seed_dir), str(seed), str(start), str(stop),
-                 str(scratch)], cwd=ROOT, env=env, stdout=sink, stderr=subprocess.DEVNULL,
+                 str(scratch), str(memory_gb)], cwd=ROOT, env=env, stdout=sink, stderr=subprocess.DEVNULL,
             )
         running.append({"proc": proc, "stop": stop, "last": start - 1, "since": time.perf_counter(),
                          "scratch": scratch, "log": log})
@@ -256,7 +275,8 @@ def run(inputs: int, seed: int, workers: int, timeout: float, out: Path, chunk: 
                 leftover.unlink()
             job["scratch"].rmdir()
     seconds = time.perf_counter() - started
-    summary = {"inputs": inputs, "seed": seed, "violations": len(violations), "seconds": round(seconds, 1),
+    summary = {"inputs": inputs, "seed": seed, "memory_gb": memory_gb, "violations": len(violations),
+               "seconds": round(seconds, 1),
                "inputs_per_s": round(inputs / seconds, 1), "seeds": [p.name for p in seeds]}
     (out / "summary.json").write_text(json.dumps({**summary, "details": violations}, indent=1))
     return summary
@@ -264,17 +284,18 @@ def run(inputs: int, seed: int, workers: int, timeout: float, out: Path, chunk: 
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        seed_dir, seed, start, stop, scratch = sys.argv[2:7]
-        worker(Path(seed_dir), int(seed), int(start), int(stop), Path(scratch))
+        seed_dir, seed, start, stop, scratch, memory_gb = sys.argv[2:8]
+        worker(Path(seed_dir), int(seed), int(start), int(stop), Path(scratch), float(memory_gb))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--inputs", type=int, default=int(os.environ.get("FUZZ_INPUTS", 20000)))
     parser.add_argument("--seed", type=int, default=int(os.environ.get("FUZZ_SEED", 0)))
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds without progress = a hang")
+    parser.add_argument("--memory-gb", type=float, default=MEMORY_GB, help="each worker's address-space limit")
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "audiodecode-fuzz-out")
     args = parser.parse_args()
-    summary = run(args.inputs, args.seed, args.workers, args.timeout, args.out)
+    summary = run(args.inputs, args.seed, args.workers, args.timeout, args.out, memory_gb=args.memory_gb)
     print(json.dumps(summary))
     sys.exit(1 if summary["violations"] else 0)
 

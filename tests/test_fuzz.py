@@ -4,6 +4,8 @@ catches each kind of broken promise, so a clean run means something."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -42,6 +44,23 @@ def test_the_checker_catches_every_kind_of_broken_promise(tmp_path: Path) -> Non
     assert check(path, fake(raising(DecodeError(f"{path}: bad")), load_batch=raising(KeyError("k"))))
     assert not check(path, fake(raising(DecodeError(f"{path}: bad"))))  # the contract kept
     assert not check(path, fake(lambda p, mono: (np.zeros((1, 4), np.float32), 16000)))
+
+
+def test_workers_run_under_an_address_space_limit() -> None:
+    # What a worker does first: beyond the limit an allocation fails even
+    # if its pages would never be touched (where Rust would abort on it,
+    # the worker dies and the run reports the input).
+    code = (
+        "from fuzz.mutate import limit_address_space\n"
+        "limit_address_space(1.0)\n"
+        "try:\n"
+        "    bytearray(2 << 30)\n"
+        "    print('allocated')\n"
+        "except MemoryError:\n"
+        "    print('refused')\n"
+    )
+    root = Path(__file__).parent.parent
+    assert subprocess.check_output([sys.executable, "-c", code], cwd=root, text=True).strip() == "refused"
 
 
 @pytest.mark.slow

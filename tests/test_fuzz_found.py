@@ -47,6 +47,20 @@ EXPECTED = {
     # ADTS whose header says 3 channels while its frames decode to 1 (as
     # FFmpeg's do): `info` reported 3 and `load` gave 1.
     "ours_adts_channels_info_vs_load_39671.aac": "audio or error",
+    # Issue 24: a CAF declaring 40 years and 2**31-frame packets (8.6 GB of
+    # decoder buffer); see test_an_8gb_packet_header_fails_the_call_not_the_process.
+    "mut_267_caf_8gb_packet_alloc.caf": "audio or error",
+    # A WAV header inside OptimFROG and Monkey's Audio files, and after 300
+    # junk bytes: FFmpeg refuses all three, so must we.
+    "embedded_riff_ofr.ofr": "error",
+    "embedded_riff_ape.ape": "error",
+    "embedded_riff_junk.bin": "error",
+    # 20 kB of a non-audio file with a few MPEG layer I frame headers in it.
+    "garb_236_nonaudio_as_mp1.bin": "error",
+    # Our `make fuzz` under the memory limit (2026-12-07, seed 0, input 8767):
+    # ADTS whose first frame is damaged; `info` failed on it in the core and
+    # PyAV said 2 channels, while `load` skipped it and gave 1.
+    "ours_adts_damaged_first_frame_8767.aac": "audio or error",
 }
 
 
@@ -125,3 +139,39 @@ def test_a_header_declaring_gigabytes_is_refused_before_allocating(name: str) ->
     )
     grown_kb = int(subprocess.check_output([sys.executable, "-c", code], cwd=Path(__file__).parent.parent).strip())
     assert grown_kb < 64_000
+
+
+def test_an_8gb_packet_header_fails_the_call_not_the_process() -> None:
+    # Under an address-space limit (as `ulimit -v` in containers and batch
+    # schedulers) the 8.6 GB the header asks for cannot even be reserved:
+    # before issue 24 Rust aborted the interpreter there (SIGABRT). Now each
+    # call returns the 13,230 real frames or raises a DecodeError, and
+    # `info` agrees with `load` (or says it does not know the length).
+    path = FIXTURES / "mut_267_caf_8gb_packet_alloc.caf"
+    code = (
+        "import resource, sys, warnings\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))\n"
+        "import audiodecode as ad\n"
+        "warnings.simplefilter('ignore')\n"
+        "for backend in ('auto', 'rust', 'pyav'):\n"
+        "    for call in ('load', 'info'):\n"
+        "        try:\n"
+        "            got = ad.load(sys.argv[1], mono=False, backend=backend) if call == 'load' else ad.info(sys.argv[1], backend=backend)\n"
+        "            print(backend, call, got[0].shape[1] if call == 'load' else got.frames)\n"
+        "        except ad.DecodeError as err:\n"
+        "            print(backend, call, 'error', sys.argv[1] in str(err))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(path)], cwd=Path(__file__).parent.parent, capture_output=True, text=True, check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, f"exit status {done.returncode}: {done.stderr[-2000:]}"
+    results = {tuple(line.split()[:2]): line.split()[2:] for line in done.stdout.splitlines()}
+    assert len(results) == 6, done.stdout
+    for backend in ("auto", "rust", "pyav"):
+        loaded, described = results[(backend, "load")], results[(backend, "info")]
+        assert loaded in (["error", "True"], ["13230"]), (backend, loaded)
+        if loaded == ["error", "True"]:
+            assert described == ["error", "True"], (backend, described)
+        else:
+            assert described in (["None"], ["13230"], ["error", "True"]), (backend, described)

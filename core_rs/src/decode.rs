@@ -1,10 +1,12 @@
 //! Decoding with symphonia: probe the content, seek to the offset, decode
 //! the frames asked for into planar f32.
 
+use std::sync::OnceLock;
+
 use symphonia::core::codecs::audio::well_known::CODEC_ID_PCM_S16LE;
-use symphonia::core::codecs::audio::AudioDecoderOptions;
+use symphonia::core::codecs::audio::{AudioCodecParameters, AudioDecoder, AudioDecoderOptions};
 use symphonia::core::errors::Error as SymphoniaError;
-use symphonia::core::formats::probe::Hint;
+use symphonia::core::formats::probe::{Hint, Probe, ProbeOptions};
 use symphonia::core::formats::{FormatOptions, FormatReader, SeekMode, SeekTo, TrackType};
 use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
 use symphonia::core::meta::MetadataOptions;
@@ -13,7 +15,8 @@ use symphonia::core::units::Timestamp;
 use crate::convert::{append_mean, append_planar, Frames};
 use crate::error::{Error, Result, UNSUPPORTED};
 use crate::mp4_edit;
-use crate::source::AudioSource;
+use crate::sniff::{sniff, Kind};
+use crate::source::{AudioSource, Window};
 
 /// Packets decoded before a seek target and thrown away.
 const PREROLL_PACKETS: u64 = 4;
@@ -27,6 +30,23 @@ const MAX_CHANNELS: usize = 255;
 /// years): their sum in frames at any `u32` rate stays below `i64::MAX`,
 /// the range of the demuxers' timestamps.
 pub const MAX_SECONDS: f64 = 1e9;
+
+/// The most frames one byte of a compressed stream decodes to (a FLAC frame
+/// of 65,535 constant samples takes about 10 bytes; Ogg Vorbis silence
+/// about 1 byte per 1,000 frames): a declared length beyond it is not a fact
+/// about the file.
+const MAX_FRAMES_PER_BYTE: u64 = 8192;
+
+/// Samples in the largest packet of any codec we decode (a FLAC block of
+/// 65,536 frames in 8 channels). A header declaring larger packets sizes the
+/// decoder's buffer by them; they are taken only if the file could hold them
+/// (uncompressed, or 4-bit ADPCM at 2 samples a byte).
+const MAX_PACKET_SAMPLES: u64 = 65_536 * 8;
+
+/// A whole-file decode of a raw frame stream (MPEG audio, ADTS) that yields
+/// fewer frames than this, covering less than half of the input, found
+/// frame headers in bytes that are not audio.
+const HANDFUL_OF_FRAMES: u64 = 32;
 
 /// Which part of the file to decode, and how to treat damage.
 #[derive(Clone, Debug, Default)]
@@ -72,23 +92,47 @@ pub(crate) struct OpenedTrack {
     /// Encoder priming symphonia does not drop by itself (MP4 edit lists).
     pub priming: u64,
     pub byte_len: u64,
+    /// What the input is, and the byte where it starts (after tags).
+    pub kind: Kind,
+    pub start_byte: u64,
+    /// Set when the header was read differently from what it says.
+    pub warning: Option<String>,
+}
+
+/// symphonia's probe, made to take a format only where the stream given to
+/// it starts (MP4's `ftyp` is 4 bytes in): [`sniff`] found that start.
+fn probe() -> &'static Probe {
+    static PROBE: OnceLock<Probe> = OnceLock::new();
+    PROBE.get_or_init(|| {
+        let mut probe = Probe::new_with_options(&ProbeOptions { max_probe_depth: 8, ..Default::default() });
+        symphonia::default::register_enabled_formats(&mut probe);
+        probe
+    })
 }
 
 pub(crate) fn open(source: &AudioSource) -> Result<OpenedTrack> {
     let name = source.name();
-    let (media, byte_len) = source.open()?;
+    let (mut media, byte_len) = source.open()?;
     if byte_len == 0 {
         return Err(Error::decode(&name, "empty file (0 bytes)"));
     }
-    let mss = MediaSourceStream::new(media, MediaSourceStreamOptions::default());
+    let sniffed = sniff(&mut *media, byte_len, &name)?;
+    let window = Window::new(media, sniffed.start, byte_len, sniffed.patch)
+        .map_err(|err| Error::Io { path: name.clone(), message: err.to_string() })?;
+    let mss = MediaSourceStream::new(Box::new(window), MediaSourceStreamOptions::default());
     // No extension hint: the container is found from the content alone.
-    let format = symphonia::default::get_probe()
-        .probe(&Hint::new(), mss, FormatOptions::default(), MetadataOptions::default())
-        .map_err(|err| match err {
+    let format = probe().probe(&Hint::new(), mss, FormatOptions::default(), MetadataOptions::default()).map_err(
+        |err| match err {
             SymphoniaError::Unsupported(_) => Error::decode(&name, format!("{UNSUPPORTED} or unrecognised container")),
             other => Error::decode(&name, format!("not a readable audio file ({other})")),
-        })?;
+        },
+    )?;
     let container = format.format_info().short_name;
+    if !sniffed.kind.read_by(container) {
+        // The reader of the kind the start says refused the header, and the
+        // probe found another format's marker a few bytes in.
+        return Err(Error::decode(&name, format!("damaged {:?} header", sniffed.kind)));
+    }
     let track = format
         .default_track(TrackType::Audio)
         .ok_or_else(|| Error::decode(&name, format!("{UNSUPPORTED}: no audio track in {container}")))?;
@@ -114,12 +158,24 @@ pub(crate) fn open(source: &AudioSource) -> Result<OpenedTrack> {
         None => return Err(Error::decode(&name, "no channel count in the stream header")),
         Some(_) => {}
     }
-    let priming = if container.contains("mp4") || container.contains("isomp4") {
-        source.reader().map(|mut reader| mp4_edit::priming_frames(&mut reader)).unwrap_or(0)
+    let channel_count = channels.unwrap_or(1) as u64;
+    if let Some(n) = params.max_frames_per_packet {
+        if n.saturating_mul(channel_count) > MAX_PACKET_SAMPLES.max(byte_len.saturating_mul(2)) {
+            return Err(Error::decode(
+                &name,
+                format!("the header declares packets of {n} frames, more than the {byte_len}-byte file can hold"),
+            ));
+        }
+    }
+    let priming = if sniffed.kind == Kind::Mp4 {
+        source.reader().map(|mut reader| mp4_edit::priming_frames(&mut reader, sniffed.start)).unwrap_or(0)
     } else {
         0
     };
-    let declared_frames = track.num_frames.map(|n| n.saturating_sub(priming));
+    // A length the bytes cannot hold (twice over: a file cut in half still
+    // says how long it was) is damage, not a fact to report or plan by.
+    let holds = frames_the_bytes_hold(&codec, params, channel_count, byte_len - sniffed.start);
+    let declared_frames = track.num_frames.map(|n| n.saturating_sub(priming)).filter(|&n| n <= holds.saturating_mul(2));
     Ok(OpenedTrack {
         track_id: track.id,
         sample_rate,
@@ -130,7 +186,65 @@ pub(crate) fn open(source: &AudioSource) -> Result<OpenedTrack> {
         priming,
         byte_len,
         format,
+        kind: sniffed.kind,
+        start_byte: sniffed.start,
+        warning: sniffed.warning.map(|w| format!("{name}: {w}")),
     })
+}
+
+/// An upper bound on the frames `bytes` of a stream of `codec` can hold:
+/// exact for uncompressed PCM (every frame takes its bytes), generous for
+/// compressed codecs ([`MAX_FRAMES_PER_BYTE`]).
+fn frames_the_bytes_hold(codec: &str, params: &AudioCodecParameters, channels: u64, bytes: u64) -> u64 {
+    if !codec.starts_with("pcm") {
+        return bytes.saturating_mul(MAX_FRAMES_PER_BYTE);
+    }
+    // The narrowest sample the header names (A-law and mu-law: a byte).
+    let bits = [params.bits_per_coded_sample, params.bits_per_sample].into_iter().flatten().min().unwrap_or(8);
+    bytes / (channels * (bits as u64 / 8).max(1))
+}
+
+/// The codec parameters of `track` and a decoder made from them.
+fn make_decoder(track: &OpenedTrack, name: &str) -> Result<(AudioCodecParameters, Box<dyn AudioDecoder>)> {
+    let params = track
+        .format
+        .tracks()
+        .iter()
+        .find(|t| t.id == track.track_id)
+        .and_then(|t| t.codec_params.as_ref())
+        .and_then(|p| p.audio())
+        .cloned()
+        .ok_or_else(|| Error::decode(name, "audio track disappeared"))?;
+    let decoder = symphonia::default::get_codecs()
+        .make_audio_decoder(&params, &AudioDecoderOptions::default().gapless(true))
+        .map_err(|err| Error::decode(name, format!("{UNSUPPORTED} codec parameters ({err})")))?;
+    Ok((params, decoder))
+}
+
+/// Packets [`first_packet_channels`] tries before giving up.
+const CHANNEL_PROBE_PACKETS: usize = 64;
+
+/// The channel count of the first packet of `track` that decodes to frames,
+/// which is what [`decode_track`] gives its output (damaged packets before
+/// it are skipped there too); `None` if none of the first packets decodes.
+pub(crate) fn first_packet_channels(mut track: OpenedTrack, name: &str) -> Result<Option<usize>> {
+    let (_, mut decoder) = make_decoder(&track, name)?;
+    for _ in 0..CHANNEL_PROBE_PACKETS {
+        let packet = match track.format.next_packet() {
+            Ok(Some(packet)) => packet,
+            _ => return Ok(None),
+        };
+        if packet.track_id != track.track_id {
+            continue;
+        }
+        if let Ok(buffer) = decoder.decode(&packet) {
+            let buffer = Frames::Buffer(buffer);
+            if buffer.frames() > 0 {
+                return Ok(Some(buffer.channels()));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// Decodes `[offset, offset + duration)` of `source`.
@@ -155,18 +269,7 @@ pub(crate) fn decode_track(
     capacity: u64,
 ) -> Result<Decoded> {
     let name = source.name();
-    let track_params = track
-        .format
-        .tracks()
-        .iter()
-        .find(|t| t.id == track.track_id)
-        .and_then(|t| t.codec_params.as_ref())
-        .and_then(|p| p.audio())
-        .cloned()
-        .ok_or_else(|| Error::decode(&name, "audio track disappeared"))?;
-    let mut decoder = symphonia::default::get_codecs()
-        .make_audio_decoder(&track_params, &AudioDecoderOptions::default().gapless(true))
-        .map_err(|err| Error::decode(&name, format!("{UNSUPPORTED} codec parameters ({err})")))?;
+    let (track_params, mut decoder) = make_decoder(&track, &name)?;
 
     // 16-bit little-endian PCM is read from the packets directly.
     let interleaved_s16 = (track_params.codec == CODEC_ID_PCM_S16LE)
@@ -217,6 +320,10 @@ pub(crate) fn decode_track(
         .unwrap_or(0)
         .max(capacity)
         .min(track.byte_len.saturating_mul(16));
+    // What the frames of a raw frame stream cover, to tell audio from a few
+    // frame headers found in other bytes.
+    let (mut packets, mut packet_bytes) = (0u64, 0u64);
+    let mut ended = false;
 
     loop {
         if let Some(end) = end {
@@ -226,7 +333,10 @@ pub(crate) fn decode_track(
         }
         let packet = match track.format.next_packet() {
             Ok(Some(packet)) => packet,
-            Ok(None) => break,
+            Ok(None) => {
+                ended = true;
+                break;
+            }
             Err(SymphoniaError::ResetRequired) => break,
             Err(SymphoniaError::IoError(err)) if err.kind() == std::io::ErrorKind::UnexpectedEof => {
                 if options.strict {
@@ -246,6 +356,8 @@ pub(crate) fn decode_track(
         if packet.track_id != track.track_id {
             continue;
         }
+        packets += 1;
+        packet_bytes += packet.data.len() as u64;
         let buffer = if let Some(count) = interleaved_s16 {
             Frames::InterleavedS16 { data: &packet.data, channels: count }
         } else {
@@ -278,7 +390,8 @@ pub(crate) fn decode_track(
                 return Err(Error::decode(&name, "stream has no channels"));
             }
             let planes = if options.mono { 1 } else { count };
-            channels = (0..planes).map(|_| Vec::with_capacity(reserve as usize)).collect();
+            channels = (0..planes).map(|_| Vec::new()).collect();
+            reserve_frames(&mut channels, reserve / planes as u64, &name)?;
         }
         // Timeline position of the buffer's first frame: the packet's pts,
         // plus what gapless trimming removed, minus the MP4 priming.
@@ -295,6 +408,7 @@ pub(crate) fn decode_track(
             continue;
         }
         let (skip, take) = ((from - first) as usize, (to - from) as usize);
+        reserve_frames(&mut channels, take as u64, &name)?;
         if options.mono {
             append_mean(&buffer, skip, take, &mut channels[0]);
         } else {
@@ -302,6 +416,18 @@ pub(crate) fn decode_track(
         }
     }
 
+    let after_start = track.byte_len - track.start_byte;
+    if track.kind.is_frame_stream()
+        && ended
+        && start == 0
+        && packets < HANDFUL_OF_FRAMES
+        && packet_bytes.saturating_mul(2) < after_start
+    {
+        return Err(Error::decode(
+            &name,
+            format!("not audio: only {packets} frames ({packet_bytes} bytes) in the {after_start} bytes of the stream"),
+        ));
+    }
     if channels.first().is_none_or(Vec::is_empty) {
         if start > 0 && track.declared_frames.is_some_and(|n| start >= n) {
             return Err(Error::invalid(format!(
@@ -330,7 +456,25 @@ pub(crate) fn decode_track(
             warning = Some(format!("{name}: {message}; decoded up to the damage"));
         }
     }
+    // The header's own quirk (read as FFmpeg reads it) comes first.
+    let warning = match (track.warning, warning) {
+        (Some(quirk), Some(damage)) => Some(format!("{quirk}; {}", damage.trim_start_matches(&format!("{name}: ")))),
+        (quirk, damage) => quirk.or(damage),
+    };
     Ok(Decoded { channels, sample_rate: track.sample_rate, warning })
+}
+
+/// Room for `frames` more in each plane, or a decode error: an allocation
+/// that fails (under an address-space limit) must fail the call, not abort
+/// the process.
+fn reserve_frames(channels: &mut [Vec<f32>], frames: u64, name: &str) -> Result<()> {
+    let count = channels.len();
+    for plane in channels {
+        plane
+            .try_reserve(frames as usize)
+            .map_err(|_| Error::decode(name, format!("out of memory for {frames} more frames in {count} channels")))?;
+    }
+    Ok(())
 }
 
 fn validate(options: &DecodeOptions) -> Result<()> {

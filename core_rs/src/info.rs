@@ -1,6 +1,6 @@
 //! Stream properties without decoding the audio.
 
-use crate::decode::{decode_track, open, DecodeOptions};
+use crate::decode::{first_packet_channels, open};
 use crate::error::Result;
 use crate::source::AudioSource;
 
@@ -38,13 +38,10 @@ fn info_unguarded(source: &AudioSource) -> Result<AudioInfo> {
     if info.container == "aac" {
         // An ADTS stream's channel count is only what its first frame
         // header says; the frames' own elements decide what decodes (and
-        // FFmpeg goes by them too). Decode the first frame and report its
-        // channels, so that `info` and `load` agree; a stream the decoder
-        // refuses is refused here too, as `load` would refuse it.
-        let first_frame = DecodeOptions { duration_s: Some(1024.0 / info.sample_rate as f64), ..Default::default() };
-        let decoded = decode_track(track, source, &first_frame, 0)?;
-        if decoded.frames() > 0 {
-            info.channels = decoded.channels.len();
+        // FFmpeg goes by them too). Report the channels of the first frame
+        // that decodes, as `load` gives them (it skips damaged ones too).
+        if let Some(channels) = first_packet_channels(track, &source.name())? {
+            info.channels = channels;
         }
     }
     Ok(info)

@@ -14,6 +14,7 @@ mod mp4_edit;
 pub mod pool;
 pub mod resample;
 mod samples;
+mod sniff;
 pub mod source;
 
 #[cfg(feature = "python")]

@@ -9,14 +9,15 @@ use std::io::{Read, Seek, SeekFrom};
 
 const MAX_DEPTH: usize = 8;
 
-/// Frames of priming to drop from the first audio track, or 0 when the file
-/// has no usable edit list (or is not MP4 at all).
-pub fn priming_frames(reader: &mut dyn ReadSeek) -> u64 {
+/// Frames of priming to drop from the first audio track of the MP4 file
+/// starting at byte `start`, or 0 when the file has no usable edit list (or
+/// is not MP4 at all).
+pub fn priming_frames(reader: &mut dyn ReadSeek, start: u64) -> u64 {
     let end = match reader.seek(SeekFrom::End(0)) {
         Ok(end) => end,
         Err(_) => return 0,
     };
-    find_audio_priming(reader, 0, end, 0).unwrap_or(0)
+    find_audio_priming(reader, start, end, 0).unwrap_or(0)
 }
 
 pub trait ReadSeek: Read + Seek {}

@@ -1,7 +1,7 @@
 //! Where encoded audio comes from: a path or bytes already in memory.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Cursor, Read, Seek};
+use std::io::{Cursor, Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -113,6 +113,76 @@ fn file_kind(meta: &std::fs::Metadata) -> &'static str {
     }
     let _ = meta;
     "not a file"
+}
+
+/// The part of a stream from `start` on, seen as a whole stream, with a few
+/// bytes replaced: what symphonia reads once [`crate::sniff`] has found
+/// where the audio starts (and any header field to read differently).
+pub(crate) struct Window {
+    inner: Box<dyn MediaSource>,
+    start: u64,
+    len: u64,
+    /// Where the window is, relative to `start`.
+    pos: u64,
+    /// `(position relative to start, bytes)` read instead of the stream's.
+    patch: Option<(u64, Vec<u8>)>,
+}
+
+impl Window {
+    /// `inner` (of `total` bytes) from `start` on; `patch` is positioned in
+    /// `inner`'s terms.
+    pub(crate) fn new(
+        mut inner: Box<dyn MediaSource>,
+        start: u64,
+        total: u64,
+        patch: Option<(u64, Vec<u8>)>,
+    ) -> std::io::Result<Self> {
+        inner.seek(SeekFrom::Start(start))?;
+        let patch = patch.map(|(at, bytes)| (at - start, bytes));
+        Ok(Window { inner, start, len: total - start, pos: 0, patch })
+    }
+}
+
+impl Read for Window {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some((at, bytes)) = &self.patch {
+            // The overlap of [pos, pos + n) with [at, at + bytes.len()).
+            let from = self.pos.max(*at);
+            let to = (self.pos + n as u64).min(at + bytes.len() as u64);
+            for p in from..to {
+                buf[(p - self.pos) as usize] = bytes[(p - at) as usize];
+            }
+        }
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for Window {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        let to = match to {
+            SeekFrom::Start(p) => SeekFrom::Start(self.start + p),
+            other => other,
+        };
+        let at = self.inner.seek(to)?;
+        if at < self.start {
+            self.inner.seek(SeekFrom::Start(self.start + self.pos))?;
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start of the audio"));
+        }
+        self.pos = at - self.start;
+        Ok(self.pos)
+    }
+}
+
+impl MediaSource for Window {
+    fn is_seekable(&self) -> bool {
+        self.inner.is_seekable()
+    }
+
+    fn byte_len(&self) -> Option<u64> {
+        Some(self.len)
+    }
 }
 
 /// `Arc<[u8]>` as a cursor target, so a batch can share one buffer.
