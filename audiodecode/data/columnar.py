@@ -203,6 +203,9 @@ class _BlockReader:
         self.base: str | None = None
         self.bad: list[tuple[int, str]] = []
         self.start, self.first_line = 0, 1  # where the rows begin: byte, line number
+        # The role columns' types as the first block read them: given to
+        # pyarrow for the next blocks, it parses a third faster.
+        self.schema: Any = None
         with open(manifest, "rb") as f:
             head = f.read(BLOCK_BYTES)
         if head.startswith(BOM):  # the row reader's utf-8-sig drops it
@@ -238,7 +241,23 @@ class _BlockReader:
         """The block as an Arrow table (raises what pyarrow raises)."""
         pa, _, pj = _arrow()
         options = pj.ReadOptions(use_threads=True, block_size=ARROW_BLOCK_BYTES)
+        if self.schema is not None:
+            try:
+                parse = pj.ParseOptions(explicit_schema=self.schema)  # other columns are still inferred
+                return pj.read_json(pa.BufferReader(data), read_options=options, parse_options=parse)
+            except pa.ArrowInvalid:
+                pass  # a role column of another type here: infer them all
         return pj.read_json(pa.BufferReader(data), read_options=options)
+
+    def remember_types(self, table: Any) -> None:
+        """Keep the role columns' types of a block read by columns. Only
+        roles: for them a missing key and a null read alike, which an
+        explicit schema (filling absent columns with nulls) cannot tell apart."""
+        if self.schema is not None or self.names is None:
+            return
+        pa, _, _ = _arrow()
+        roles = [n for n in self.names.values() if n is not None and n in table.column_names]
+        self.schema = pa.schema([table.schema.field(n) for n in roles if not pa.types.is_null(table.schema.field(n).type)])
 
     def row(self, n: int, line: str) -> dict | str:
         """Line `n` as the row reader reads it: a dict, or why it is bad."""
@@ -254,6 +273,7 @@ class _BlockReader:
             self._settle(lambda: self._first_row(data, lines, starts, ends))
             part = self._columns(table, lines, starts, ends, data)
             if part is not None:
+                self.remember_types(table)
                 return part, newlines
         rows = self._dict_rows(data, lines, starts, ends, range(len(lines)))
         for _, row in rows:
@@ -496,6 +516,10 @@ class _DelimitedReader(_BlockReader):
             raise RowReaderNeeded("repeated or empty column names")
         self.keys = dict.fromkeys(self.fieldnames)
         self.first_line = 2
+        self.schema = None  # every cell is read as a string already
+
+    def remember_types(self, table: Any) -> None:
+        pass
 
     def checked(self, data: memoryview) -> memoryview:
         if self.quoting != csv.QUOTE_NONE and data.obj.find(b'"', 0, len(data)) >= 0:
