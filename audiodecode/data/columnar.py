@@ -1,24 +1,28 @@
-"""JSON Lines manifests of millions of rows, read as columns (pyarrow).
+"""Manifests of millions of rows, read as columns (pyarrow).
 
 The row reader (`audiodecode.data.manifests`) makes a Python dict per row;
 a NeMo manifest of ten million rows took minutes and a dozen gigabytes
 there. This reader takes the file in blocks of whole lines (`BLOCK_BYTES`),
-parses each block with pyarrow's JSON reader (C++, on every core) and turns
-its columns into the table's flat buffers (`audiodecode.data.columns`)
-with no Python object per row. One block is parsed at a time, so memory
-stays near the size of the finished table.
+parses each block with pyarrow's JSON or CSV reader (C++, on every core)
+and turns its columns into the table's flat buffers
+(`audiodecode.data.columns`) with no Python object per row; metadata
+columns of strings, ints and bools become the row reader's JSON text
+column-wise too. One block is parsed at a time, so memory stays near the
+size of the finished table.
 
 The table is the row reader's, row for row. A row this reader cannot
 vouch for (no path, a path with surrounding spaces or a leading "~", an
-empty transcript, a number that is negative, zero or not finite, a JSON
-null) is parsed from its own line by the row reader's code
-(`audiodecode.data.rows`), which keeps or names it exactly as before. A
-block that pyarrow reads differently from `json.loads` (a malformed line,
-a column that changes type, metadata columns, labels that are floats or
-lists) is parsed line by line the same way. A file whose layout only the
-row reader handles raises `RowReaderNeeded` (see there), and
-`audiodecode.data.manifests.read_manifest` then reads it with the row
-reader.
+empty transcript, a number that is negative, zero, not finite or (in CSV)
+not a plain decimal, a JSON null, a missing metadata key, a control
+character in a metadata string) is parsed from its own line by the row
+reader's code (`audiodecode.data.rows`), which keeps or names it exactly as
+before. A block that pyarrow reads differently from `json.loads` or
+`csv.DictReader` (a malformed line, a column that changes type, a cell
+count that is not the header's, float or list labels, nested or float
+metadata) is parsed line by line the same way. A file whose layout only the
+row reader handles raises `RowReaderNeeded` (see there, and
+`read_delimited`), and `audiodecode.data.manifests.read_manifest` then reads
+it with the row reader.
 
 pyarrow is in the ``sources`` extra; without it manifests are read by the
 row reader.
@@ -86,6 +90,13 @@ def _arrow() -> tuple[ModuleType, ModuleType, ModuleType]:
     import pyarrow.json
 
     return pyarrow, pyarrow.compute, pyarrow.json
+
+
+@functools.cache
+def _arrow_csv() -> ModuleType:
+    import pyarrow.csv
+
+    return pyarrow.csv
 
 
 @dataclass
@@ -538,8 +549,7 @@ class _DelimitedReader(_BlockReader):
 
     def parse(self, data: memoryview) -> Any:
         pa, _, _ = _arrow()
-        import pyarrow.csv as pcsv
-
+        pcsv = _arrow_csv()
         return pcsv.read_csv(
             pa.BufferReader(data),
             read_options=pcsv.ReadOptions(column_names=self.fieldnames, use_threads=True, block_size=ARROW_BLOCK_BYTES),
