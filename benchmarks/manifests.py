@@ -9,10 +9,11 @@ dict per row), side by side.
 The manifests are generated once under ~/.cache/audiodecode/bench/manifests
 and reused. Each open runs in a fresh subprocess (`audio_files(path,
 probe=False)`: the files do not exist, and probing is the duration cache's
-business, not the reader's) and reports its wall time, its CPU time (user + system, all threads: what
-a busy shared machine does not inflate as much as the wall time) and peak
-RSS (`resource.getrusage(RUSAGE_SELF).ru_maxrss`). The Rust core plays no part,
-so a debug build measures the same as a release build.
+business, not the reader's) and reports its wall time, its CPU time (user +
+system, all threads: what a busy shared machine inflates less than the wall
+time) and its peak RSS (`resource.getrusage(RUSAGE_SELF).ru_maxrss`). The
+Rust core plays no part, so a debug build measures the same as a release
+build.
 """
 
 from __future__ import annotations
