@@ -5,6 +5,8 @@
 - `table`: what a data set is (records, targets, the `AudioFiles` table).
 - `columns`: the flat, cheap-to-pickle columns the table is made of.
 - `manifests`: NeMo JSONL, CSV/TSV and dict lists as records.
+- `columnar`: the same manifests read as columns (pyarrow), for millions of
+  rows; `rows`: one row -> one record, shared by both readers.
 - `durations`: record durations probed from headers once, and cached; the
   bad-row policy every reader's table ends with (`finish`).
 - `text`: transcripts as tokens (character vocabulary, padded batches).

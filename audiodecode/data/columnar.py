@@ -1,24 +1,28 @@
-"""JSON Lines manifests of millions of rows, read as columns (pyarrow).
+"""Manifests of millions of rows, read as columns (pyarrow).
 
 The row reader (`audiodecode.data.manifests`) makes a Python dict per row;
 a NeMo manifest of ten million rows took minutes and a dozen gigabytes
 there. This reader takes the file in blocks of whole lines (`BLOCK_BYTES`),
-parses each block with pyarrow's JSON reader (C++, on every core) and turns
-its columns into the table's flat buffers (`audiodecode.data.columns`)
-with no Python object per row. One block is parsed at a time, so memory
-stays near the size of the finished table.
+parses each block with pyarrow's JSON or CSV reader (C++, on every core)
+and turns its columns into the table's flat buffers
+(`audiodecode.data.columns`) with no Python object per row; metadata
+columns of strings, ints and bools become the row reader's JSON text
+column-wise too. One block is parsed at a time, so memory stays near the
+size of the finished table.
 
 The table is the row reader's, row for row. A row this reader cannot
 vouch for (no path, a path with surrounding spaces or a leading "~", an
-empty transcript, a number that is negative, zero or not finite, a JSON
-null) is parsed from its own line by the row reader's code
-(`audiodecode.data.rows`), which keeps or names it exactly as before. A
-block that pyarrow reads differently from `json.loads` (a malformed line,
-a column that changes type, metadata columns, labels that are floats or
-lists) is parsed line by line the same way. A file whose layout only the
-row reader handles raises `RowReaderNeeded` (see there), and
-`audiodecode.data.manifests.read_manifest` then reads it with the row
-reader.
+empty transcript, a number that is negative, zero, not finite or (in CSV)
+not a plain decimal, a JSON null, a missing metadata key, a control
+character in a metadata string) is parsed from its own line by the row
+reader's code (`audiodecode.data.rows`), which keeps or names it exactly as
+before. A block that pyarrow reads differently from `json.loads` or
+`csv.DictReader` (a malformed line, a column that changes type, a cell
+count that is not the header's, float or list labels, nested or float
+metadata) is parsed line by line the same way. A file whose layout only the
+row reader handles raises `RowReaderNeeded` (see there, and
+`read_delimited`), and `audiodecode.data.manifests.read_manifest` then reads
+it with the row reader.
 
 pyarrow is in the ``sources`` extra; without it manifests are read by the
 row reader.
@@ -86,6 +90,13 @@ def _arrow() -> tuple[ModuleType, ModuleType, ModuleType]:
     import pyarrow.json
 
     return pyarrow, pyarrow.compute, pyarrow.json
+
+
+@functools.cache
+def _arrow_csv() -> ModuleType:
+    import pyarrow.csv
+
+    return pyarrow.csv
 
 
 @dataclass
@@ -203,6 +214,9 @@ class _BlockReader:
         self.base: str | None = None
         self.bad: list[tuple[int, str]] = []
         self.start, self.first_line = 0, 1  # where the rows begin: byte, line number
+        # The role columns' types as the first block read them: given to
+        # pyarrow for the next blocks, it parses a third faster.
+        self.schema: Any = None
         with open(manifest, "rb") as f:
             head = f.read(BLOCK_BYTES)
         if head.startswith(BOM):  # the row reader's utf-8-sig drops it
@@ -238,7 +252,23 @@ class _BlockReader:
         """The block as an Arrow table (raises what pyarrow raises)."""
         pa, _, pj = _arrow()
         options = pj.ReadOptions(use_threads=True, block_size=ARROW_BLOCK_BYTES)
+        if self.schema is not None:
+            try:
+                parse = pj.ParseOptions(explicit_schema=self.schema)  # other columns are still inferred
+                return pj.read_json(pa.BufferReader(data), read_options=options, parse_options=parse)
+            except pa.ArrowInvalid:
+                pass  # a role column of another type here: infer them all
         return pj.read_json(pa.BufferReader(data), read_options=options)
+
+    def remember_types(self, table: Any) -> None:
+        """Keep the role columns' types of a block read by columns. Only
+        roles: for them a missing key and a null read alike, which an
+        explicit schema (filling absent columns with nulls) cannot tell apart."""
+        if self.schema is not None or self.names is None:
+            return
+        pa, _, _ = _arrow()
+        roles = [n for n in self.names.values() if n is not None and n in table.column_names]
+        self.schema = pa.schema([table.schema.field(n) for n in roles if not pa.types.is_null(table.schema.field(n).type)])
 
     def row(self, n: int, line: str) -> dict | str:
         """Line `n` as the row reader reads it: a dict, or why it is bad."""
@@ -254,6 +284,7 @@ class _BlockReader:
             self._settle(lambda: self._first_row(data, lines, starts, ends))
             part = self._columns(table, lines, starts, ends, data)
             if part is not None:
+                self.remember_types(table)
                 return part, newlines
         rows = self._dict_rows(data, lines, starts, ends, range(len(lines)))
         for _, row in rows:
@@ -496,6 +527,10 @@ class _DelimitedReader(_BlockReader):
             raise RowReaderNeeded("repeated or empty column names")
         self.keys = dict.fromkeys(self.fieldnames)
         self.first_line = 2
+        self.schema = None  # every cell is read as a string already
+
+    def remember_types(self, table: Any) -> None:
+        pass
 
     def checked(self, data: memoryview) -> memoryview:
         if self.quoting != csv.QUOTE_NONE and data.obj.find(b'"', 0, len(data)) >= 0:
@@ -514,8 +549,7 @@ class _DelimitedReader(_BlockReader):
 
     def parse(self, data: memoryview) -> Any:
         pa, _, _ = _arrow()
-        import pyarrow.csv as pcsv
-
+        pcsv = _arrow_csv()
         return pcsv.read_csv(
             pa.BufferReader(data),
             read_options=pcsv.ReadOptions(column_names=self.fieldnames, use_threads=True, block_size=ARROW_BLOCK_BYTES),
