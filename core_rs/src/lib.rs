@@ -15,6 +15,7 @@ pub mod pool;
 pub mod resample;
 mod samples;
 pub mod source;
+pub mod storage;
 
 #[cfg(feature = "python")]
 mod python;

@@ -17,6 +17,7 @@ sequential read for remote ones) and kept as JSON in `index_dir`.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import tarfile
@@ -30,7 +31,7 @@ import numpy as np
 
 from audiodecode.data.records import AUDIO_EXTENSIONS, AudioFiles, vocabulary
 from audiodecode.data.sources.base import RecordSource, skipped
-from audiodecode.data.sources.storage import ByteRange, Storage, is_local, local_path
+from audiodecode.data.sources.storage import ByteRange, RangeFile, Storage, etag_of, is_local, local_path
 
 INDEX_FORMAT = "audiodecode-tar-index/1"
 LABEL_EXTENSIONS = ("cls", "txt", "json")
@@ -113,6 +114,12 @@ def index_shard(url: str, storage: Storage, *, label_key: str = "label") -> Shar
         if is_local(url):
             with tarfile.open(local_path(url), mode="r:") as tar:
                 walk(tar)
+        elif storage.is_native(url):
+            # One ranged request per block: the native engine's retries and
+            # length checks apply to each.
+            raw = RangeFile(storage, url, int(version.partition("-")[0]))
+            with io.BufferedReader(raw, STREAM_BLOCK) as f, tarfile.open(fileobj=f, mode="r|") as tar:
+                walk(tar)
         else:
             fs, path = storage.filesystem(url)
             with fs.open(path, "rb", block_size=STREAM_BLOCK) as f, tarfile.open(fileobj=f, mode="r|") as tar:
@@ -120,6 +127,8 @@ def index_shard(url: str, storage: Storage, *, label_key: str = "label") -> Shar
 
     try:
         if is_local(url):
+            build()
+        elif storage.is_native(url):
             build()
         else:
             storage._retrying(ByteRange(url), build)
@@ -205,7 +214,11 @@ class TarSource(RecordSource):
         ranges = []
         for r in rows:
             shard, offset, size = (int(v) for v in self.locations[r])
-            ranges.append(ByteRange(self.shards[shard], offset, offset + size))
+            url = self.shards[shard]
+            # The ETag the shard had when indexed: a rewritten shard's
+            # offsets are stale, and reading them must fail, not decode.
+            etag = etag_of(self.versions[shard]) if self.storage.is_native(url) else None
+            ranges.append(ByteRange(url, offset, offset + size, etag))
         out = self.storage.read_many(ranges)
         return [_name(got, self.keys[r]) if isinstance(got, Exception) else got for r, got in zip(rows, out)]
 
@@ -326,8 +339,6 @@ def write_tar_shards(
     list of str
         The shards written.
     """
-    import io
-
     written = []
     for start in range(0, len(records), per_shard):
         out = pattern.format(start // per_shard)
