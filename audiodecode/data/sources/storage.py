@@ -256,8 +256,11 @@ class Storage:
 
     def is_native(self, url: str) -> bool:
         """Whether `url` is read by the native engine."""
-        scheme, sep, _ = url.partition("://")
-        return self.engine == "auto" and bool(sep) and scheme.lower() in NATIVE_SCHEMES and "?" not in url
+        scheme, sep, rest = url.partition("://")
+        # A query (a presigned URL's signature) or user information in the
+        # URL: the native clients would drop or quote them; fsspec keeps them.
+        return (self.engine == "auto" and bool(sep) and scheme.lower() in NATIVE_SCHEMES and "?" not in url
+                and "@" not in rest.partition("/")[0])
 
     def native_options(self, url: str) -> list[tuple[str, str]]:
         """The options of `url`'s protocol as `object_store` names them."""

@@ -30,7 +30,7 @@ from typing import Any, Literal
 import numpy as np
 
 from audiodecode.data.records import AUDIO_EXTENSIONS, AudioFiles, vocabulary
-from audiodecode.data.sources.base import RecordSource, skipped
+from audiodecode.data.sources.base import RecordSource, named_error, skipped
 from audiodecode.data.sources.storage import ByteRange, RangeFile, Storage, etag_of, is_local, local_path
 
 INDEX_FORMAT = "audiodecode-tar-index/1"
@@ -220,7 +220,7 @@ class TarSource(RecordSource):
             etag = etag_of(self.versions[shard]) if self.storage.is_native(url) else None
             ranges.append(ByteRange(url, offset, offset + size, etag))
         out = self.storage.read_many(ranges)
-        return [_name(got, self.keys[r]) if isinstance(got, Exception) else got for r, got in zip(rows, out)]
+        return [named_error(got, self.keys[r]) if isinstance(got, Exception) else got for r, got in zip(rows, out)]
 
     def _entry(self, row: int) -> tuple[int, str]:
         return int(self.locations[row, 2]), self.versions[int(self.locations[row, 0])]

@@ -277,6 +277,11 @@ fn classify(err: object_store::Error) -> Failure {
         E::Unauthenticated { .. } => {
             return Failure::Permanent(ErrorKind::PermissionDenied, format!("HTTP 401 ({why})"));
         }
+        // The HTTP store's word for a 200 answer to a ranged request.
+        E::NotSupported { .. } => {
+            let why = format!("the server ignores Range and answered with the whole object ({why})");
+            return Failure::Permanent(ErrorKind::Failed, why);
+        }
         E::Precondition { .. } => {
             return Failure::Permanent(ErrorKind::Changed, format!("the object changed since it was indexed ({why})"));
         }
