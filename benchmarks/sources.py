@@ -123,7 +123,22 @@ def write_formats(files: AudioFiles, root: Path) -> dict[str, str]:
     return out
 
 
-class Server:
+class ChildServer:
+    """A test server in a child process, driven by lines on its stdin."""
+
+    proc: subprocess.Popen
+
+    def command(self, line: str) -> str:
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        return self.proc.stdout.readline().strip()
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
+class Server(ChildServer):
     """tests/s3server.py in a child process."""
 
     def __init__(self) -> None:
@@ -131,11 +146,6 @@ class Server:
         self.proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "s3server.py")], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True, env=env)
         self.endpoint = self.proc.stdout.readline().strip()
-
-    def command(self, line: str) -> str:
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
-        return self.proc.stdout.readline().strip()
 
     def options(self) -> dict:
         sys.path.insert(0, str(ROOT / "tests"))
@@ -145,27 +155,14 @@ class Server:
                 "client_kwargs": {"endpoint_url": self.endpoint, "region_name": REGION},
                 "config_kwargs": {"max_pool_connections": 64}}
 
-    def close(self) -> None:
-        self.proc.stdin.close()
-        self.proc.wait(timeout=30)
 
-
-class HttpServer:
+class HttpServer(ChildServer):
     """tests/rangeserver.py serving `root` in a child process."""
 
     def __init__(self, root: Path) -> None:
         self.proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "rangeserver.py"), str(root)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.url = self.proc.stdout.readline().strip()
-
-    def command(self, line: str) -> str:
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
-        return self.proc.stdout.readline().strip()
-
-    def close(self) -> None:
-        self.proc.stdin.close()
-        self.proc.wait(timeout=30)
 
 
 def http_ceiling(server: HttpServer, url: str, in_flight: int = 256, rounds: int = 8) -> float:

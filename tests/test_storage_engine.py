@@ -13,22 +13,29 @@ import time
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 pytest.importorskip("aiohttp")
 pytest.importorskip("moto")
 pytest.importorskip("s3fs")
 
-from audiodecode import _core
-from audiodecode.data.reading import SkippedRecordWarning
-from audiodecode.data.records import AudioFiles, audio_files
-from audiodecode.data.sources import ByteRange, RetryPolicy, SourceReadError, Storage, tar_shards, write_tar_shards
-from audiodecode.data.sources.base import fetch
-from audiodecode.data.sources.storage import ObjectChangedError, native_options
 from rangeserver import RangeServer
 from s3server import S3Server
 from synth import make, speech_like
+
+from audiodecode import _core
+from audiodecode.data.reading import SkippedRecordWarning
+from audiodecode.data.records import AudioFiles, audio_files
+from audiodecode.data.sources import (
+    ByteRange,
+    RetryPolicy,
+    SourceReadError,
+    Storage,
+    tar_shards,
+    write_tar_shards,
+)
+from audiodecode.data.sources.base import fetch
+from audiodecode.data.sources.storage import ObjectChangedError, native_options
 
 SR = 16000
 FAST = RetryPolicy(attempts=5, backoff_s=0.01, max_backoff_s=0.05, timeout_s=5)
@@ -268,3 +275,37 @@ def test_credentials_never_show(s3: S3Server, tmp_path: Path, clips: AudioFiles)
     # A presigned URL's query string stays out of messages (read by fsspec).
     assert "X-Amz-Signature" not in _core.storage_read_batch(
         [("http://no-such-host.invalid/a.flac?X-Amz-Signature=abc", 0, 1, None)], [], (1, 0.0, 0.0, 1.0, 1, 0, 1))[0][0][1]
+
+
+def test_every_source_reads_s3_without_fsspec(s3: S3Server, clips: AudioFiles, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("pyarrow")
+    pytest.importorskip("array_record")
+    from audiodecode.data.sources import array_records, object_files, parquet_records, write_array_record, write_parquet
+
+    local = tmp_path / "local"
+    write_tar_shards([(p, int(label)) for p, label in zip(clips.paths, clips.labels)], str(local / "n-{:02d}.tar"),
+                     per_shard=5)
+    write_array_record(clips, local / "n.array_record")
+    write_parquet([(p, int(label)) for p, label in zip(clips.paths, clips.labels)], str(local / "n.parquet"),
+                  rows_per_group=4, classes=clips.classes)
+    fs = s3.filesystem()
+    for path in local.iterdir():
+        fs.put_file(str(path), f"data/native/{path.name}")
+    for path in clips.paths:
+        fs.put_file(path, f"data/native/loose/{Path(path).name}")
+    storage = Storage(s3.storage_options(), retry=FAST)
+
+    def no_fsspec(*args: object, **kwargs: object) -> None:
+        raise AssertionError("fsspec was used")
+
+    monkeypatch.setattr(Storage, "filesystem", no_fsspec)
+    opened = [
+        tar_shards("s3://data/native/n-{00..01}.tar", storage=storage, index_dir=str(tmp_path / "idx")),
+        array_records("s3://data/native/n.array_record", storage=storage, stage_dir=str(tmp_path / "stage")),
+        parquet_records("s3://data/native/n.parquet", storage=storage),
+        object_files([f"s3://data/native/loose/{Path(p).name}" for p in clips.paths], storage=storage),
+    ]
+    expected = [Path(clips.paths[i]).read_bytes() for i in (8, 0, 4)]
+    for records in opened:
+        assert fetch(records, [8, 0, 4]) == expected, type(records.source).__name__

@@ -126,10 +126,8 @@ def index_shard(url: str, storage: Storage, *, label_key: str = "label") -> Shar
                 walk(tar)
 
     try:
-        if is_local(url):
-            build()
-        elif storage.is_native(url):
-            build()
+        if is_local(url) or storage.is_native(url):
+            build()  # the native engine retries each block itself
         else:
             storage._retrying(ByteRange(url), build)
     except tarfile.TarError as err:

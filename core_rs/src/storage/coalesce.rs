@@ -4,12 +4,15 @@
 
 use std::ops::Range;
 
+/// Batch positions and their ranges (`None`: the whole object).
+pub type Positions = Vec<(usize, Option<Range<u64>>)>;
+
 /// One request: the byte range to fetch (`None`: the whole object) and the
 /// batch positions it serves with their own ranges.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Planned {
     pub range: Option<Range<u64>>,
-    pub members: Vec<(usize, Option<Range<u64>>)>,
+    pub members: Positions,
 }
 
 /// Plans the requests of one object's ranges (`(position, range)`;
@@ -17,7 +20,7 @@ pub struct Planned {
 /// while the merged request stays within `max_request` bytes; overlapping
 /// and repeated ranges always merge. Whole-object reads are requests of
 /// their own.
-pub fn plan(mut ranges: Vec<(usize, Option<Range<u64>>)>, gap: u64, max_request: u64) -> Vec<Planned> {
+pub fn plan(mut ranges: Positions, gap: u64, max_request: u64) -> Vec<Planned> {
     let mut out: Vec<Planned> = Vec::new();
     ranges.sort_by_key(|(position, range)| (range.as_ref().map(|r| (r.start, r.end)), *position));
     for (position, range) in ranges {

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use futures_util::stream::{self, StreamExt};
 use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt};
 
-use super::coalesce::{plan, Planned};
+use super::coalesce::{plan, Planned, Positions};
 use super::stores::{locate, redact, Location, StoreOptions};
 use super::{runtime, ErrorKind, RangeRequest, ReadError, ReadPolicy, Report};
 
@@ -40,7 +40,7 @@ pub fn read_batch(
 ) -> (Vec<Result<Bytes, ReadError>>, Report) {
     let mut results: Vec<Option<Result<Bytes, ReadError>>> = vec![None; requests.len()];
     // Group by object (and the ETag it must still have).
-    let mut groups: HashMap<(&str, Option<&str>), Vec<(usize, Option<Range<u64>>)>> = HashMap::new();
+    let mut groups: HashMap<(&str, Option<&str>), Positions> = HashMap::new();
     for (position, request) in requests.iter().enumerate() {
         match request.end {
             Some(end) if end < request.start => {

@@ -11,7 +11,7 @@ use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
 use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use object_store::http::HttpBuilder;
 use object_store::path::Path;
-use object_store::{ClientOptions, ObjectStore, RetryConfig};
+use object_store::{ClientConfigKey, ClientOptions, ObjectStore, RetryConfig};
 
 /// Options as `object_store` names them (`aws_endpoint`, `aws_region`,
 /// `aws_access_key_id`, `google_service_account`, `azure_storage_account_name`,
@@ -73,51 +73,35 @@ fn no_retries() -> RetryConfig {
     RetryConfig { max_retries: 0, ..RetryConfig::default() }
 }
 
+/// A client from the environment, the URL's bucket, container or host,
+/// then `options` (an unknown key is an error naming it) and the engine's
+/// client settings; the same steps for every store's builder type.
+macro_rules! configured {
+    ($builder:expr, $key:ty, $scheme:expr, $authority:expr, $options:expr) => {{
+        let mut builder = $builder.with_url($authority);
+        for (key, value) in $options {
+            let parsed: $key = key.parse().map_err(|_| format!("unknown storage option {key:?} for {}://", $scheme))?;
+            builder = builder.with_config(parsed, value);
+        }
+        let built = builder.with_client_options(client_options()).with_retry(no_retries()).build();
+        Arc::new(built.map_err(|err| err.to_string())?) as Arc<dyn ObjectStore>
+    }};
+}
+
 fn build(scheme: &str, authority: &str, options: &StoreOptions) -> Result<Arc<dyn ObjectStore>, String> {
     // rustls needs a process-wide crypto provider before the first client
     // (`Err`: one is set already). ring, not aws-lc-rs, which builds C with
     // cmake for minutes.
     #[allow(deprecated)] // for its lack of post-quantum key exchange
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let unknown = |key: &str| format!("unknown storage option {key:?} for {scheme}://");
-    let store: Arc<dyn ObjectStore> = match scheme {
-        "s3" | "s3a" => {
-            let mut builder = AmazonS3Builder::from_env().with_url(authority);
-            for (key, value) in options {
-                let key: AmazonS3ConfigKey = key.parse().map_err(|_| unknown(key))?;
-                builder = builder.with_config(key, value);
-            }
-            let built = builder.with_client_options(client_options()).with_retry(no_retries()).build();
-            Arc::new(built.map_err(|err| err.to_string())?)
-        }
-        "gs" | "gcs" => {
-            let mut builder = GoogleCloudStorageBuilder::from_env().with_url(authority);
-            for (key, value) in options {
-                let key: GoogleConfigKey = key.parse().map_err(|_| unknown(key))?;
-                builder = builder.with_config(key, value);
-            }
-            let built = builder.with_client_options(client_options()).with_retry(no_retries()).build();
-            Arc::new(built.map_err(|err| err.to_string())?)
-        }
+    Ok(match scheme {
+        "s3" | "s3a" => configured!(AmazonS3Builder::from_env(), AmazonS3ConfigKey, scheme, authority, options),
+        "gs" | "gcs" => configured!(GoogleCloudStorageBuilder::from_env(), GoogleConfigKey, scheme, authority, options),
         "az" | "abfs" | "azure" => {
-            let mut builder = MicrosoftAzureBuilder::from_env().with_url(authority);
-            for (key, value) in options {
-                let key: AzureConfigKey = key.parse().map_err(|_| unknown(key))?;
-                builder = builder.with_config(key, value);
-            }
-            let built = builder.with_client_options(client_options()).with_retry(no_retries()).build();
-            Arc::new(built.map_err(|err| err.to_string())?)
+            configured!(MicrosoftAzureBuilder::from_env(), AzureConfigKey, scheme, authority, options)
         }
-        _ => {
-            let mut builder = HttpBuilder::new().with_url(authority);
-            for (key, value) in options {
-                builder = builder.with_config(key.parse().map_err(|_| unknown(key))?, value);
-            }
-            let built = builder.with_client_options(client_options()).with_retry(no_retries()).build();
-            Arc::new(built.map_err(|err| err.to_string())?)
-        }
-    };
-    Ok(store)
+        _ => configured!(HttpBuilder::new(), ClientConfigKey, scheme, authority, options),
+    })
 }
 
 /// `url` without its query string and fragment (a presigned URL's query
