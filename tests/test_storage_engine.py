@@ -309,3 +309,27 @@ def test_every_source_reads_s3_without_fsspec(s3: S3Server, clips: AudioFiles, t
     expected = [Path(clips.paths[i]).read_bytes() for i in (8, 0, 4)]
     for records in opened:
         assert fetch(records, [8, 0, 4]) == expected, type(records.source).__name__
+
+
+def test_a_forked_child_reads_with_its_own_runtime(served: RangeServer) -> None:
+    storage = Storage(retry=FAST)
+    url = f"{served.url}/blob"
+    assert storage.read(url, 0, 10) == BLOB[:10]  # the parent's runtime and clients exist
+    pid = os.fork()
+    if pid == 0:  # the child: exit status 0 only if the read is right
+        try:
+            os._exit(0 if storage.read(url, 20, 30) == BLOB[20:30] else 1)
+        except BaseException:
+            os._exit(2)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child's read hung")
+    assert storage.read(url, 40, 50) == BLOB[40:50]

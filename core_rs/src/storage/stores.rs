@@ -27,13 +27,31 @@ pub enum Location {
     Local(std::path::PathBuf),
 }
 
-/// Keyed by a hash of the scheme, authority and options, so the map itself
-/// holds no credentials beyond the clients that need them.
-static STORES: Mutex<Option<HashMap<u64, Arc<dyn ObjectStore>>>> = Mutex::new(None);
+/// The clients of one process, keyed by a hash of the scheme, authority
+/// and options (the map itself holds no credentials beyond the clients).
+struct Clients {
+    pid: u32,
+    by_key: HashMap<u64, Arc<dyn ObjectStore>>,
+}
+
+static STORES: Mutex<Option<Clients>> = Mutex::new(None);
 
 /// Drops every client (and with it its pooled connections).
 pub fn clear() {
-    STORES.lock().unwrap_or_else(PoisonError::into_inner).take();
+    let clients = STORES.lock().unwrap_or_else(PoisonError::into_inner).take();
+    forget_if_inherited(clients);
+}
+
+/// A forked child's copy of the parent's clients: their connections belong
+/// to the parent's runtime, so they are neither used nor dropped here.
+fn forget_if_inherited(clients: Option<Clients>) -> Option<Clients> {
+    match clients {
+        Some(clients) if clients.pid != std::process::id() => {
+            std::mem::forget(clients);
+            None
+        }
+        clients => clients,
+    }
 }
 
 /// The client and path of `url`. Errors name the URL (redacted) and why.
@@ -52,13 +70,14 @@ pub fn locate(url: &str, options: &StoreOptions) -> Result<Location, String> {
     let mut hasher = DefaultHasher::new();
     (authority, options).hash(&mut hasher);
     let key = hasher.finish();
-    let mut stores = STORES.lock().unwrap_or_else(PoisonError::into_inner);
-    let stores = stores.get_or_insert_with(HashMap::new);
-    if let Some(store) = stores.get(&key) {
+    let mut slot = STORES.lock().unwrap_or_else(PoisonError::into_inner);
+    let current = forget_if_inherited(slot.take());
+    let clients = slot.insert(current.unwrap_or_else(|| Clients { pid: std::process::id(), by_key: HashMap::new() }));
+    if let Some(store) = clients.by_key.get(&key) {
         return Ok(Location::Remote { store: store.clone(), path });
     }
     let store = build(scheme, authority, options)?;
-    stores.insert(key, store.clone());
+    clients.by_key.insert(key, store.clone());
     Ok(Location::Remote { store, path })
 }
 
