@@ -38,6 +38,23 @@ def load_batch(
 def info(source: _Source) -> dict[str, Any]: ...
 def resample(y: npt.NDArray[np.float32], sr_in: int, sr_out: int) -> npt.NDArray[np.float32]: ...
 
+# The native read engine (core_rs/src/storage/; audiodecode/data/sources/storage.py
+# wraps it). A policy is (attempts, backoff_s, max_backoff_s, timeout_s,
+# max_in_flight, coalesce_gap, max_request); a failed read is (kind, message)
+# with kind one of "not_found", "permission", "changed", "invalid", "failed".
+STORAGE_SCHEMES: list[str]
+_Policy = tuple[int, float, float, float, int, int, int]
+
+def storage_read_batch(
+    ranges: Sequence[tuple[str, int, int | None, str | None]],
+    options: Sequence[tuple[str, str]],
+    policy_arg: _Policy,
+) -> tuple[list[bytes | tuple[str, str]], tuple[int, int, int, list[float]]]: ...
+def storage_head(
+    url: str, options: Sequence[tuple[str, str]], policy_arg: _Policy
+) -> tuple[int | None, str | None, tuple[str, str] | None]: ...
+def storage_shutdown() -> None: ...
+
 # Augmentations (audiodecode/augment.py and the modules beside it describe a
 # recipe as nested tuples; see core_rs/src/python/augment.rs).
 class AudioBank:

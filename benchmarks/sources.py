@@ -17,12 +17,22 @@ in a child process on 127.0.0.1) that sleeps 20 ms in every request
 before answering. Bytes read are what the source fetched (`Storage`
 counters), or for loose local files what the process read (`rchar`).
 
+"http" runs (`--http`, or alone with `--http-only`) read the same tar
+shards through an HTTP range server (aiohttp's `FileResponse`,
+`tests/rangeserver.py`, in a child process: one core) that waits 0, 20 and
+50 ms before answering each request, side by side: the native read engine
+(`Storage()`: the whole batch in one call to the Rust core), the fsspec
+path it replaced (`Storage(engine="fsspec", max_in_flight=16)`, its old
+default), and webdataset's pipeline streaming the shards over HTTP. The
+server's own ceiling (ranged requests per second it answers with no added
+delay, 256 in flight from the native engine) is printed with them.
+
 The competitor is webdataset's pipeline as its documentation shows it:
 `wds.WebDataset(shards).shuffle(...)` decoding each sample with librosa
 (the same random 1 s crop at 16 kHz, via `offset`/`duration`), batched by a
 torch `DataLoader`; the best of `num_workers` 1 and 2 is shown.
 
-    python benchmarks/sources.py [--clips 2000] [--quick]
+    python benchmarks/sources.py [--clips 2000] [--quick] [--http | --http-only] [--repeats 3] [--prefetch 4]
 """
 
 from __future__ import annotations
@@ -61,6 +71,7 @@ BATCH = 32
 CLIP_S = 1.0
 PER_SHARD = 100
 LATENCY_S = 0.02
+HTTP_DELAYS_S = (0.0, 0.02, 0.05)
 LOADER = dict(batch_size=BATCH, target_sr=SR, clip_seconds=CLIP_S, cache=None, num_threads=2, prefetch=4,
               device="cpu", drop_last=True)
 
@@ -112,7 +123,22 @@ def write_formats(files: AudioFiles, root: Path) -> dict[str, str]:
     return out
 
 
-class Server:
+class ChildServer:
+    """A test server in a child process, driven by lines on its stdin."""
+
+    proc: subprocess.Popen
+
+    def command(self, line: str) -> str:
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        return self.proc.stdout.readline().strip()
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
+class Server(ChildServer):
     """tests/s3server.py in a child process."""
 
     def __init__(self) -> None:
@@ -120,11 +146,6 @@ class Server:
         self.proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "s3server.py")], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True, env=env)
         self.endpoint = self.proc.stdout.readline().strip()
-
-    def command(self, line: str) -> str:
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
-        return self.proc.stdout.readline().strip()
 
     def options(self) -> dict:
         sys.path.insert(0, str(ROOT / "tests"))
@@ -134,9 +155,86 @@ class Server:
                 "client_kwargs": {"endpoint_url": self.endpoint, "region_name": REGION},
                 "config_kwargs": {"max_pool_connections": 64}}
 
-    def close(self) -> None:
-        self.proc.stdin.close()
-        self.proc.wait(timeout=30)
+
+class HttpServer(ChildServer):
+    """tests/rangeserver.py serving `root` in a child process."""
+
+    def __init__(self, root: Path) -> None:
+        self.proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "rangeserver.py"), str(root)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.url = self.proc.stdout.readline().strip()
+
+
+def http_ceiling(server: HttpServer, url: str, in_flight: int = 256, rounds: int = 8) -> float:
+    """Ranged requests per second the HTTP server answers with no added
+    delay: batches of `in_flight` reads of up to 50 kB of `url`, apart, by
+    the native engine, counted by the server (one asyncio process, so this
+    is one core's worth, on a machine the client shares)."""
+    from audiodecode.data.sources import ByteRange
+
+    server.command("delay 0")
+    storage = Storage(max_in_flight=in_flight, coalesce_gap=0)
+    size = storage.size(url)
+    step = size // in_flight
+    length = min(50_000, step // 2)
+    ranges = [ByteRange(url, k * step, k * step + length) for k in range(in_flight)]
+    storage.read_many(ranges)
+    before = int(server.command("requests"))
+    t0 = time.perf_counter()
+    for _ in range(rounds):
+        storage.read_many(ranges)
+    elapsed = time.perf_counter() - t0
+    storage.close()
+    return (int(server.command("requests")) - before) / elapsed
+
+
+def http_section(root: Path, n: int, local_records: AudioFiles, repeats: int) -> list[list[str]]:
+    """Tar shards through the HTTP range server at each delay: the native
+    engine, the fsspec path (medians of `repeats` runs, alternating with
+    the local shards), webdataset (best of 1 and 2 workers); rows for the
+    table, "vs local tar" against the local runs of the same rounds."""
+    n_shards = -(-n // PER_SHARD)
+    server = HttpServer(root)
+    rows = []
+    try:
+        shards = f"{server.url}/shards/train-{{000000..{n_shards - 1:06d}}}.tar"
+        ceiling = http_ceiling(server, f"{server.url}/shards/train-000000.tar")
+        print(f"# HTTP range server, no added delay, 256 ranged reads in flight: {ceiling:.0f} requests/s",
+              flush=True)
+        for delay in HTTP_DELAYS_S:
+            server.command(f"delay {delay}")
+            label = f"HTTP, {delay * 1e3:.0f} ms/request"
+            engines = {"native engine": Storage(), "fsspec (before)": Storage(engine="fsspec", max_in_flight=16)}
+            opened = {name: tar_shards(shards, storage=storage, index_dir=str(root / f"tar-index-http-{name[:6]}"))
+                      for name, storage in engines.items()}
+            # Alternating runs, medians: the machine is shared, so its load
+            # drifts between runs; local is measured in the same rounds.
+            rates: dict[str, list[float]] = {"local": [], **{name: [] for name in engines}}
+            latency: dict[str, list[float]] = {name: [] for name in engines}
+            requests: dict[str, int] = {}
+            for _ in range(repeats):
+                rates["local"].append(epoch(local_records, None)[0])
+                for name, storage in engines.items():
+                    storage.reset_stats()
+                    rates[name].append(epoch(opened[name], storage)[0])
+                    stats = storage.stats()
+                    requests[name] = int(stats["requests"])
+                    latency[name].append(stats["p50_latency_s"] or 0.0)
+                    storage.close()
+            local = float(np.median(rates["local"]))
+            for name in engines:
+                rate = float(np.median(rates[name]))
+                rows.append([f"tar shards, {name}", label, f"{rate:.0f}", f"{rate / local:.2f}", f"{requests[name]}",
+                             f"{np.median(latency[name]) * 1e3:.0f}"])
+                print(f"# tar shards, {name}, {label}: {rate:.0f} clips/s (local {local:.0f}; runs "
+                      f"{', '.join(f'{r:.0f}' for r in rates[name])})", flush=True)
+            competitor = max(webdataset_epoch(shards, w) for w in (1, 2))
+            rows.append(["webdataset + librosa", label, f"{competitor:.0f}", f"{competitor / local:.2f}", "", ""])
+            print(f"# webdataset + librosa, {label}: {competitor:.0f} clips/s", flush=True)
+    finally:
+        server.close()
+    rows.append(["(server ceiling, one core)", "HTTP, 0 ms", f"{ceiling:.0f} requests/s", "", "", ""])
+    return rows
 
 
 def upload(server: Server, root: Path, files: AudioFiles) -> None:
@@ -224,9 +322,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clips", type=int, default=2000)
     parser.add_argument("--quick", action="store_true", help="200 clips, to try the script")
+    parser.add_argument("--http", action="store_true", help="add the HTTP range server runs")
+    parser.add_argument("--http-only", action="store_true", help="only local tar shards and the HTTP runs")
+    parser.add_argument("--repeats", type=int, default=3, help="alternating runs per HTTP delay (medians)")
+    parser.add_argument("--prefetch", type=int, default=LOADER["prefetch"], help="batches the loader reads ahead")
     args = parser.parse_args()
+    LOADER["prefetch"] = args.prefetch
     n = 200 if args.quick else args.clips
-    header(f"sources: {n} clips of 2-10 s (44.1 kHz MP3/FLAC), 1 s crops at 16 kHz, batches of {BATCH}")
+    header(f"sources: {n} clips of 2-10 s (44.1 kHz MP3/FLAC), 1 s crops at 16 kHz, batches of {BATCH}, "
+           f"{args.prefetch} read ahead")
     root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "audiodecode" / f"bench-sources-{n}"
     t0 = time.perf_counter()
     files = make_corpus(root, n)
@@ -236,6 +340,9 @@ def main() -> None:
     results: dict[tuple[str, str], tuple[float, int]] = {}
     local = Storage()
     index_dir = str(root / "tar-index")
+    if args.http_only:
+        print_http(http_section(root, n, tar_shards(where["tar"], storage=local, index_dir=index_dir), args.repeats))
+        return
     opened = {
         "loose files": (files, None),
         "tar shards": (tar_shards(where["tar"], storage=local, index_dir=index_dir), local),
@@ -297,6 +404,13 @@ def main() -> None:
                 ["object read", "no added latency", f"{LATENCY_S * 1e3:.0f} ms per request"]))
     tar_local = results[("tar shards", "local")][0]
     print(f"\naudiodecode over tar shards / webdataset + librosa: {tar_local / competitor:.1f}x")
+    if args.http:
+        print_http(http_section(root, n, opened["tar shards"][0], args.repeats))
+
+
+def print_http(rows: list[list[str]]) -> None:
+    print("\nTar shards through the HTTP range server:")
+    print(table(rows, ["reader", "where", "clips/s", "vs local tar", "requests", "p50 latency ms"]))
 
 
 if __name__ == "__main__":

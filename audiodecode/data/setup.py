@@ -85,10 +85,14 @@ class HostReader:
     tuning: Tuning
 
     def close(self) -> None:
-        """Release the cache if this loader made it; a cache the caller
-        passed stays theirs."""
+        """Release the cache if this loader made it (a cache the caller
+        passed stays theirs), and stop the storage's I/O threads and
+        connections (they start again on the next read)."""
         if self.owns_cache and self.cache is not None:
             self.cache.close()
+        storage = getattr(self.reader.files.source, "storage", None)
+        if storage is not None:
+            storage.close()
 
 
 def host_reader(
@@ -143,6 +147,9 @@ def loader_stats(host: HostReader) -> dict[str, Any]:
     # replaced while reading ("skipped").
     out["skipped_rows"] = host.reader.files.skipped_rows
     out["cache"] = host.cache.stats() if host.cache is not None else None
+    # A record source's reads: requests, bytes, retries, latency percentiles.
+    storage = getattr(host.reader.files.source, "storage", None)
+    out["storage"] = storage.stats() if storage is not None else None
     out["parallelism"] = {
         "num_threads": host.tuning.choice.num_threads,
         "prefetch": host.tuning.choice.prefetch,

@@ -313,7 +313,9 @@ class AudioDataLoader:
             stage_s and stage_ms_per_batch (decode, augment, collate,
             to_device: time per stage, summed over threads; on CUDA,
             to_device counts launching the copies and features, not their
-            run time), cache (the cache's counters, or None), parallelism
+            run time), cache (the cache's counters, or None), storage (a
+            record source's reads: requests, bytes_read, retries, failures,
+            p50/p99_latency_s; or None), parallelism
             (num_threads, prefetch, given: the settings the caller fixed).
         """
         return loader_stats(self._host)

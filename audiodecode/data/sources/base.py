@@ -112,6 +112,17 @@ class RecordSource:
         raise NotImplementedError
 
 
+def named_error(err: Exception, key: str) -> Exception:
+    """`err` of the same class with record `key` leading its message (the
+    storage's message names the object and byte range, not the record)."""
+    try:
+        out = type(err)(f"{key}: {err}")
+    except TypeError:  # a class whose constructor wants more than a message
+        return err
+    out.__cause__ = err
+    return out
+
+
 def fetch(files: AudioFiles, indices: Sequence[int] | np.ndarray) -> list[bytes | Exception]:
     """The bytes of records of a data set with a `source`, in order; a
     failure is returned in its slot (a `ByteSource` without `read_many` is

@@ -1,16 +1,20 @@
-"""Bytes from wherever a data set lives: local paths and every URL fsspec
-understands (``s3://``, ``gs://``, ``https://``, ``file://``).
+"""Bytes from wherever a data set lives: local paths, object stores and
+every URL fsspec understands.
 
 A record is read as one byte range of a larger object (a tar member, a
-Parquet column chunk, an ArrayRecord file staged once): `Storage.read`
-is one ranged request, retried with exponential back-off and jitter on
-transient errors within a total time limit; `Storage.read_many` keeps
-several requests in flight (threads that wait on the network with the
-GIL released), so a batch of records costs about one round trip, not one
-per record.
+Parquet column chunk, an ArrayRecord file staged once). ``s3://``,
+``gs://``, ``az://`` and ``http(s)://`` URLs go to the core's native read
+engine (Rust, `object_store` on a tokio runtime): `Storage.read_many`
+hands it the whole batch in one call, with the GIL released; it sends
+every request at once (at most `max_in_flight` open), reads neighbouring
+ranges of one object with one request (`coalesce_gap`), retries transient
+errors with back-off within `RetryPolicy.timeout_s`, and checks every
+body's length and the object's ETag. Other protocols (``hf://``, custom
+file systems, presigned URLs with a query string) go through fsspec with
+the same retry and error contract: threads keep several requests in flight.
 
-Local paths never touch fsspec (a positional read, `os.pread`), so the
-package imports fsspec only when a URL names a remote store.
+Local paths are positional reads (`os.pread`); fsspec is imported only when
+a URL needs it.
 """
 
 from __future__ import annotations
@@ -20,10 +24,13 @@ import os
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
+
+from audiodecode import _core
 
 # Errors no retry can cure: the object is not there, access is refused, or
 # the request itself is wrong.
@@ -40,6 +47,23 @@ _PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "adl", "http", "
 class SourceReadError(OSError):
     """A byte range could not be read (after every retry); the message names
     the URL, the range and the last reason."""
+
+
+class ObjectChangedError(SourceReadError):
+    """The object was rewritten after it was indexed (its ETag changed): the
+    offsets of the index may no longer point at the record. Open the source
+    again to re-index it."""
+
+
+# The native engine's error kinds and the exceptions they become.
+_NATIVE_ERRORS: dict[str, type[Exception]] = {
+    "not_found": FileNotFoundError, "permission": PermissionError, "changed": ObjectChangedError,
+    "invalid": ValueError, "failed": SourceReadError,
+}
+# Schemes the native engine reads (file:// stays a local positional read).
+NATIVE_SCHEMES = frozenset(_core.STORAGE_SCHEMES) - {"file"}
+# Latencies kept for the percentiles of `Storage.stats`.
+_LATENCY_WINDOW = 4096
 
 
 @dataclass(frozen=True)
@@ -78,11 +102,14 @@ class RetryPolicy:
 
 
 class ByteRange(NamedTuple):
-    """Bytes `[start, end)` of `url`; `end=None` reads to the end."""
+    """Bytes `[start, end)` of `url`; `end=None` reads to the end. `etag`,
+    when given, is the object's ETag when it was indexed: the native engine
+    fails the read with `ObjectChangedError` if the object has another now."""
 
     url: str
     start: int = 0
     end: int | None = None
+    etag: str | None = None
 
     def describe(self) -> str:
         return f"{self.url} bytes {self.start}-{'end' if self.end is None else self.end}"
@@ -97,6 +124,13 @@ def local_path(url: str) -> str:
     return url[len("file://"):] if url.startswith("file://") else url
 
 
+def etag_of(version: str) -> str | None:
+    """The ETag inside a `Storage.version` token of a remote object (None
+    when the store gave none)."""
+    tag = version.partition("-")[2]
+    return tag or None
+
+
 @dataclass
 class Storage:
     """Ranged, retried, concurrent reads from local files and fsspec URLs.
@@ -107,22 +141,39 @@ class Storage:
     Parameters
     ----------
     storage_options : dict, optional
-        Keyword arguments for the fsspec file system of the remote URLs
-        (e.g. ``{"key": ..., "secret": ..., "client_kwargs": {"endpoint_url": ...}}``
-        for ``s3://``), or one such dict per protocol
-        (``{"s3": {...}, "gs": {...}}``).
+        Options of the remote URLs, or one such dict per protocol
+        (``{"s3": {...}, "gs": {...}}``). s3fs's names work for both engines
+        (``key``, ``secret``, ``token``, ``anon``, ``endpoint_url`` and
+        ``client_kwargs={"endpoint_url": ..., "region_name": ...}``);
+        `object_store`'s own names (``aws_*``, ``google_*``, ``azure_*``,
+        ``allow_http``, ...) reach the native engine; everything is passed
+        to fsspec's file system on the fsspec path.
     retry : RetryPolicy
     max_in_flight : int
-        Requests `read_many` keeps open at once.
+        Requests `read_many` keeps open at once (native engine: one batch's
+        requests; fsspec: threads).
+    engine : {"auto", "fsspec"}
+        "auto" reads ``s3://``, ``gs://``, ``az://`` and ``http(s)://``
+        with the native engine and other URLs with fsspec; "fsspec" reads
+        every URL with fsspec (the engine before the native one).
+    coalesce_gap : int
+        Ranges of one object at most this many bytes apart are read by one
+        request (native engine).
     """
 
     storage_options: dict[str, Any] = field(default_factory=dict)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    max_in_flight: int = 16
+    max_in_flight: int = 64
+    engine: Literal["auto", "fsspec"] = "auto"
+    coalesce_gap: int = 64 << 10
 
     def __post_init__(self) -> None:
         if self.max_in_flight < 1:
             raise ValueError(f"max_in_flight must be >= 1, got {self.max_in_flight}")
+        if self.engine not in ("auto", "fsspec"):
+            raise ValueError(f"engine must be 'auto' or 'fsspec', not {self.engine!r}")
+        if self.coalesce_gap < 0:
+            raise ValueError(f"coalesce_gap must be >= 0, got {self.coalesce_gap}")
         self._init_process_state()
 
     def _init_process_state(self) -> None:
@@ -132,9 +183,11 @@ class Storage:
         self._pid = os.getpid()
         self._rng = random.Random()
         self._counts = {"requests": 0, "bytes_read": 0, "retries": 0, "failures": 0}
+        self._latencies: deque[float] = deque(maxlen=_LATENCY_WINDOW)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"storage_options": self.storage_options, "retry": self.retry, "max_in_flight": self.max_in_flight}
+        return {"storage_options": self.storage_options, "retry": self.retry, "max_in_flight": self.max_in_flight,
+                "engine": self.engine, "coalesce_gap": self.coalesce_gap}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
@@ -142,20 +195,28 @@ class Storage:
 
     def __repr__(self) -> str:
         # No secrets in reprs (Grain checkpoints store the source's repr).
-        return f"Storage(options={sorted(self.storage_options)}, retry={self.retry}, max_in_flight={self.max_in_flight})"
+        return (f"Storage(options={sorted(self.storage_options)}, retry={self.retry}, "
+                f"max_in_flight={self.max_in_flight}, engine={self.engine!r})")
 
     # -- counters -------------------------------------------------------
 
-    def stats(self) -> dict[str, int]:
-        """requests, bytes_read, retries and failures of this process."""
+    def stats(self) -> dict[str, int | float | None]:
+        """requests (that succeeded; ranges read together count once),
+        bytes_read, retries and failures of this process, and the median and 99th percentile of the latest
+        requests' latencies in seconds (None before the first remote read)."""
         self._check_process()
         with self._lock:
-            return dict(self._counts)
+            out: dict[str, int | float | None] = dict(self._counts)
+            latencies = sorted(self._latencies)
+        for name, q in (("p50_latency_s", 0.5), ("p99_latency_s", 0.99)):
+            out[name] = latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else None
+        return out
 
     def reset_stats(self) -> None:
         with self._lock:
             for k in self._counts:
                 self._counts[k] = 0
+            self._latencies.clear()
 
     def _count(self, **deltas: int) -> None:
         with self._lock:
@@ -193,10 +254,37 @@ class Storage:
             return dict(self.storage_options.get(protocol) or {})
         return self.storage_options
 
+    def is_native(self, url: str) -> bool:
+        """Whether `url` is read by the native engine."""
+        scheme, sep, rest = url.partition("://")
+        # A query (a presigned URL's signature) or user information in the
+        # URL: the native clients would drop or quote them; fsspec keeps them.
+        return (self.engine == "auto" and bool(sep) and scheme.lower() in NATIVE_SCHEMES and "?" not in url
+                and "@" not in rest.partition("/")[0])
+
+    def native_options(self, url: str) -> list[tuple[str, str]]:
+        """The options of `url`'s protocol as `object_store` names them."""
+        protocol = url.partition("://")[0].lower()
+        return native_options(protocol, self.options_for(protocol))
+
+    def _policy(self) -> tuple[int, float, float, float, int, int, int]:
+        r = self.retry
+        return (r.attempts, r.backoff_s, r.max_backoff_s, r.timeout_s, self.max_in_flight, self.coalesce_gap,
+                max(self.coalesce_gap, 1) * 64)
+
+    def _head(self, url: str) -> tuple[int, str | None]:
+        size, etag, error = _core.storage_head(url, self.native_options(url), self._policy())
+        if error is not None:
+            self._count(failures=1)
+            raise _native_error(*error)
+        return int(size), etag
+
     def size(self, url: str) -> int:
         """The object's size in bytes (retried like a read)."""
         if is_local(url):
             return os.stat(local_path(url)).st_size
+        if self.is_native(url):
+            return self._head(url)[0]
         fs, path = self.filesystem(url)
         return int(self._retrying(ByteRange(url), lambda: fs.size(path)))
 
@@ -206,6 +294,9 @@ class Storage:
         if is_local(url):
             st = os.stat(local_path(url))
             return f"{st.st_size}-{st.st_mtime_ns}"
+        if self.is_native(url):
+            size, etag = self._head(url)
+            return f"{size}-{etag or ''}"
         fs, path = self.filesystem(url)
         info = self._retrying(ByteRange(url), lambda: fs.info(path))
         tag = info.get("ETag") or info.get("etag") or info.get("mtime") or info.get("LastModified") or ""
@@ -256,6 +347,47 @@ class Storage:
             ended its reads (the caller decides to raise or skip).
         """
         self._check_process()
+        out: list[bytes | Exception | None] = [None] * len(ranges)
+        native = [i for i, r in enumerate(ranges) if self.is_native(r.url)]
+        if native:
+            for i, got in zip(native, self._read_native([ranges[i] for i in native])):
+                out[i] = got
+        rest = [i for i in range(len(ranges)) if out[i] is None]
+        for i, got in zip(rest, self._read_threaded([ranges[i] for i in rest])):
+            out[i] = got
+        return out  # type: ignore[return-value]
+
+    def _read_native(self, ranges: Sequence[ByteRange]) -> list[bytes | Exception]:
+        """One call of the native engine; options are per protocol, so one
+        call per protocol present."""
+        out: list[bytes | Exception | None] = [None] * len(ranges)
+        by_protocol: dict[str, list[int]] = {}
+        for i, r in enumerate(ranges):
+            if r.start < 0 or (r.end is not None and r.end < r.start):
+                out[i] = ValueError(f"{r.describe()}: not a valid range")
+            else:
+                by_protocol.setdefault(r.url.partition("://")[0].lower(), []).append(i)
+        for positions in by_protocol.values():
+            batch = [(ranges[i].url, ranges[i].start, ranges[i].end, ranges[i].etag) for i in positions]
+            results, (requests, nbytes, retries, latencies) = _core.storage_read_batch(
+                batch, self.native_options(ranges[positions[0]].url), self._policy()
+            )
+            failures = 0
+            for i, got in zip(positions, results):
+                if isinstance(got, tuple):
+                    failures += 1
+                    out[i] = _native_error(*got)
+                else:
+                    out[i] = got
+            with self._lock:
+                self._counts["requests"] += requests
+                self._counts["bytes_read"] += nbytes
+                self._counts["retries"] += retries
+                self._counts["failures"] += failures
+                self._latencies.extend(latencies)
+        return out  # type: ignore[return-value]
+
+    def _read_threaded(self, ranges: Sequence[ByteRange]) -> list[bytes | Exception]:
         if len(ranges) <= 1 or all(is_local(r.url) for r in ranges):
             # Local reads are page-cache copies: threads would only add overhead.
             return [self._read_or_error(r) for r in ranges]
@@ -274,11 +406,19 @@ class Storage:
     def _read(self, r: ByteRange) -> bytes:
         if r.start < 0 or (r.end is not None and r.end < r.start):
             raise ValueError(f"{r.describe()}: not a valid range")
+        if self.is_native(r.url):
+            got = self._read_native([r])[0]
+            if isinstance(got, Exception):
+                raise got
+            return got
         if is_local(r.url):
             data = _pread(local_path(r.url), r.start, r.end)
         else:
             fs, path = self.filesystem(r.url)
+            started = time.monotonic()
             data = self._retrying(r, lambda: fs.cat_file(path, start=r.start, end=r.end))
+            with self._lock:
+                self._latencies.append(time.monotonic() - started)
         if r.end is not None and len(data) != r.end - r.start:
             self._count(failures=1)
             raise SourceReadError(f"{r.describe()}: got {len(data)} bytes, the object is shorter (truncated?)")
@@ -317,11 +457,46 @@ class Storage:
         ) from last
 
     def close(self) -> None:
-        """Stop the I/O threads of this process (the object stays usable)."""
+        """Stop the I/O threads of this process and close its connections:
+        the fsspec threads and the native engine's runtime (shared by every
+        `Storage` of the process; the next read starts them again)."""
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True)
+        _core.storage_shutdown()
+
+
+def _native_error(kind: str, message: str) -> Exception:
+    return _NATIVE_ERRORS.get(kind, SourceReadError)(message)
+
+
+# s3fs's option names and the `object_store` keys they become.
+_S3FS_KEYS = {"key": "aws_access_key_id", "secret": "aws_secret_access_key", "token": "aws_session_token",
+              "endpoint_url": "aws_endpoint", "region_name": "aws_region"}
+# `object_store`'s own names pass through (its client options among them).
+_NATIVE_PREFIXES = ("aws_", "google_", "azure_")
+_CLIENT_KEYS = frozenset({"allow_http", "allow_invalid_certificates", "connect_timeout", "default_content_type",
+                          "http1_only", "http2_only", "proxy_url", "timeout", "user_agent"})
+
+
+def native_options(protocol: str, options: dict[str, Any]) -> list[tuple[str, str]]:
+    """`options` (s3fs names or `object_store` names) as `object_store`
+    config keys, sorted. s3fs-only settings (``config_kwargs``, caches) do
+    not apply to the native engine and are left out."""
+    out: dict[str, str] = {}
+    if protocol in ("s3", "s3a"):
+        nested = options.get("client_kwargs") or {}
+        for name, key in _S3FS_KEYS.items():
+            value = options.get(name, nested.get(name))
+            if value is not None:
+                out[key] = str(value)
+        if options.get("anon"):
+            out["aws_skip_signature"] = "true"
+    for name, value in options.items():
+        if (name.startswith(_NATIVE_PREFIXES) or name in _CLIENT_KEYS) and value is not None:
+            out[name] = str(value).lower() if isinstance(value, bool) else str(value)
+    return sorted(out.items())
 
 
 def _pread(path: str, start: int, end: int | None) -> bytes:

@@ -17,6 +17,7 @@ sequential read for remote ones) and kept as JSON in `index_dir`.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import tarfile
@@ -30,8 +31,8 @@ import numpy as np
 
 from audiodecode._typing import OnError
 from audiodecode.data.records import AUDIO_EXTENSIONS, AudioFiles, vocabulary
-from audiodecode.data.sources.base import RecordSource, skipped
-from audiodecode.data.sources.storage import ByteRange, Storage, is_local, local_path
+from audiodecode.data.sources.base import RecordSource, named_error, skipped
+from audiodecode.data.sources.storage import ByteRange, RangeFile, Storage, etag_of, is_local, local_path
 
 INDEX_FORMAT = "audiodecode-tar-index/1"
 LABEL_EXTENSIONS = ("cls", "txt", "json")
@@ -114,14 +115,20 @@ def index_shard(url: str, storage: Storage, *, label_key: str = "label") -> Shar
         if is_local(url):
             with tarfile.open(local_path(url), mode="r:") as tar:
                 walk(tar)
+        elif storage.is_native(url):
+            # One ranged request per block: the native engine's retries and
+            # length checks apply to each.
+            raw = RangeFile(storage, url, int(version.partition("-")[0]))
+            with io.BufferedReader(raw, STREAM_BLOCK) as f, tarfile.open(fileobj=f, mode="r|") as tar:
+                walk(tar)
         else:
             fs, path = storage.filesystem(url)
             with fs.open(path, "rb", block_size=STREAM_BLOCK) as f, tarfile.open(fileobj=f, mode="r|") as tar:
                 walk(tar)
 
     try:
-        if is_local(url):
-            build()
+        if is_local(url) or storage.is_native(url):
+            build()  # the native engine retries each block itself
         else:
             storage._retrying(ByteRange(url), build)
     except tarfile.TarError as err:
@@ -206,9 +213,13 @@ class TarSource(RecordSource):
         ranges = []
         for r in rows:
             shard, offset, size = (int(v) for v in self.locations[r])
-            ranges.append(ByteRange(self.shards[shard], offset, offset + size))
+            url = self.shards[shard]
+            # The ETag the shard had when indexed: a rewritten shard's
+            # offsets are stale, and reading them must fail, not decode.
+            etag = etag_of(self.versions[shard]) if self.storage.is_native(url) else None
+            ranges.append(ByteRange(url, offset, offset + size, etag))
         out = self.storage.read_many(ranges)
-        return [_name(got, self.keys[r]) if isinstance(got, Exception) else got for r, got in zip(rows, out)]
+        return [named_error(got, self.keys[r]) if isinstance(got, Exception) else got for r, got in zip(rows, out)]
 
     def _entry(self, row: int) -> tuple[int, str]:
         return int(self.locations[row, 2]), self.versions[int(self.locations[row, 0])]
@@ -327,8 +338,6 @@ def write_tar_shards(
     list of str
         The shards written.
     """
-    import io
-
     written = []
     for start in range(0, len(records), per_shard):
         out = pattern.format(start // per_shard)
