@@ -124,3 +124,15 @@ def test_the_data_packages_static_imports_are_its_exports() -> None:
     static = {(alias.name, node.module.rsplit(".", 1)[-1]) for node in block.body for alias in node.names}
     assert static == set(data._EXPORTS.items())
     assert set(data.__all__) == set(data._EXPORTS)
+
+
+# A repository file the pages point to (`core_rs/src/sniff.rs`,
+# `tests/test_resume.py`): source files only, not outputs (charts, JSON).
+REPO_FILE = re.compile(r"\b(?:core_rs|audiodecode|tests|benchmarks|demo|fuzz|docs|tools|requirements)/[\w/.-]*\.(?:py|pyi|rs|md|sh|txt|toml|ipynb)\b")
+
+
+def test_every_repository_file_mentioned_exists() -> None:
+    mentioned = {(path, page.relative_to(ROOT)) for page in PAGES for path in REPO_FILE.findall(page.read_text())}
+    assert len(mentioned) > 20, "the pattern finds the pages' file paths"
+    missing = sorted(f"{path} (in {page})" for path, page in mentioned if not (ROOT / path).exists())
+    assert not missing, missing
