@@ -78,8 +78,8 @@ test-python: build
 
 # The documentation site, strictly: a broken link, a missing reference or a
 # docstring griffe cannot parse fails the build (and so `make test`). It
-# needs the built package: the loaders' pages import the two loaders, whose
-# shared parameter docs are filled in at import (tools/docs_shared_parameters.py).
+# needs the built package: the loaders' shared parameter docs are filled in
+# by `audiodecode.data.plan.shared_parameters` (tools/docs_shared_parameters.py).
 docs: build
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 

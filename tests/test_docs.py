@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import importlib.util
 import inspect
 import re
 import warnings
@@ -136,3 +137,20 @@ def test_every_repository_file_mentioned_exists() -> None:
     assert len(mentioned) > 20, "the pattern finds the pages' file paths"
     missing = sorted(f"{path} (in {page})" for path, page in mentioned if not (ROOT / path).exists())
     assert not missing, missing
+
+
+@pytest.mark.parametrize(("path", "framework"), [("audiodecode.jax.data_loader.loader", "jax"),
+                                                 ("audiodecode.torch.loader.AudioDataLoader", "torch")])
+def test_the_api_reference_shows_the_loaders_docstrings_as_python_has_them(path: str, framework: str) -> None:
+    # The griffe extension behind the API pages runs `@shared_parameters` on
+    # what it reads statically; the result is the docstring `help()` shows.
+    griffe = pytest.importorskip("griffe")
+    pytest.importorskip(framework)
+    spec = importlib.util.spec_from_file_location("docs_shared_parameters", ROOT / "tools" / "docs_shared_parameters.py")
+    extension = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(extension)
+    package = griffe.GriffeLoader(extensions=griffe.load_extensions(extension.SharedParameters()), search_paths=[str(ROOT)])
+    static = package.load("audiodecode")[path.removeprefix("audiodecode.")]
+    runtime, _ = resolve(path)
+    assert static.docstring.value == inspect.cleandoc(runtime.__doc__)
+    assert "sr : int" in static.docstring.value and "num_buckets : int" in static.docstring.value

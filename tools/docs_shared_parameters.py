@@ -3,16 +3,18 @@
 `@shared_parameters` (`audiodecode.data.plan`) fills the arguments both
 loaders share into their docstrings at import; griffe reads the sources
 statically and would see only each loader's own few. For the objects that
-decorator wraps, and only those, this extension imports the object and
-takes its docstring as Python has it, so `PARAMETERS` stays the one source
-and the rest of the site stays static (no other import, no JAX or torch
-for pages that do not need them).
+decorator wraps, and only those, this extension runs the decorator itself
+on what griffe read (the docstring and the parameter names), so
+`PARAMETERS` and the merge stay the one source, and the build imports
+neither JAX nor torch (importing the two loader modules would cost seconds
+of every build).
 
 Configured in mkdocs.yml under the python handler's `extensions`.
 """
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import griffe
@@ -21,7 +23,7 @@ DECORATOR = "audiodecode.data.plan.shared_parameters"
 
 
 class SharedParameters(griffe.Extension):
-    """Replace a `@shared_parameters` object's docstring with its runtime one."""
+    """Fill a `@shared_parameters` object's docstring as the decorator does at import."""
 
     def on_function(self, *, func: griffe.Function, **kwargs: Any) -> None:
         self._fill(func)
@@ -30,17 +32,18 @@ class SharedParameters(griffe.Extension):
         self._fill(cls)
 
     def _fill(self, obj: griffe.Function | griffe.Class) -> None:
-        if not any(d.callable_path == DECORATOR for d in obj.decorators):
+        if not any(d.callable_path == DECORATOR for d in obj.decorators) or obj.docstring is None:
             return
-        # The loader modules import JAX or torch: seconds, paid once per
-        # decorated object's module (two), never for the other pages.
-        runtime = griffe.dynamic_import(obj.path)
-        old = obj.docstring
-        obj.docstring = griffe.Docstring(
-            runtime.__doc__ or "",
-            lineno=old.lineno if old else None,
-            endlineno=old.endlineno if old else None,
-            parent=obj,
-            parser=old.parser if old else None,
-            parser_options=old.parser_options if old else None,
+        from audiodecode.data.plan import shared_parameters  # the package, not the frameworks
+
+        def stand_in() -> None: ...
+
+        # What the decorator reads of a function: its name, docstring and
+        # signature (a class's is its __init__'s, which griffe gives as the
+        # class's parameters).
+        stand_in.__name__ = obj.name
+        stand_in.__doc__ = obj.docstring.value
+        stand_in.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+            [inspect.Parameter(p.name, getattr(inspect.Parameter, p.kind.name.upper())) for p in obj.parameters]
         )
+        obj.docstring.value = shared_parameters(stand_in).__doc__ or ""
