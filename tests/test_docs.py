@@ -1,5 +1,7 @@
-"""Every name of the package the documentation mentions exists, so a rename
-cannot leave the docs stale.
+"""The documentation stays true to the code: every name of the package and
+every repository file it mentions exists (so a rename cannot leave the docs
+stale), and the API reference shows the loaders' docstrings as Python has
+them (with the shared parameters `@shared_parameters` fills in).
 
 Three forms are read from `docs/**/*.md`, the tutorial notebook and the
 README: dotted paths (`audiodecode.data.audio_files`, in prose and in
