@@ -66,7 +66,7 @@ test-rust:
 
 # ruff (pinned in requirements/extras.txt, configured in pyproject.toml):
 # lint rules and import order of every Python folder.
-LINTED := audiodecode demo tests benchmarks fuzz
+LINTED := audiodecode demo tests benchmarks fuzz tools
 
 lint: $(VENV)/.extras-$(EXTRAS_HASH)
 	cargo fmt --manifest-path core_rs/Cargo.toml --check
@@ -77,8 +77,10 @@ test-python: build
 	$(PY) -m pytest -q -n 2
 
 # The documentation site, strictly: a broken link, a missing reference or a
-# docstring griffe cannot parse fails the build (and so `make test`).
-docs: env
+# docstring griffe cannot parse fails the build (and so `make test`). It
+# needs the built package: the loaders' shared parameter docs are filled in
+# by `audiodecode.data.plan.shared_parameters` (tools/docs_shared_parameters.py).
+docs: build
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 # The wheel users install without a Rust toolchain: abi3 (one wheel for

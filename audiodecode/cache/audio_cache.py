@@ -415,7 +415,7 @@ def resolve_cache(
 
     Parameters
     ----------
-    cache : "auto", None or AudioCache
+    cache : "auto", None or an AudioCache
         "auto": a RAM-only cache with `audiodecode.cache.budget.
         AUTO_RAM_FRACTION` (a quarter) of the available memory, capped by
         the data set. None: no cache. An `AudioCache` is used as it is.

@@ -36,12 +36,36 @@ optional packages a source needs (pyarrow, fsspec, array-record).
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    # What type checkers, IDEs and the API reference (griffe reads this
+    # statically) see; at run time `__getattr__` imports on first use.
+    # tests/test_docs.py checks that these are `_EXPORTS`' names.
+    from audiodecode.data.durations import with_durations
+    from audiodecode.data.reading import SkippedRecordWarning
+    from audiodecode.data.records import AudioFiles, BadRowError, Record, SkippedRowsWarning, audio_files
+    from audiodecode.data.sources import (
+        Storage,
+        array_records,
+        object_files,
+        open_records,
+        parquet_records,
+        tar_shards,
+        write_array_record,
+        write_parquet,
+        write_tar_shards,
+    )
 
 # Public name -> the module that defines it.
 _EXPORTS = {
     "AudioFiles": "records",
     "audio_files": "records",
+    "Record": "records",
+    "BadRowError": "records",
+    "SkippedRowsWarning": "records",
+    "with_durations": "durations",
+    "SkippedRecordWarning": "reading",
     "open_records": "sources",
     "tar_shards": "sources",
     "array_records": "sources",
@@ -54,8 +78,9 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "AudioFiles", "Storage", "array_records", "audio_files", "object_files", "open_records", "parquet_records",
-    "tar_shards", "write_array_record", "write_parquet", "write_tar_shards",
+    "AudioFiles", "BadRowError", "Record", "SkippedRecordWarning", "SkippedRowsWarning", "Storage", "array_records",
+    "audio_files", "object_files", "open_records", "parquet_records", "tar_shards", "with_durations",
+    "write_array_record", "write_parquet", "write_tar_shards",
 ]
 
 

@@ -427,7 +427,7 @@ on_error : {"raise", "skip"}
     manifest row: raise naming it, or drop it at start-up (counted in
     `stats()["skipped_rows"]`).""",
     "cache": """\
-cache : "auto", None or AudioCache
+cache : "auto", None or an AudioCache
     Whole decoded files kept for later epochs (`audiodecode.cache`).
     "auto": a RAM cache, closed with the loader, when this process's share
     of the data set fits the automatic budget (a quarter of the free
