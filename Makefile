@@ -87,9 +87,12 @@ docs: build
 # every CPython >= 3.11), linked by zig against manylinux2014's glibc 2.17,
 # checked by auditwheel; plus the sdist. Into dist/.
 WHEEL_GLOB := dist/audiodecode-*-cp311-abi3-manylinux*.whl
+# Its own target dir: cargo's fingerprint leaves out the linker, so a release
+# build linked against the host's glibc (make build-release, make demo) would
+# otherwise be reused as the wheel's library.
 wheel: env
 	rm -f dist/audiodecode-*
-	PATH="$(VENV)/bin:$$PATH" $(VENV)/bin/maturin build --release --zig --compatibility manylinux2014 --out dist --quiet
+	PATH="$(VENV)/bin:$$PATH" CARGO_TARGET_DIR="$(CACHE)/target-wheel" $(VENV)/bin/maturin build --release --zig --compatibility manylinux2014 --out dist --quiet
 	$(VENV)/bin/maturin sdist --out dist
 	$(VENV)/bin/auditwheel show $(WHEEL_GLOB)
 
