@@ -61,6 +61,10 @@ EXPECTED = {
     # ADTS whose first frame is damaged; `info` failed on it in the core and
     # PyAV said 2 channels, while `load` skipped it and gave 1.
     "ours_adts_damaged_first_frame_8767.aac": "audio or error",
+    # Seed 20261207, input 69587: ADTS whose later frame announces a program
+    # config element (unsupported): `load` gave up and PyAV decoded 3
+    # channels, while `info` had read 1 from the first frame.
+    "ours_adts_program_config_mid_stream_69587.aac": "audio or error",
 }
 
 

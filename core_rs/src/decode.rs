@@ -221,6 +221,20 @@ fn make_decoder(track: &OpenedTrack, name: &str) -> Result<(AudioCodecParameters
     Ok((params, decoder))
 }
 
+/// The reason to skip a packet the decoder refused with `err` as damage, or
+/// `None` when the decoder cannot go on. An unsupported feature after audio
+/// has decoded is a damaged packet too (a mutated ADTS frame announcing a
+/// program config element): only at the start does it mean the stream is
+/// one the decoder cannot read (and PyAV's to try).
+fn damage(err: &SymphoniaError, decoded_some: bool) -> Option<String> {
+    match err {
+        SymphoniaError::DecodeError(reason) | SymphoniaError::LimitError(reason) => Some(reason.to_string()),
+        SymphoniaError::IoError(err) => Some(err.to_string()),
+        SymphoniaError::Unsupported(reason) if decoded_some => Some(format!("unsupported feature: {reason}")),
+        _ => None,
+    }
+}
+
 /// Packets [`first_packet_channels`] tries before giving up.
 const CHANNEL_PROBE_PACKETS: usize = 64;
 
@@ -237,11 +251,19 @@ pub(crate) fn first_packet_channels(mut track: OpenedTrack, name: &str) -> Resul
         if packet.track_id != track.track_id {
             continue;
         }
-        if let Ok(buffer) = decoder.decode(&packet) {
-            let buffer = Frames::Buffer(buffer);
-            if buffer.frames() > 0 {
-                return Ok(Some(buffer.channels()));
+        match decoder.decode(&packet) {
+            Ok(buffer) => {
+                let buffer = Frames::Buffer(buffer);
+                if buffer.frames() > 0 {
+                    return Ok(Some(buffer.channels()));
+                }
             }
+            // Where `decode_track` gives up, so does this: both answers
+            // then come from the fallback.
+            Err(err) if damage(&err, false).is_none() => {
+                return Err(Error::decode(name, format!("decoder failed ({err})")));
+            }
+            Err(_) => {}
         }
     }
     Ok(None)
@@ -361,23 +383,17 @@ pub(crate) fn decode_track(
         let buffer = if let Some(count) = interleaved_s16 {
             Frames::InterleavedS16 { data: &packet.data, channels: count }
         } else {
+            let decoded_some = channels.first().is_some_and(|c| !c.is_empty());
             match decoder.decode(&packet) {
                 Ok(buffer) => Frames::Buffer(buffer),
-                Err(SymphoniaError::DecodeError(reason)) | Err(SymphoniaError::LimitError(reason)) => {
-                    if options.strict {
-                        return Err(Error::decode(&name, format!("damaged packet ({reason})")));
+                Err(err) => match damage(&err, decoded_some) {
+                    Some(reason) if !options.strict => {
+                        warning.get_or_insert_with(|| format!("{name}: skipped a damaged packet ({reason})"));
+                        continue;
                     }
-                    warning.get_or_insert_with(|| format!("{name}: skipped a damaged packet ({reason})"));
-                    continue;
-                }
-                Err(SymphoniaError::IoError(err)) => {
-                    if options.strict {
-                        return Err(Error::decode(&name, format!("damaged packet ({err})")));
-                    }
-                    warning.get_or_insert_with(|| format!("{name}: skipped a damaged packet ({err})"));
-                    continue;
-                }
-                Err(err) => return Err(Error::decode(&name, format!("decoder failed ({err})"))),
+                    Some(reason) => return Err(Error::decode(&name, format!("damaged packet ({reason})"))),
+                    None => return Err(Error::decode(&name, format!("decoder failed ({err})"))),
+                },
             }
         };
         let frames = buffer.frames();

@@ -281,10 +281,15 @@ fn mpeg_frame_len(header: u32) -> Option<usize> {
     })
 }
 
+/// The longest free-format frame: layer III at MPEG-2.5's 8 kHz and the
+/// highest free bit rate, 640 kbit/s (72 * 640,000 / 8,000 bytes, padded).
+const MAX_FREE_FRAME: usize = 5761;
+
 /// A free-format frame's length: up to the next header that matches it.
 fn free_format_len(bytes: &[u8], at: usize, header: u32) -> Option<usize> {
     let same = |word: u32| word & (MPEG_SAME_HEADER | 0xf000) == header & (MPEG_SAME_HEADER | 0xf000);
-    (at + 4..bytes.len().saturating_sub(4))
+    // Bounded, so that junk full of lone free-format headers costs linear time.
+    (at + 4..bytes.len().saturating_sub(4).min(at + MAX_FREE_FRAME + 1))
         .find(|&next| same(u32::from_be_bytes(bytes[next..next + 4].try_into().expect("4 bytes"))))
         .map(|next| next - at)
 }
