@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
 import synth
 
 # name -> reason prepare must give (a prefix of the reject's reason).

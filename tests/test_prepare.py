@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from prepare_corpus import make_corpus
 
 import audiodecode
 from audiodecode.data import array_records, parquet_records, tar_shards
 from audiodecode.preparation import ConfigMismatchError
+from prepare_corpus import make_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
 OPENERS = {"tar": tar_shards, "array_record": array_records, "parquet": parquet_records}
@@ -202,3 +202,21 @@ def test_ray_runner_writes_the_same_bytes(corpus: Path, tmp_path: Path) -> None:
         ray.shutdown()
     assert summary.files == 12
     assert folder_bytes(remote) == folder_bytes(local)
+
+
+def test_url_prefix_is_read_through_storage(corpus: Path, tmp_path: Path) -> None:
+    """A URL prefix (fsspec's in-memory file system standing in for a
+    bucket): every audio object under it, labelled by folder, like the folder."""
+    fsspec = pytest.importorskip("fsspec")
+    fs = fsspec.filesystem("memory")
+    for path in sorted(corpus.rglob("*.*")):
+        fs.pipe(f"/i21-bucket/clips/{path.relative_to(corpus)}", path.read_bytes())
+    try:
+        out = tmp_path / "out"
+        summary = audiodecode.prepare("memory://i21-bucket/clips/", out, sr=16000, progress=False)
+    finally:
+        fs.rm("/i21-bucket", recursive=True)
+    local = tmp_path / "local"
+    audiodecode.prepare(corpus, local, sr=16000, progress=False)
+    assert summary.files == 12 and sum(summary.rejects.values()) == 3
+    assert (out / "shard-000000.tar").read_bytes() == (local / "shard-000000.tar").read_bytes()

@@ -13,10 +13,10 @@ import math
 from typing import Any
 
 from audiodecode.data.sources import Storage
+from audiodecode.data.sources.storage import is_local
 from audiodecode.loading import info, load
 from audiodecode.preparation.config import PrepareConfig
 from audiodecode.preparation.records import read_source, reject
-from audiodecode.data.sources.storage import is_local
 
 # A FLAC stream's fixed overhead (STREAMINFO, vendor comment, seek room),
 # added to each record's estimate.

@@ -17,9 +17,9 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from audiodecode.data.sources import Storage, open_records
-from audiodecode.data.table import AUDIO_EXTENSIONS, UNLABELLED, AudioFiles
+from audiodecode.data.sources import Storage, object_files, open_records
 from audiodecode.data.sources.storage import is_local
+from audiodecode.data.table import AUDIO_EXTENSIONS, UNLABELLED, AudioFiles
 
 
 def describe_source(source: Any) -> str:
@@ -33,14 +33,21 @@ def describe_source(source: Any) -> str:
     return f"list of {len(items)}, sha256 {hashlib.sha256(chr(0).join(items).encode()).hexdigest()[:16]}"
 
 
-def _expand_prefix(source: Any, storage: Storage) -> Any:
-    """A URL prefix (``s3://bucket/clips/``) as the sorted audio objects under it."""
-    if not (isinstance(source, str) and "://" in source and not is_local(source) and source.endswith("/")):
-        return source
+def _remote(source: Any) -> bool:
+    return isinstance(source, str) and "://" in source and not is_local(source)
+
+
+def _objects(source: str, storage: Storage) -> AudioFiles:
+    """The audio objects under a URL prefix (``s3://bucket/clips/``), sorted,
+    labelled by their top-level folder under the prefix as a local folder
+    is (unlabelled when some lie at the top level)."""
     urls = [u for u in storage.expand([source + "**"]) if os.path.splitext(u)[1].lower() in AUDIO_EXTENSIONS]
     if not urls:
         raise FileNotFoundError(f"{source}: no audio objects under this prefix")
-    return urls
+    # fsspec lists without the prefix's own spelling (memory:// adds a slash): cut at the prefix's path.
+    tails = [u.split(source.split("://", 1)[1].lstrip("/"), 1)[-1] for u in urls]
+    labels = [t.split("/", 1)[0] for t in tails] if all("/" in t for t in tails) else None
+    return object_files(urls, labels, storage=storage)
 
 
 def collect(source: Any, storage: Storage) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -65,15 +72,19 @@ def collect(source: Any, storage: Storage) -> tuple[list[dict[str, Any]], list[d
     FileNotFoundError
         `source` does not exist.
     """
-    source = _expand_prefix(source, storage)
     if isinstance(source, (str, os.PathLike)) and is_local(os.fspath(source)) and not os.path.exists(os.fspath(source)):
         raise FileNotFoundError(f"{os.fspath(source)}: no such file or folder to prepare")
-    # probe=False: the job probes every record itself, in parallel, and a
-    # file that fails becomes a reject instead of stopping the opener.
-    kwargs: dict[str, Any] = {}
-    if not (isinstance(source, str) and "://" in source) and not isinstance(source, AudioFiles):
-        kwargs = {"probe": False, "duration_cache": False}
-    files = open_records(source, on_error="skip", **kwargs) if kwargs else open_records(source, on_error="skip")
+    if _remote(source) and source.endswith("/"):
+        files = _objects(source, storage)
+    elif _remote(source) or (isinstance(source, Sequence) and not isinstance(source, str) and source
+                             and all(_remote(x) for x in source)):
+        files = object_files(source, storage=storage)
+    elif isinstance(source, AudioFiles):
+        files = source
+    else:
+        # probe=False: the job probes every record itself, in parallel, and
+        # a file that fails becomes a reject instead of stopping the opener.
+        files = open_records(source, on_error="skip", probe=False, duration_cache=False)
     if files.source is not None and type(files.source).__name__ != "ObjectSource":
         raise ValueError("prepare reads audio files, a manifest or loose objects; "
                          f"{type(files.source).__name__} records are prepared already")
