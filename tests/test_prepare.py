@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import glob
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -150,8 +149,7 @@ def test_killed_job_resumes_to_identical_bytes(corpus: Path, tmp_path: Path) -> 
         with tarfile.open(shard) as tar:
             assert tar.getmembers()
     subprocess.run([sys.executable, "-m", "audiodecode", "prepare", args[0], str(out), *args[1:]], check=True, cwd=ROOT)
-    for stray in glob.glob(str(out / "*.tmp*")):
-        os.remove(stray)  # the killed run's temporary file, never under a final name
+    assert not glob.glob(str(out / "**" / "*.tmp*"), recursive=True, include_hidden=True)  # the killed run's, removed
     assert folder_bytes(out) == folder_bytes(whole)
 
 

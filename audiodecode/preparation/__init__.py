@@ -17,6 +17,7 @@ One concept per module:
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import time
@@ -60,6 +61,15 @@ def _plan(source: Any, config: PrepareConfig, out_dir: str, runner: Any, storage
     os.makedirs(os.path.dirname(path), exist_ok=True)
     write_atomic(path, json.dumps(plan, sort_keys=True).encode())
     return plan
+
+
+def _remove_leftovers(out_dir: str) -> None:
+    """Delete the temporary files a killed run left (``<name>.tmp<pid>``):
+    never under a final name, and rewritten by this run anyway."""
+    for folder in (out_dir, os.path.join(out_dir, PARTS)):
+        for pattern in ("shard-*.tmp*", "*.jsonl.tmp*", "*.json.tmp*"):
+            for path in glob.glob(os.path.join(glob.escape(folder), pattern)):
+                os.remove(path)
 
 
 def _finish(out_dir: str, plan: dict[str, Any], parts: Sequence[dict[str, Any]]) -> tuple[list, list]:
@@ -175,6 +185,7 @@ def prepare(
         raise FileNotFoundError(f"{os.fspath(source)}: no such file or folder to prepare")
     storage = storage if storage is not None else Storage()
     check_output(config, out_dir)
+    _remove_leftovers(out_dir)
     work = make_runner(runner, num_workers)
     with warnings.catch_warnings():
         quiet()
