@@ -202,19 +202,27 @@ def test_ray_runner_writes_the_same_bytes(corpus: Path, tmp_path: Path) -> None:
     assert folder_bytes(remote) == folder_bytes(local)
 
 
-def test_url_prefix_is_read_through_storage(corpus: Path, tmp_path: Path) -> None:
-    """A URL prefix (fsspec's in-memory file system standing in for a
-    bucket): every audio object under it, labelled by folder, like the folder."""
+def test_url_prefix_in_and_bucket_out_through_storage(corpus: Path, tmp_path: Path) -> None:
+    """A URL prefix in and a URL out (fsspec's in-memory file system standing
+    in for a bucket): every audio object under the prefix, labelled by
+    folder like the folder, and the same bytes as a local job."""
     fsspec = pytest.importorskip("fsspec")
     fs = fsspec.filesystem("memory")
     for path in sorted(corpus.rglob("*.*")):
         fs.pipe(f"/i21-bucket/clips/{path.relative_to(corpus)}", path.read_bytes())
     try:
-        out = tmp_path / "out"
-        summary = audiodecode.prepare("memory://i21-bucket/clips/", out, sr=16000, progress=False)
+        summary = audiodecode.prepare("memory://i21-bucket/clips/", "memory://i21-bucket/prepared", sr=16000,
+                                      progress=False)
+        local = tmp_path / "local"
+        audiodecode.prepare(corpus, local, sr=16000, progress=False)
+        assert summary.files == 12 and sum(summary.rejects.values()) == 3
+        assert fs.cat("/i21-bucket/prepared/shard-000000.tar") == (local / "shard-000000.tar").read_bytes()
+        assert len(tar_shards("memory://i21-bucket/prepared/shard-*.tar", index_dir=str(tmp_path / "idx"))) == 12
+        again = audiodecode.prepare("memory://i21-bucket/clips/", "memory://i21-bucket/prepared", sr=16000,
+                                    progress=False)
+        assert again.skipped_shards == again.shards  # resumed: every shard found finished
+        with pytest.raises(ConfigMismatchError, match="mono=False there, True now"):
+            audiodecode.prepare("memory://i21-bucket/clips/", "memory://i21-bucket/prepared", sr=16000, mono=True,
+                                progress=False)
     finally:
         fs.rm("/i21-bucket", recursive=True)
-    local = tmp_path / "local"
-    audiodecode.prepare(corpus, local, sr=16000, progress=False)
-    assert summary.files == 12 and sum(summary.rejects.values()) == 3
-    assert (out / "shard-000000.tar").read_bytes() == (local / "shard-000000.tar").read_bytes()

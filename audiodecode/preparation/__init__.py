@@ -17,7 +17,6 @@ One concept per module:
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import time
@@ -27,7 +26,8 @@ from typing import Any, Literal
 
 from audiodecode._typing import StrPath
 from audiodecode.data.sources import Storage
-from audiodecode.preparation.config import ConfigMismatchError, PrepareConfig, check_output, parse_size, write_atomic
+from audiodecode.preparation.config import ConfigMismatchError, PrepareConfig, check_output, parse_size
+from audiodecode.preparation.output import Output
 from audiodecode.preparation.plan import assign
 from audiodecode.preparation.progress import PrepareSummary, Progress
 from audiodecode.preparation.records import by_kind, collect, describe_source
@@ -39,14 +39,13 @@ __all__ = ["ConfigMismatchError", "PrepareSummary", "prepare"]
 PLAN_FORMAT = "audiodecode-prepare-plan/1"
 
 
-def _plan(source: Any, config: PrepareConfig, out_dir: str, runner: Any, storage: Storage,
+def _plan(source: Any, config: PrepareConfig, output: Output, runner: Any, storage: Storage,
           show: bool) -> dict[str, Any]:
     """The job's plan: read from ``.prepare/plan.json`` when an earlier run
     made it, else probed and packed now and stored."""
-    path = os.path.join(out_dir, PARTS, "plan.json")
+    name = f"{PARTS}/plan.json"
     try:
-        with open(path, encoding="utf-8") as f:
-            stored = json.load(f)
+        stored = json.loads(output.read(name))
         if stored.get("format") == PLAN_FORMAT:
             return stored
     except (OSError, ValueError):
@@ -58,28 +57,17 @@ def _plan(source: Any, config: PrepareConfig, out_dir: str, runner: Any, storage
     rejects += [p["reject"] for p in probed if "reject" in p]
     plan = {"format": PLAN_FORMAT, "records": len(records), "shards": assign([p["ok"] for p in probed if "ok" in p], config),
             "rejects": rejects}
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    write_atomic(path, json.dumps(plan, sort_keys=True).encode())
+    output.write(name, json.dumps(plan, sort_keys=True).encode())
     return plan
 
 
-def _remove_leftovers(out_dir: str) -> None:
-    """Delete the temporary files a killed run left (``<name>.tmp<pid>``):
-    never under a final name, and rewritten by this run anyway."""
-    for folder in (out_dir, os.path.join(out_dir, PARTS)):
-        for pattern in ("shard-*.tmp*", "*.jsonl.tmp*", "*.json.tmp*"):
-            for path in glob.glob(os.path.join(glob.escape(folder), pattern)):
-                os.remove(path)
-
-
-def _finish(out_dir: str, plan: dict[str, Any], parts: Sequence[dict[str, Any]]) -> tuple[list, list]:
+def _finish(output: Output, plan: dict[str, Any], parts: Sequence[dict[str, Any]]) -> tuple[list, list]:
     """Write ``manifest.jsonl`` and ``rejects.jsonl`` from the parts, in shard order."""
     rows = [row for part in parts for row in part["rows"]]
     rejects = plan["rejects"] + [r for part in parts for r in part["rejects"]]
     rejects.sort(key=lambda r: (r.get("index", -1), r["stage"]))
     for name, lines in (("manifest.jsonl", rows), ("rejects.jsonl", rejects)):
-        text = "".join(json.dumps(line, sort_keys=True, ensure_ascii=False) + "\n" for line in lines)
-        write_atomic(os.path.join(out_dir, name), text.encode())
+        output.write(name, "".join(json.dumps(line, sort_keys=True, ensure_ascii=False) + "\n" for line in lines).encode())
     return rows, rejects
 
 
@@ -116,9 +104,10 @@ def prepare(
         Common Voice TSV, LibriSpeech/CSV/JSONL with a path column), a
         list of paths or dicts, or a URL prefix ending in ``/``
         (``s3://bucket/clips/``: every audio object under it).
-    out : path
-        The output folder (local, or a shared file system for a Ray
-        cluster): ``shard-000000.tar``..., ``manifest.jsonl`` (one row per
+    out : path or URL
+        The output folder: local (a file system every node sees, for a
+        Ray cluster) or a URL prefix in object storage (``s3://bucket/prepared``,
+        written through `storage`): ``shard-000000.tar``..., ``manifest.jsonl`` (one row per
         record: shard, member, source, duration, sr, channels, label,
         text), ``rejects.jsonl`` (index, source, stage, reason) and
         ``prepare.json`` (the settings).
@@ -151,7 +140,7 @@ def prepare(
     num_workers : int, optional
         Threads (local; default the cores) or concurrent Ray tasks.
     storage : Storage, optional
-        Credentials and retries for URL inputs.
+        Credentials and retries for URL inputs and outputs.
     progress : bool
         A progress line (files/s, hours of audio/s, ETA) and the summary
         on stderr.
@@ -175,30 +164,27 @@ def prepare(
         runner="ray" without Ray installed.
     """
     started = time.monotonic()
-    out_dir = os.fspath(out)
-    if "://" in out_dir and not out_dir.startswith("file://"):
-        raise ValueError(f"out must be a local or shared-file-system folder, not {out_dir!r}")
-    out_dir = os.path.abspath(out_dir.removeprefix("file://"))
     edges = tuple(float(e) for e in bucket_by_duration) if not isinstance(bucket_by_duration, bool) else bucket_by_duration
     config = PrepareConfig(describe_source(source), format, sr, mono, codec, parse_size(shard_size), validate, edges)
     if isinstance(source, (str, os.PathLike)) and "://" not in os.fspath(source) and not os.path.exists(source):
         raise FileNotFoundError(f"{os.fspath(source)}: no such file or folder to prepare")
     storage = storage if storage is not None else Storage()
-    check_output(config, out_dir)
-    _remove_leftovers(out_dir)
+    output = Output(os.fspath(out), storage)
+    check_output(config, output)
+    output.remove_leftovers()
     work = make_runner(runner, num_workers)
     with warnings.catch_warnings():
         quiet()
-        plan = _plan(source, config, out_dir, work, storage, progress)
-        todo = [s for s in plan["shards"] if not is_finished(out_dir, s["name"])]
+        plan = _plan(source, config, output, work, storage, progress)
+        todo = [s for s in plan["shards"] if not is_finished(output, s["name"])]
         meter = Progress("writing", sum(len(s["records"]) for s in todo),
                          sum(r["seconds"] for s in todo for r in s["records"]), enabled=progress)
-        work.write(todo, config, out_dir, storage, meter)
+        work.write(todo, config, output, storage, meter)
         meter.close()
-    parts = [read_part(out_dir, s["name"]) for s in plan["shards"]]
-    rows, rejects = _finish(out_dir, plan, parts)
+    parts = [read_part(output, s["name"]) for s in plan["shards"]]
+    rows, rejects = _finish(output, plan, parts)
     summary = PrepareSummary(
-        out=out_dir, files=len(rows), hours=sum(r["duration"] for r in rows) / 3600, rejects=by_kind(rejects),
+        out=output.root, files=len(rows), hours=sum(r["duration"] for r in rows) / 3600, rejects=by_kind(rejects),
         shards=len(parts), shard_bytes=tuple(p["bytes"] for p in parts),
         skipped_shards=len(plan["shards"]) - len(todo), elapsed_s=time.monotonic() - started)
     if progress:

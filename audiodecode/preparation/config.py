@@ -11,10 +11,11 @@ set.
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
+
+from audiodecode.preparation.output import Output
 
 FORMAT = "audiodecode-prepare/1"
 SHARD_SUFFIX = {"tar": ".tar", "array_record": ".array_record", "parquet": ".parquet"}
@@ -94,48 +95,37 @@ class PrepareConfig:
         return out
 
 
-def check_output(config: PrepareConfig, out_dir: str) -> None:
-    """Create `out_dir` and record `config` there, or check that the
-    configuration already recorded is the same.
+def check_output(config: PrepareConfig, output: Output) -> None:
+    """Create the output folder and record `config` there, or check that
+    the configuration already recorded is the same.
 
     Raises
     ------
     PermissionError
-        `out_dir` cannot be created or written (named).
+        The folder cannot be created or written (named).
     ConfigMismatchError
         It holds a data set prepared with other settings (named), or shards
         without a ``prepare.json``.
     """
-    path = os.path.join(out_dir, "prepare.json")
     wanted = {"format": FORMAT, **config.to_json()}
     try:
-        os.makedirs(out_dir, exist_ok=True)
-        with open(path, encoding="utf-8") as f:
-            found = json.load(f)
+        output.make()
+        found = json.loads(output.read("prepare.json"))
     except FileNotFoundError:
-        strays = sorted(n for n in os.listdir(out_dir) if n.startswith("shard-"))
+        strays = output.names("shard-")
         if strays:
-            raise ConfigMismatchError(f"{out_dir} holds shards ({strays[0]}, ...) but no prepare.json: "
+            raise ConfigMismatchError(f"{output} holds shards ({strays[0]}, ...) but no prepare.json: "
                                       "not written by audiodecode.prepare, refusing to mix") from None
         found = None
     except (OSError, ValueError) as err:
-        raise PermissionError(f"{out_dir}: cannot use as the output folder ({err})") from None
+        raise PermissionError(f"{output}: cannot use as the output folder ({err})") from None
     if found is not None:
         differ = [f"{k}={found.get(k)!r} there, {v!r} now" for k, v in wanted.items() if found.get(k) != v]
         if differ:
-            raise ConfigMismatchError(f"{out_dir} holds a data set prepared with other settings: {'; '.join(differ)} "
+            raise ConfigMismatchError(f"{output} holds a data set prepared with other settings: {'; '.join(differ)} "
                                       "(use another folder, or delete it to start over)")
         return
     try:
-        write_atomic(path, json.dumps(wanted, indent=1, sort_keys=True).encode())
+        output.write("prepare.json", json.dumps(wanted, indent=1, sort_keys=True).encode())
     except OSError as err:
-        raise PermissionError(f"{out_dir}: output folder is not writable ({err})") from None
-
-
-def write_atomic(path: str, data: bytes) -> None:
-    """Write `data` under a temporary name, then rename: a reader (or a
-    re-run after a kill) sees the whole file or none."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+        raise PermissionError(f"{output}: output folder is not writable ({err})") from None

@@ -10,8 +10,8 @@ same plan, so they write the same bytes:
 - `RayRunner`: Ray Data ``map_batches`` tasks on a Ray cluster (the ``ray``
   extra; ``ray.init(address=...)`` beforehand reaches one, otherwise a
   local one is started). Each write task converts and writes whole shards
-  straight into the output folder, which every worker must see (a shared
-  file system on a cluster).
+  straight to the output: a URL prefix in object storage, or a folder
+  every worker sees (a shared file system on a cluster).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import numpy as np
 from audiodecode.data.sources import Storage
 from audiodecode.preparation.config import PrepareConfig
 from audiodecode.preparation.convert import convert
+from audiodecode.preparation.output import Output
 from audiodecode.preparation.probe import probe
 from audiodecode.preparation.progress import Progress
 from audiodecode.preparation.shards import write_shard
@@ -63,7 +64,7 @@ class LocalRunner:
         with ThreadPoolExecutor(self.num_workers) as pool:
             return list(pool.map(one, records))
 
-    def write(self, shards: Sequence[dict[str, Any]], config: PrepareConfig, out_dir: str, storage: Storage,
+    def write(self, shards: Sequence[dict[str, Any]], config: PrepareConfig, output: Output, storage: Storage,
               progress: Progress) -> list[dict[str, Any]]:
         def one(record: dict[str, Any]) -> dict[str, Any]:
             got = convert(record, config, storage)
@@ -71,7 +72,7 @@ class LocalRunner:
             return got
 
         with ThreadPoolExecutor(self.num_workers) as pool:
-            return [write_shard(shard, config, out_dir, one, pool.map) for shard in shards]
+            return [write_shard(shard, config, output, one, pool.map) for shard in shards]
 
 
 def _probe_batch(batch: dict[str, np.ndarray], config: PrepareConfig, storage: Storage) -> dict[str, np.ndarray]:
@@ -80,14 +81,14 @@ def _probe_batch(batch: dict[str, np.ndarray], config: PrepareConfig, storage: S
     return {"results": np.array(out, dtype=object)}
 
 
-def _write_batch(batch: dict[str, np.ndarray], config: PrepareConfig, out_dir: str,
+def _write_batch(batch: dict[str, np.ndarray], config: PrepareConfig, output: Output,
                  storage: Storage) -> dict[str, np.ndarray]:
     quiet()
 
     def one(record: dict[str, Any]) -> dict[str, Any]:
         return convert(record, config, storage)
 
-    parts = [json.dumps(write_shard(json.loads(s), config, out_dir, one)) for s in batch["shard"]]
+    parts = [json.dumps(write_shard(json.loads(s), config, output, one)) for s in batch["shard"]]
     return {"part": np.array(parts, dtype=object)}
 
 
@@ -135,7 +136,7 @@ class RayRunner:
         # Ray Data need not keep the order: the record index restores it.
         return sorted(got, key=lambda r: (r.get("ok") or r["reject"])["index"])
 
-    def write(self, shards: Sequence[dict[str, Any]], config: PrepareConfig, out_dir: str, storage: Storage,
+    def write(self, shards: Sequence[dict[str, Any]], config: PrepareConfig, output: Output, storage: Storage,
               progress: Progress) -> list[dict[str, Any]]:
         lock = threading.Lock()
 
@@ -144,7 +145,7 @@ class RayRunner:
                 progress.update(len(part["rows"]) + len(part["rejects"]), sum(r["duration"] for r in part["rows"]))
 
         items = [{"shard": json.dumps(s)} for s in shards]
-        return self._run(items, _write_batch, "part", tick, config=config, out_dir=out_dir, storage=storage)
+        return self._run(items, _write_batch, "part", tick, config=config, output=output, storage=storage)
 
 
 def make_runner(runner: str, num_workers: int | None) -> LocalRunner | RayRunner:

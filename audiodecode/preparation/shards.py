@@ -20,23 +20,23 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import tarfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from audiodecode.preparation.config import PrepareConfig, write_atomic
+from audiodecode.preparation.config import PrepareConfig
+from audiodecode.preparation.output import Output
 
 PARTS = ".prepare"
 Mapper = Callable[[Callable[[dict[str, Any]], dict[str, Any]], Sequence[dict[str, Any]]], Iterable[dict[str, Any]]]
 
 
-def part_path(out_dir: str, name: str) -> str:
-    return os.path.join(out_dir, PARTS, name + ".json")
+def part_name(name: str) -> str:
+    return f"{PARTS}/{name}.json"
 
 
-def is_finished(out_dir: str, name: str) -> bool:
-    return os.path.exists(part_path(out_dir, name)) and os.path.exists(os.path.join(out_dir, name))
+def is_finished(output: Output, name: str) -> bool:
+    return output.exists(part_name(name)) and output.exists(name)
 
 
 def _members(records: Sequence[dict[str, Any]], converted: Iterable[dict[str, Any]], shard: str
@@ -103,7 +103,7 @@ def _write_parquet(tmp: str, items: list[tuple[dict[str, Any], dict[str, Any], d
     pq.write_table(table, tmp, row_group_size=64)
 
 
-def write_shard(shard: dict[str, Any], config: PrepareConfig, out_dir: str,
+def write_shard(shard: dict[str, Any], config: PrepareConfig, output: Output,
                 convert_one: Callable[[dict[str, Any]], dict[str, Any]], map_: Mapper = map) -> dict[str, Any]:
     """Convert and write one shard of the plan, then mark it finished.
 
@@ -112,7 +112,7 @@ def write_shard(shard: dict[str, Any], config: PrepareConfig, out_dir: str,
     dict
         The part: ``{"name", "bucket", "bytes", "rows", "rejects"}``.
     """
-    name, final = shard["name"], os.path.join(out_dir, shard["name"])
+    name = shard["name"]
     items, rejects = [], []
     for record, member, row in _members(shard["records"], map_(convert_one, shard["records"]), name):
         if member is None:
@@ -121,7 +121,7 @@ def write_shard(shard: dict[str, Any], config: PrepareConfig, out_dir: str,
             if shard.get("bucket") is not None:
                 row["bucket"] = shard["bucket"]
             items.append((record, member, row))
-    tmp = f"{final}.tmp{os.getpid()}"
+    tmp = output.temporary(name)
     sidecar = None
     if config.format == "tar":
         _write_tar(tmp, items)
@@ -129,16 +129,14 @@ def write_shard(shard: dict[str, Any], config: PrepareConfig, out_dir: str,
         sidecar = _write_array_record(tmp, items)
     else:
         _write_parquet(tmp, items)
-    os.replace(tmp, final)
+    size = output.publish(tmp, name)
     if sidecar is not None:
-        write_atomic(final + ".json", sidecar)
-    part = {"name": name, "bucket": shard.get("bucket"), "bytes": os.path.getsize(final),
+        output.write(name + ".json", sidecar)
+    part = {"name": name, "bucket": shard.get("bucket"), "bytes": size,
             "rows": [row for _, _, row in items], "rejects": rejects}
-    os.makedirs(os.path.join(out_dir, PARTS), exist_ok=True)
-    write_atomic(part_path(out_dir, name), json.dumps(part, sort_keys=True).encode())
+    output.write(part_name(name), json.dumps(part, sort_keys=True).encode())
     return part
 
 
-def read_part(out_dir: str, name: str) -> dict[str, Any]:
-    with open(part_path(out_dir, name), encoding="utf-8") as f:
-        return json.load(f)
+def read_part(output: Output, name: str) -> dict[str, Any]:
+    return json.loads(output.read(part_name(name)))
