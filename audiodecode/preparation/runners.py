@@ -36,6 +36,8 @@ from audiodecode.preparation.shards import write_shard
 
 # Records per Ray probing task: enough to hide a task's overhead.
 PROBE_BATCH = 64
+# Records the local runner hands its pool at once.
+LOCAL_SLICE = 4096
 
 
 def quiet() -> None:
@@ -61,8 +63,12 @@ class LocalRunner:
             progress.update(1, got["ok"]["seconds"] if "ok" in got else 0.0)
             return got
 
+        out: list[dict[str, Any]] = []
         with ThreadPoolExecutor(self.num_workers) as pool:
-            return list(pool.map(one, records))
+            # In slices: Executor.map makes every future at once.
+            for start in range(0, len(records), LOCAL_SLICE):
+                out += pool.map(one, records[start:start + LOCAL_SLICE])
+        return out
 
     def write(self, shards: Sequence[dict[str, Any]], config: PrepareConfig, output: Output, storage: Storage,
               progress: Progress) -> list[dict[str, Any]]:
