@@ -226,3 +226,14 @@ def test_url_prefix_in_and_bucket_out_through_storage(corpus: Path, tmp_path: Pa
                                 progress=False)
     finally:
         fs.rm("/i21-bucket", recursive=True)
+
+
+def test_copy_keeps_the_original_bytes_and_validate_decides_what_passes(corpus: Path, tmp_path: Path) -> None:
+    full = audiodecode.prepare(corpus, tmp_path / "full", codec="copy", format="parquet", progress=False)
+    none = audiodecode.prepare(corpus, tmp_path / "none", codec="copy", validate="none", format="parquet", progress=False)
+    # Headers alone pass the truncated FLAC; decoding it whole does not.
+    assert full.files == 12 and none.files == 13
+    rows = lines(tmp_path / "full" / "manifest.jsonl")
+    files = parquet_records(shards_of(tmp_path / "full", "parquet"))
+    assert rows[0]["member"].endswith(Path(rows[0]["source"]).suffix)
+    assert bytes(files.source.read(files.paths[0])) == Path(rows[0]["source"]).read_bytes()
