@@ -23,6 +23,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--bucket-by-duration", nargs="?", const="auto", default=None, metavar="EDGES",
                    help="one duration range per shard: 'auto' or comma-separated edges in seconds")
     p.add_argument("--runner", choices=("local", "ray"), default="local")
+    p.add_argument("--ray-address", default=None, help="with --runner ray: the cluster to join (ray.init(address=...))")
     p.add_argument("--num-workers", type=int, default=None)
     p.add_argument("--quiet", action="store_true", help="no progress line or summary")
     return parser
@@ -38,6 +39,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.bucket_by_duration is not None:
         buckets = [float(x) for x in args.bucket_by_duration.split(",")]
     try:
+        if args.ray_address is not None:
+            import ray
+
+            ray.init(address=args.ray_address)
         prepare(args.source, args.out, format=args.format, sr=args.sr, mono=args.mono, codec=args.codec,
                 shard_size=args.shard_size, validate=args.validate, bucket_by_duration=buckets, runner=args.runner,
                 num_workers=args.num_workers, progress=not args.quiet)
