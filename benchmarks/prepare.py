@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import header, show
+from common import ROOT, header, show
 from synth import encode, speech_like
 
 BENCH = Path.home() / ".cache" / "audiodecode" / "bench"
@@ -114,8 +114,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--shard-size", default="64MB", help="ours; lhotse's shards hold --per-shard cuts")
-    parser.add_argument("--per-shard", type=int, default=200)
+    # Planned from the 16-bit PCM size: 16MB plans FLAC shards of about 9MB,
+    # about 40 files, like lhotse's --per-shard; more shards than workers
+    # keep the Ray tasks busy to the end.
+    parser.add_argument("--shard-size", default="16MB", help="ours; lhotse's shards hold --per-shard cuts")
+    parser.add_argument("--per-shard", type=int, default=40)
     parser.add_argument("--tools", default="local,ray,lhotse")
     args = parser.parse_args()
     header(f"prepare: {args.files} files into 16 kHz FLAC tar shards, {args.workers} workers")
@@ -128,7 +131,9 @@ def main() -> None:
         if "ray" in tools:
             import ray
 
-            ray.init(num_cpus=args.workers, include_dashboard=False, log_to_driver=False)
+            # The workers import audiodecode from this checkout, as the driver does.
+            ray.init(num_cpus=args.workers, include_dashboard=False, log_to_driver=False,
+                     runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}})
             try:
                 results["audiodecode Ray (local 2-CPU cluster)"] = ours(corpus, Path(tmp) / "ray", "ray", args.workers,
                                                                           args.shard_size)
@@ -140,6 +145,7 @@ def main() -> None:
             print(f"# Ray and local shards byte-identical: {same}")
         if "lhotse" in tools:
             results["lhotse Shar (FLAC)"] = lhotse(corpus, Path(tmp) / "lhotse", args.workers, args.per_shard)
+        print(f"# (wall s, hours) per tool: {results}", flush=True)
         shutil.rmtree(tmp, ignore_errors=True)
     base = results.get("lhotse Shar (FLAC)")
     rows = []

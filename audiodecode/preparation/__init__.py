@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 import warnings
 from collections.abc import Sequence
@@ -188,7 +189,5 @@ def prepare(
         shards=len(parts), shard_bytes=tuple(p["bytes"] for p in parts),
         skipped_shards=len(plan["shards"]) - len(todo), elapsed_s=time.monotonic() - started)
     if progress:
-        import sys
-
         print(summary, file=sys.stderr)
     return summary

@@ -72,8 +72,6 @@ def collect(source: Any, storage: Storage) -> tuple[list[dict[str, Any]], list[d
     FileNotFoundError
         `source` does not exist.
     """
-    if isinstance(source, (str, os.PathLike)) and is_local(os.fspath(source)) and not os.path.exists(os.fspath(source)):
-        raise FileNotFoundError(f"{os.fspath(source)}: no such file or folder to prepare")
     if _remote(source) and source.endswith("/"):
         files = _objects(source, storage)
     elif _remote(source) or (isinstance(source, Sequence) and not isinstance(source, str) and source

@@ -120,9 +120,9 @@ class RayRunner:
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
         ctx.verbose_stats_logs = False
-        concurrency = None if self.num_workers is None else max(1, self.num_workers)
+        compute = ray.data.TaskPoolStrategy(size=None if self.num_workers is None else max(1, self.num_workers))
         ds = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
-            fn, batch_size=1, fn_kwargs=kwargs, concurrency=concurrency, num_cpus=1, batch_format="numpy")
+            fn, batch_size=1, fn_kwargs=kwargs, compute=compute, num_cpus=1, batch_format="numpy")
         out = []
         for row in ds.iter_rows():
             value = json.loads(row[column])
