@@ -25,6 +25,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--runner", choices=("local", "ray"), default="local")
     p.add_argument("--ray-address", default=None, help="with --runner ray: the cluster to join (ray.init(address=...))")
     p.add_argument("--num-workers", type=int, default=None)
+    p.add_argument("--on-error", choices=("skip", "raise"), default="skip",
+                   help="skip: bad files go to rejects.jsonl; raise: the first one stops the job")
     p.add_argument("--quiet", action="store_true", help="no progress line or summary")
     return parser
 
@@ -45,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ray.init(address=args.ray_address)
         prepare(args.source, args.out, format=args.format, sr=args.sr, mono=args.mono, codec=args.codec,
                 shard_size=args.shard_size, validate=args.validate, bucket_by_duration=buckets, runner=args.runner,
-                num_workers=args.num_workers, progress=not args.quiet)
+                num_workers=args.num_workers, progress=not args.quiet, on_error=args.on_error)
     except (OSError, ValueError, ImportError) as err:
         # A named error at start (missing input, unwritable output, another
         # configuration in OUT): one line, no traceback.

@@ -107,6 +107,8 @@ def test_refusals_at_start_name_the_problem(corpus: Path, tmp_path: Path) -> Non
         audiodecode.prepare(corpus, blocker / "out", progress=False)
     out = tmp_path / "out"
     audiodecode.prepare(corpus, out, sr=16000, progress=False)
+    with pytest.raises(ValueError, match="empty.wav: ValueError: empty file"):
+        audiodecode.prepare(corpus, tmp_path / "strict", on_error="raise", progress=False)
     with pytest.raises(ConfigMismatchError, match="sr=16000 there, 8000 now"):
         audiodecode.prepare(corpus, out, sr=8000, progress=False)
     done = subprocess.run([sys.executable, "-m", "audiodecode", "prepare", str(tmp_path / "nothing-here"), str(out)],

@@ -62,6 +62,12 @@ def _plan(source: Any, config: PrepareConfig, output: Output, runner: Any, stora
     return plan
 
 
+def _raise_first(rejects: Sequence[dict[str, Any]]) -> None:
+    if rejects:
+        first = rejects[0]
+        raise ValueError(f"{first['source']}: {first['reason']} (on_error='raise'; {len(rejects)} bad file(s) so far)")
+
+
 def _finish(output: Output, plan: dict[str, Any], parts: Sequence[dict[str, Any]]) -> tuple[list, list]:
     """Write ``manifest.jsonl`` and ``rejects.jsonl`` from the parts, in shard order."""
     rows = [row for part in parts for row in part["rows"]]
@@ -87,6 +93,7 @@ def prepare(
     num_workers: int | None = None,
     storage: Storage | None = None,
     progress: bool = True,
+    on_error: Literal["skip", "raise"] = "skip",
 ) -> PrepareSummary:
     """Turn a corpus into shards the loaders read, resumably.
 
@@ -145,6 +152,10 @@ def prepare(
     progress : bool
         A progress line (files/s, hours of audio/s, ETA) and the summary
         on stderr.
+    on_error : {"skip", "raise"}
+        A bad file is listed in ``rejects.jsonl`` and left out ("skip"), or
+        stops the job with its reason once the phase that found it ends
+        ("raise"; the finished shards are kept for a re-run).
 
     Returns
     -------
@@ -160,11 +171,14 @@ def prepare(
     ConfigMismatchError
         `out` holds a data set prepared with other settings (named).
     ValueError
-        A bad argument, named.
+        A bad argument, named; with ``on_error="raise"``, the first bad file
+        and its reason.
     ImportError
         runner="ray" without Ray installed.
     """
     started = time.monotonic()
+    if on_error not in ("skip", "raise"):
+        raise ValueError(f"on_error must be 'skip' or 'raise', not {on_error!r}")
     edges = tuple(float(e) for e in bucket_by_duration) if not isinstance(bucket_by_duration, bool) else bucket_by_duration
     config = PrepareConfig(describe_source(source), format, sr, mono, codec, parse_size(shard_size), validate, edges)
     if isinstance(source, (str, os.PathLike)) and "://" not in os.fspath(source) and not os.path.exists(source):
@@ -177,12 +191,16 @@ def prepare(
     with warnings.catch_warnings():
         quiet()
         plan = _plan(source, config, output, work, storage, progress)
+        if on_error == "raise":
+            _raise_first(plan["rejects"])
         todo = [s for s in plan["shards"] if not is_finished(output, s["name"])]
         meter = Progress("writing", sum(len(s["records"]) for s in todo),
                          sum(r["seconds"] for s in todo for r in s["records"]), enabled=progress)
         work.write(todo, config, output, storage, meter)
         meter.close()
     parts = [read_part(output, s["name"]) for s in plan["shards"]]
+    if on_error == "raise":
+        _raise_first([r for part in parts for r in part["rejects"]])
     rows, rejects = _finish(output, plan, parts)
     summary = PrepareSummary(
         out=output.root, files=len(rows), hours=sum(r["duration"] for r in rows) / 3600, rejects=by_kind(rejects),
