@@ -71,6 +71,8 @@ __all__ = [
     "load",
     "load_batch",
     "resolve_cache",
+    # preparation/: corpora into shards
+    "prepare",
 ]
 __version__ = "0.1.0"
 
@@ -84,8 +86,13 @@ def __getattr__(name: str) -> object:
         import audiodecode.torch as torch_adapter
 
         return getattr(torch_adapter, name)
+    if name == "prepare":
+        # Imported on first use: it pulls in the record sources.
+        from audiodecode.preparation import prepare
+
+        return prepare
     raise AttributeError(f"module 'audiodecode' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_TORCH_EXPORTS])
+    return sorted([*globals(), *_TORCH_EXPORTS, "prepare"])

@@ -1,0 +1,211 @@
+"""`prepare`: a corpus of audio files turned into a prepared data set of
+shards the loaders read (tar/WebDataset, ArrayRecord or Parquet), with a
+manifest and a list of rejected files.
+
+One concept per module:
+
+- `config`: the settings that decide the output, ``prepare.json`` and the
+  refusal of a folder prepared with other settings.
+- `records`: the input (folder, list, manifest, URL prefix) as records.
+- `probe`: each record's headers (duration, rate, channels, size estimate).
+- `plan`: the deterministic assignment of records to shards (and buckets).
+- `convert`: validation, resampling/down-mixing/trimming, FLAC encoding.
+- `shards`: one shard written under a temporary name and renamed.
+- `runners`: the local thread pool and Ray Data.
+- `progress`: the progress line and the summary.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from audiodecode._typing import StrPath
+from audiodecode.data.sources import Storage
+from audiodecode.preparation.config import ConfigMismatchError, PrepareConfig, check_output, parse_size
+from audiodecode.preparation.output import Output
+from audiodecode.preparation.plan import assign
+from audiodecode.preparation.progress import PrepareSummary, Progress
+from audiodecode.preparation.records import by_kind, collect, describe_source
+from audiodecode.preparation.runners import make_runner, quiet
+from audiodecode.preparation.shards import PARTS, is_finished, read_part
+
+__all__ = ["ConfigMismatchError", "PrepareSummary", "prepare"]
+
+PLAN_FORMAT = "audiodecode-prepare-plan/1"
+
+
+def _plan(source: Any, config: PrepareConfig, output: Output, runner: Any, storage: Storage,
+          show: bool) -> dict[str, Any]:
+    """The job's plan: read from ``.prepare/plan.json`` when an earlier run
+    made it, else probed and packed now and stored."""
+    name = f"{PARTS}/plan.json"
+    try:
+        stored = json.loads(output.read(name))
+        if stored.get("format") == PLAN_FORMAT:
+            return stored
+    except (OSError, ValueError):
+        pass
+    records, rejects = collect(source, storage)
+    progress = Progress("probing", len(records), enabled=show)
+    probed = runner.probe(records, config, storage, progress)
+    progress.close()
+    rejects += [p["reject"] for p in probed if "reject" in p]
+    plan = {"format": PLAN_FORMAT, "records": len(records), "shards": assign([p["ok"] for p in probed if "ok" in p], config),
+            "rejects": rejects}
+    output.write(name, json.dumps(plan, sort_keys=True).encode())
+    return plan
+
+
+def _raise_first(rejects: Sequence[dict[str, Any]]) -> None:
+    if rejects:
+        first = rejects[0]
+        raise ValueError(f"{first['source']}: {first['reason']} (on_error='raise'; {len(rejects)} bad file(s) so far)")
+
+
+def _finish(output: Output, plan: dict[str, Any], parts: Sequence[dict[str, Any]]) -> tuple[list, list]:
+    """Write ``manifest.jsonl`` and ``rejects.jsonl`` from the parts, in shard order."""
+    rows = [row for part in parts for row in part["rows"]]
+    rejects = plan["rejects"] + [r for part in parts for r in part["rejects"]]
+    rejects.sort(key=lambda r: (r.get("index", -1), r["stage"]))
+    for name, lines in (("manifest.jsonl", rows), ("rejects.jsonl", rejects)):
+        output.write(name, "".join(json.dumps(line, sort_keys=True, ensure_ascii=False) + "\n" for line in lines).encode())
+    return rows, rejects
+
+
+def prepare(
+    source: StrPath | Sequence[Any],
+    out: StrPath,
+    *,
+    format: Literal["tar", "array_record", "parquet"] = "tar",  # noqa: A002 - the CLI's --format
+    sr: int | None = None,
+    mono: bool = False,
+    codec: Literal["flac", "copy"] = "flac",
+    shard_size: int | str = "256MB",
+    validate: Literal["full", "sampled", "none"] = "full",
+    bucket_by_duration: bool | Sequence[float] = False,
+    runner: Literal["local", "ray"] = "local",
+    num_workers: int | None = None,
+    storage: Storage | None = None,
+    progress: bool = True,
+    on_error: Literal["skip", "raise"] = "skip",
+) -> PrepareSummary:
+    """Turn a corpus into shards the loaders read, resumably.
+
+    Every record is probed (`audiodecode.info`), planned into a shard from
+    its probed size alone, decoded (validated, trimmed by the manifest's
+    offset and duration, resampled, down-mixed) and re-encoded as FLAC or
+    kept as it is. A file that fails any step is listed in
+    ``OUT/rejects.jsonl`` with its reason and the job goes on. A re-run
+    with the same settings keeps the finished shards and writes the others
+    to the same bytes; both runners write the same bytes.
+
+    Parameters
+    ----------
+    source : path, URL prefix or sequence
+        A folder (labels from its sub-folders), a manifest (NeMo JSONL,
+        Common Voice TSV, LibriSpeech/CSV/JSONL with a path column), a
+        list of paths or dicts, or a URL prefix ending in ``/``
+        (``s3://bucket/clips/``: every audio object under it).
+    out : path or URL
+        The output folder: local (a file system every node sees, for a
+        Ray cluster) or a URL prefix in object storage (``s3://bucket/prepared``,
+        written through `storage`): ``shard-000000.tar``..., ``manifest.jsonl`` (one row per
+        record: shard, member, source, duration, sr, channels, label,
+        text), ``rejects.jsonl`` (index, source, stage, reason) and
+        ``prepare.json`` (the settings).
+    format : {"tar", "array_record", "parquet"}
+        Shard layout: WebDataset tar, ArrayRecord (audiodecode-record/1
+        with a ``.json`` sidecar) or Parquet (the `datasets` Audio layout).
+    sr : int or None
+        Resample to this rate; None keeps each file's own.
+    mono : bool
+        Down-mix to one channel.
+    codec : {"flac", "copy"}
+        Re-encode as 16-bit FLAC, or keep the original bytes (no `sr`,
+        `mono` or manifest trimming then).
+    shard_size : int or str
+        Target shard size (``"256MB"``, ``"1GiB"``, bytes), planned from
+        each record's 16-bit PCM size for FLAC (so FLAC shards come out
+        smaller) or its file size for "copy".
+    validate : {"full", "sampled", "none"}
+        "full" decodes every file strictly (a damaged packet rejects it);
+        "sampled" decodes the first and last seconds of a copied file
+        (FLAC output decodes everything anyway, skipping damaged packets);
+        "none" trusts the headers.
+    bucket_by_duration : bool or sequence of float
+        Group records so that each shard holds one duration range: True
+        takes 8 ranges of equal counts from the probed durations, or give
+        the edges in seconds. The manifest names each row's range.
+    runner : {"local", "ray"}
+        A thread pool on this machine, or Ray Data tasks (``pip install
+        'audiodecode[ray]'``).
+    num_workers : int, optional
+        Threads (local; default the cores) or concurrent Ray tasks.
+    storage : Storage, optional
+        Credentials and retries for URL inputs and outputs.
+    progress : bool
+        A progress line (files/s, hours of audio/s, ETA) and the summary
+        on stderr.
+    on_error : {"skip", "raise"}
+        A bad file is listed in ``rejects.jsonl`` and left out ("skip"), or
+        stops the job with its reason once the phase that found it ends
+        ("raise"; the finished shards are kept for a re-run).
+
+    Returns
+    -------
+    PrepareSummary
+        Files, hours, rejects by reason, shard sizes.
+
+    Raises
+    ------
+    FileNotFoundError
+        `source` does not exist (before anything is written).
+    PermissionError
+        `out` cannot be created or written.
+    ConfigMismatchError
+        `out` holds a data set prepared with other settings (named).
+    ValueError
+        A bad argument, named; with ``on_error="raise"``, the first bad file
+        and its reason.
+    ImportError
+        runner="ray" without Ray installed.
+    """
+    started = time.monotonic()
+    if on_error not in ("skip", "raise"):
+        raise ValueError(f"on_error must be 'skip' or 'raise', not {on_error!r}")
+    edges = tuple(float(e) for e in bucket_by_duration) if not isinstance(bucket_by_duration, bool) else bucket_by_duration
+    config = PrepareConfig(describe_source(source), format, sr, mono, codec, parse_size(shard_size), validate, edges)
+    if isinstance(source, (str, os.PathLike)) and "://" not in os.fspath(source) and not os.path.exists(source):
+        raise FileNotFoundError(f"{os.fspath(source)}: no such file or folder to prepare")
+    storage = storage if storage is not None else Storage()
+    output = Output(os.fspath(out), storage)
+    check_output(config, output)
+    output.remove_leftovers()
+    work = make_runner(runner, num_workers)
+    with warnings.catch_warnings():
+        quiet()
+        plan = _plan(source, config, output, work, storage, progress)
+        if on_error == "raise":
+            _raise_first(plan["rejects"])
+        todo = [s for s in plan["shards"] if not is_finished(output, s["name"])]
+        meter = Progress("writing", sum(len(s["records"]) for s in todo),
+                         sum(r["seconds"] for s in todo for r in s["records"]), enabled=progress)
+        work.write(todo, config, output, storage, meter)
+        meter.close()
+    parts = [read_part(output, s["name"]) for s in plan["shards"]]
+    if on_error == "raise":
+        _raise_first([r for part in parts for r in part["rejects"]])
+    rows, rejects = _finish(output, plan, parts)
+    summary = PrepareSummary(
+        out=output.root, files=len(rows), hours=sum(r["duration"] for r in rows) / 3600, rejects=by_kind(rejects),
+        shards=len(parts), shard_bytes=tuple(p["bytes"] for p in parts),
+        skipped_shards=len(plan["shards"]) - len(todo), elapsed_s=time.monotonic() - started)
+    if progress:
+        print(summary, file=sys.stderr)
+    return summary

@@ -1,0 +1,241 @@
+"""`audiodecode.prepare`: a generated corpus with damaged files into shards
+the loaders read; rejects, resume after a kill, refusals, buckets, and the
+Ray runner's identical output."""
+
+from __future__ import annotations
+
+import glob
+import json
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import audiodecode
+from audiodecode.data import array_records, parquet_records, tar_shards
+from audiodecode.preparation import ConfigMismatchError
+from prepare_corpus import make_corpus
+
+ROOT = Path(__file__).resolve().parents[1]
+OPENERS = {"tar": tar_shards, "array_record": array_records, "parquet": parquet_records}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_corpus(tmp_path_factory.mktemp("corpus") / "in", n=12)
+
+
+def shards_of(out: Path, fmt: str) -> list[str]:
+    return sorted(p for p in glob.glob(str(out / "shard-*")) if not p.endswith(".json"))
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def folder_bytes(out: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.is_file()}
+
+
+@pytest.mark.parametrize("fmt", ["tar", "array_record", "parquet"])
+def test_prepare_writes_shards_the_sources_read(corpus: Path, tmp_path: Path, fmt: str) -> None:
+    out = tmp_path / "out"
+    summary = audiodecode.prepare(corpus, out, format=fmt, sr=16000, shard_size="200KB", progress=False)
+    assert summary.files == 12 and summary.shards == len(shards_of(out, fmt)) > 1
+    rejects = {Path(r["source"]).name: r for r in lines(out / "rejects.jsonl")}
+    assert set(rejects) == {"empty.wav", "garbage.flac", "truncated.flac"}
+    assert "empty" in rejects["empty.wav"]["reason"] and "truncated" in rejects["truncated.flac"]["reason"]
+    assert sum(summary.rejects.values()) == 3
+    manifest = lines(out / "manifest.jsonl")
+    files = OPENERS[fmt](shards_of(out, fmt))
+    assert len(files) == len(manifest) == 12
+    assert files.classes == ("cat", "dog")
+    # Every record decodes at the new rate, with the probed length.
+    for row in manifest[:4]:
+        assert row["sr"] == 16000 and row["label"] in ("cat", "dog")
+        source_seconds = audiodecode.info(row["source"]).duration
+        assert abs(row["duration"] - source_seconds) < 0.01
+    assert summary.hours == pytest.approx(sum(r["duration"] for r in manifest) / 3600)
+
+
+def test_flac_members_hold_the_resampled_audio(corpus: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    audiodecode.prepare(corpus, out, sr=16000, mono=True, progress=False)
+    row = lines(out / "manifest.jsonl")[0]
+    with tarfile.open(out / row["shard"]) as tar:
+        data = tar.extractfile(row["member"]).read()
+    got, sr = audiodecode.load(data, sr=None)
+    want, _ = audiodecode.load(row["source"], sr=16000, mono=True)
+    assert sr == 16000 and got.shape == want.shape
+    np.testing.assert_allclose(got, want, atol=1.5 / 32767)  # 16-bit quantization
+
+
+def test_manifest_offsets_trim_and_texts_carry(corpus: Path, tmp_path: Path) -> None:
+    clip = str(next(corpus.glob("cat/*.wav")))
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in [
+        {"audio_filepath": clip, "offset": 0.1, "duration": 0.3, "text": "hello"},
+        {"audio_filepath": clip, "duration": 0.2, "text": "world"},
+        {"audio_filepath": str(corpus / "missing.wav"), "duration": 1.0, "text": "gone"},
+    ]))
+    out = tmp_path / "out"
+    audiodecode.prepare(manifest, out, sr=8000, progress=False)
+    rows = lines(out / "manifest.jsonl")
+    assert [r["text"] for r in rows] == ["hello", "world"]
+    assert rows[0]["duration"] == pytest.approx(0.3, abs=1e-3) and rows[0]["source_offset"] == pytest.approx(0.1)
+    assert rows[1]["duration"] == pytest.approx(0.2, abs=1e-3)
+    rejects = lines(out / "rejects.jsonl")
+    assert len(rejects) == 1 and "missing.wav" in rejects[0]["reason"]
+    with pytest.raises(ValueError, match="copy"):
+        audiodecode.prepare(manifest, tmp_path / "copy", codec="copy", sr=8000, progress=False)
+    audiodecode.prepare(manifest, tmp_path / "copy", codec="copy", progress=False)
+    assert all("codec='copy' cannot" in r["reason"] for r in lines(tmp_path / "copy" / "rejects.jsonl")[:2])
+
+
+def test_refusals_at_start_name_the_problem(corpus: Path, tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="nothing-here"):
+        audiodecode.prepare(tmp_path / "nothing-here", tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    with pytest.raises(PermissionError, match="a-file"):
+        audiodecode.prepare(corpus, blocker / "out", progress=False)
+    out = tmp_path / "out"
+    audiodecode.prepare(corpus, out, sr=16000, progress=False)
+    with pytest.raises(ValueError, match="empty.wav: ValueError: empty file"):
+        audiodecode.prepare(corpus, tmp_path / "strict", on_error="raise", progress=False)
+    with pytest.raises(ConfigMismatchError, match="sr=16000 there, 8000 now"):
+        audiodecode.prepare(corpus, out, sr=8000, progress=False)
+    done = subprocess.run([sys.executable, "-m", "audiodecode", "prepare", str(tmp_path / "nothing-here"), str(out)],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 2 and "FileNotFoundError" in done.stderr and "nothing-here" in done.stderr
+
+
+# The child: the real job with a pause after each shard, so the kill lands mid-way.
+CHILD = """
+import sys, time
+import audiodecode.preparation.runners as runners
+real = runners.write_shard
+def slow(*args, **kwargs):
+    part = real(*args, **kwargs)
+    time.sleep(0.4)
+    return part
+runners.write_shard = slow
+from audiodecode.__main__ import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_killed_job_resumes_to_identical_bytes(corpus: Path, tmp_path: Path) -> None:
+    args = [str(corpus), "--sr", "16000", "--shard-size", "100KB", "--num-workers", "2", "--quiet"]
+    whole = tmp_path / "whole"
+    subprocess.run([sys.executable, "-m", "audiodecode", "prepare", args[0], str(whole), *args[1:]], check=True, cwd=ROOT)
+    shards = len(glob.glob(str(whole / "shard-*.tar")))
+    assert shards >= 4
+    out = tmp_path / "killed"
+    child = subprocess.Popen([sys.executable, "-c", CHILD, "prepare", args[0], str(out), *args[1:]], cwd=ROOT)
+    deadline = time.monotonic() + 60
+    while len(glob.glob(str(out / ".prepare" / "shard-*.json"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    finished = glob.glob(str(out / ".prepare" / "shard-*.json"))
+    assert 2 <= len(finished) < shards, "the kill must land mid-way"
+    assert not (out / "manifest.jsonl").exists()
+    for shard in glob.glob(str(out / "shard-*.tar")):  # nothing half-written under a final name
+        with tarfile.open(shard) as tar:
+            assert tar.getmembers()
+    subprocess.run([sys.executable, "-m", "audiodecode", "prepare", args[0], str(out), *args[1:]], check=True, cwd=ROOT)
+    assert not glob.glob(str(out / "**" / "*.tmp*"), recursive=True, include_hidden=True)  # the killed run's, removed
+    assert folder_bytes(out) == folder_bytes(whole)
+
+
+def test_bucket_by_duration_gives_one_range_per_shard(tmp_path: Path) -> None:
+    corpus = make_corpus(tmp_path / "in", n=16, seconds=(0.3, 3.0), seed=3)
+    out = tmp_path / "out"
+    audiodecode.prepare(corpus, out, sr=8000, bucket_by_duration=[1.0, 2.0], shard_size="1MB", progress=False)
+    rows = lines(out / "manifest.jsonl")
+    by_shard: dict[str, set] = {}
+    for row in rows:
+        lo, hi = row["bucket"]
+        # The range is the probed (header) duration's; the decoded one agrees to a frame.
+        assert lo - 0.05 <= row["duration"] and (hi is None or row["duration"] <= hi + 0.05)
+        by_shard.setdefault(row["shard"], set()).add(tuple(row["bucket"]))
+    assert all(len(b) == 1 for b in by_shard.values()) and len(by_shard) == 3
+
+
+def test_loaders_read_the_prepared_set(corpus: Path, tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    from audiodecode.jax import loader
+    from audiodecode.torch import AudioDataLoader
+
+    out = tmp_path / "out"
+    audiodecode.prepare(corpus, out, sr=16000, mono=True, shard_size="200KB", progress=False)
+    shards = tar_shards(shards_of(out, "tar"), index_dir=str(tmp_path / "idx"))
+    settings = {"batch_size": 4, "clip_seconds": 0.2, "seed": 1, "num_threads": 1, "prefetch": 1, "cache": None}
+    with AudioDataLoader(shards, as_dict=True, **settings) as it:
+        torch_batches = [{k: v.numpy() for k, v in b.items()} for b in it]
+    with loader(shards, num_epochs=1, **settings) as it:
+        jax_batches = [{k: np.asarray(v) for k, v in b.items()} for b in it]
+    assert len(torch_batches) == len(jax_batches) == 3  # 12 good files
+    for a, b in zip(torch_batches, jax_batches):
+        np.testing.assert_array_equal(a["audio"], b["audio"])
+        assert np.abs(a["audio"]).max() > 0.01
+    labels = sorted(int(x) for b in torch_batches for x in b["label"])
+    assert labels == [0] * 6 + [1] * 6  # 6 cat, 6 dog; the damaged dogs are in rejects.jsonl
+
+
+@pytest.mark.slow
+def test_ray_runner_writes_the_same_bytes(corpus: Path, tmp_path: Path) -> None:
+    ray = pytest.importorskip("ray")
+    local, remote = tmp_path / "local", tmp_path / "ray"
+    audiodecode.prepare(corpus, local, sr=16000, shard_size="200KB", progress=False)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        summary = audiodecode.prepare(corpus, remote, sr=16000, shard_size="200KB", runner="ray", progress=False)
+    finally:
+        ray.shutdown()
+    assert summary.files == 12
+    assert folder_bytes(remote) == folder_bytes(local)
+
+
+def test_url_prefix_in_and_bucket_out_through_storage(corpus: Path, tmp_path: Path) -> None:
+    """A URL prefix in and a URL out (fsspec's in-memory file system standing
+    in for a bucket): every audio object under the prefix, labelled by
+    folder like the folder, and the same bytes as a local job."""
+    fsspec = pytest.importorskip("fsspec")
+    fs = fsspec.filesystem("memory")
+    for path in sorted(corpus.rglob("*.*")):
+        fs.pipe(f"/i21-bucket/clips/{path.relative_to(corpus)}", path.read_bytes())
+    try:
+        summary = audiodecode.prepare("memory://i21-bucket/clips/", "memory://i21-bucket/prepared", sr=16000,
+                                      progress=False)
+        local = tmp_path / "local"
+        audiodecode.prepare(corpus, local, sr=16000, progress=False)
+        assert summary.files == 12 and sum(summary.rejects.values()) == 3
+        assert fs.cat("/i21-bucket/prepared/shard-000000.tar") == (local / "shard-000000.tar").read_bytes()
+        assert len(tar_shards("memory://i21-bucket/prepared/shard-*.tar", index_dir=str(tmp_path / "idx"))) == 12
+        again = audiodecode.prepare("memory://i21-bucket/clips/", "memory://i21-bucket/prepared", sr=16000,
+                                    progress=False)
+        assert again.skipped_shards == again.shards  # resumed: every shard found finished
+        with pytest.raises(ConfigMismatchError, match="mono=False there, True now"):
+            audiodecode.prepare("memory://i21-bucket/clips/", "memory://i21-bucket/prepared", sr=16000, mono=True,
+                                progress=False)
+    finally:
+        fs.rm("/i21-bucket", recursive=True)
+
+
+def test_copy_keeps_the_original_bytes_and_validate_decides_what_passes(corpus: Path, tmp_path: Path) -> None:
+    full = audiodecode.prepare(corpus, tmp_path / "full", codec="copy", format="parquet", progress=False)
+    none = audiodecode.prepare(corpus, tmp_path / "none", codec="copy", validate="none", format="parquet", progress=False)
+    # Headers alone pass the truncated FLAC; decoding it whole does not.
+    assert full.files == 12 and none.files == 13
+    rows = lines(tmp_path / "full" / "manifest.jsonl")
+    files = parquet_records(shards_of(tmp_path / "full", "parquet"))
+    assert rows[0]["member"].endswith(Path(rows[0]["source"]).suffix)
+    assert bytes(files.source.read(files.paths[0])) == Path(rows[0]["source"]).read_bytes()
