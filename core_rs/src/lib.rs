@@ -16,6 +16,7 @@ pub mod resample;
 mod samples;
 mod sniff;
 pub mod source;
+pub mod stream;
 
 #[cfg(feature = "python")]
 mod python;

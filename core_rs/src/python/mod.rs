@@ -5,6 +5,7 @@ mod augment;
 mod decode;
 mod errors;
 mod mixing;
+mod stream;
 
 use numpy::ndarray::ArrayViewD;
 use pyo3::prelude::*;
@@ -26,5 +27,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     decode::register(m)?;
     augment::register(m)?;
     mixing::register(m)?;
+    stream::register(m)?;
     Ok(())
 }
