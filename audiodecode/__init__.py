@@ -32,6 +32,7 @@ from audiodecode.augment import (
 )
 from audiodecode.cache import AudioCache, resolve_cache
 from audiodecode.loading import AudioInfo, BatchResult, DecodeWarning, info, load, load_batch
+from audiodecode.stream import PushDecoder, StreamDecoder, stream
 
 __all__ = [
     "AudioDataLoader",
@@ -71,6 +72,10 @@ __all__ = [
     "load",
     "load_batch",
     "resolve_cache",
+    # stream.py: long and live audio, chunk by chunk
+    "PushDecoder",
+    "StreamDecoder",
+    "stream",
 ]
 __version__ = "0.1.0"
 

@@ -8,7 +8,7 @@
 //! taps and the block being filled.
 
 use symphonia::core::codecs::audio::well_known::CODEC_ID_PCM_S16LE;
-use symphonia::core::codecs::audio::AudioDecoder;
+use symphonia::core::codecs::audio::{AudioCodecParameters, AudioDecoder};
 use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::probe::Hint;
 use symphonia::core::formats::{FormatOptions, TrackType};
@@ -66,6 +66,8 @@ pub struct StreamDecoder {
     ready: Vec<Vec<f32>>,
     warnings: Vec<String>,
     damaged_packets: u64,
+    /// Where the last packet ended on the timeline, to see gaps by.
+    timeline_end: Option<i64>,
     /// Set when the stream ended at damage (already warned about).
     cut: bool,
     done: bool,
@@ -115,6 +117,7 @@ impl StreamDecoder {
             ready: Vec::new(),
             warnings,
             damaged_packets: 0,
+            timeline_end: None,
             cut: false,
             done: false,
         })
@@ -220,6 +223,19 @@ impl StreamDecoder {
         let last = first + frames as i64;
         let want_from = (self.start + self.taken) as i64;
         let want_to = self.end.map_or(i64::MAX, |e| e as i64);
+        if let Some(expected) = self.timeline_end.filter(|&expected| first > expected) {
+            // The demuxer resynchronised past damage (FLAC frames carry
+            // their number): frames are missing. They are not made up, as
+            // in `load`; the gap is counted and said.
+            let at = expected as f64 / self.track.sample_rate as f64;
+            let message = format!("damaged data at {at:.3} s ({} frames lost)", first - expected);
+            if self.options.strict {
+                return Err(Error::decode(name, message));
+            }
+            self.damaged_packets += 1;
+            self.warnings.push(format!("{name}: skipped {message}; resynchronised"));
+        }
+        self.timeline_end = Some(last);
         let (from, to) = (first.max(want_from), last.min(want_to));
         if from >= to {
             return if first >= want_to { self.finish() } else { Ok(()) };
@@ -330,14 +346,14 @@ fn open_forward(reader: ForwardRead, name: &str) -> Result<OpenedTrack> {
         Some(registered) => registered.codec.info.short_name.to_string(),
         None => return Err(Error::decode(name, format!("{UNSUPPORTED} codec ({})", params.codec))),
     };
+    let declared = declared_frames(track.num_frames, params, sniffed.kind);
     Ok(OpenedTrack {
         track_id: track.id,
         sample_rate,
         channels,
         codec,
         container,
-        // A live WAV header's length is a placeholder: not a fact to check.
-        declared_frames: None,
+        declared_frames: declared,
         priming: 0,
         byte_len: u64::MAX,
         format,
@@ -345,6 +361,20 @@ fn open_forward(reader: ForwardRead, name: &str) -> Result<OpenedTrack> {
         start_byte: sniffed.start,
         warning: sniffed.warning.map(|w| format!("{name}: {w}")),
     })
+}
+
+/// The length a forward-only stream's header declares, to tell a cut
+/// stream by; `None` for the placeholder a live WAV writer leaves (a data
+/// size of `0xFFFFFFFF`, or 0), which is no fact about the stream.
+fn declared_frames(frames: Option<u64>, params: &AudioCodecParameters, kind: Kind) -> Option<u64> {
+    let frames = frames.filter(|&n| n > 0)?;
+    if kind != Kind::Wave {
+        return Some(frames);
+    }
+    let channels = params.channels.as_ref().map_or(1, |c| c.count()) as u64;
+    let bits = params.bits_per_coded_sample.or(params.bits_per_sample).unwrap_or(8) as u64;
+    let frame_bytes = channels * bits.div_ceil(8).max(1);
+    (frames.saturating_add(1).saturating_mul(frame_bytes) <= u32::MAX as u64 - frame_bytes).then_some(frames)
 }
 
 fn validate(options: &StreamOptions) -> Result<()> {
