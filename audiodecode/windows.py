@@ -61,8 +61,7 @@ def window_frames(
         step = (chunk - max(overlap, frame - hop)) // hop * hop
         if step < hop:
             raise ValueError(
-                f"overlap_seconds={overlap_seconds} leaves less than one hop_length={hop} between chunks "
-                f"of {chunk} frames"
+                f"overlap_seconds={overlap_seconds} leaves less than one hop_length={hop} between chunks of {chunk} frames"
             )
         overlap = chunk - step
     if overlap >= chunk:

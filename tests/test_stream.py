@@ -78,9 +78,7 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, int], Pat
 
 
 @pytest.mark.parametrize("fmt", ["wav", "flac", "mp3", "ogg", "m4a"])
-@pytest.mark.parametrize(
-    ("sr_in", "sr_out"), [(44100, None), (44100, 16000), (48000, 16000), (22050, 16000), (8000, 44100)]
-)
+@pytest.mark.parametrize(("sr_in", "sr_out"), [(44100, None), (44100, 16000), (48000, 16000), (22050, 16000), (8000, 44100)])
 def test_chunks_concatenate_to_load_for_every_format_and_rate_pair(clips, fmt, sr_in, sr_out) -> None:
     if (fmt, sr_in) not in clips:
         pytest.skip(f"no {fmt} encoder at {sr_in} Hz")
