@@ -32,6 +32,7 @@ from audiodecode.augment import (
 )
 from audiodecode.cache import AudioCache, resolve_cache
 from audiodecode.loading import AudioInfo, BatchResult, DecodeWarning, info, load, load_batch
+from audiodecode.live import LiveQueue
 from audiodecode.stream import PushDecoder, StreamDecoder, stream
 
 __all__ = [
@@ -72,7 +73,8 @@ __all__ = [
     "load",
     "load_batch",
     "resolve_cache",
-    # stream.py: long and live audio, chunk by chunk
+    # stream.py and live.py: long and live audio, chunk by chunk
+    "LiveQueue",
     "PushDecoder",
     "StreamDecoder",
     "stream",
