@@ -31,8 +31,8 @@ from audiodecode.augment import (
     VolumeAdjust,
 )
 from audiodecode.cache import AudioCache, resolve_cache
-from audiodecode.loading import AudioInfo, BatchResult, DecodeWarning, info, load, load_batch
 from audiodecode.live import LiveQueue
+from audiodecode.loading import AudioInfo, BatchResult, DecodeWarning, info, load, load_batch
 from audiodecode.stream import PushDecoder, StreamDecoder, stream
 
 __all__ = [

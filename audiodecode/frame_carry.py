@@ -81,9 +81,24 @@ class FrameCarry:
 
 class StreamingLogMelBase:
     """The framework-free half of the adapters' `StreamingLogMel`:
-    `push(chunk)` returns the frames the chunk completed, `finish()` the
-    rest. Subclasses implement `_compute(window)` (their framework's
-    `log_mel` with the arguments in `_args`, uncentred) and `_empty(shape)`.
+    `push(chunk)` returns the log-mel frames the chunk (`(..., n)`)
+    completed, `finish()` the rest; together, the frames of `log_mel` on
+    the whole signal. Subclasses implement `_compute(window)` (their
+    framework's `log_mel` with the arguments in `_args`, uncentred) and
+    `_empty(shape)`.
+
+    Parameters
+    ----------
+    sr, n_fft, hop_length, win_length, window, center, n_mels, fmin, fmax, htk, norm, power, ref, amin
+        As for `log_mel` (``pad_mode="constant"``).
+    layout : {"features_first", "features_last"}
+
+    Notes
+    -----
+    ``top_db`` is not taken: its floor is relative to the maximum over the
+    whole signal, which a stream does not know yet; apply it afterwards.
+    Chunks of one length (a multiple of `hop_length`) give windows of one
+    length, so a jitted `log_mel` compiles once.
     """
 
     def __init__(

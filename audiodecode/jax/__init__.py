@@ -33,16 +33,9 @@ if TYPE_CHECKING:  # imported lazily below; named here for type checkers and the
     from audiodecode.jax.data_loader import AudioLoader, loader
 
 __all__ = [
-    "AudioLoader",
-    "StreamingLogMel",
-    "loader",
-    "log_mel",
-    "melspectrogram",
-    "mfcc",
-    "power_to_db",
-    "spec_augment",
+    "AudioLoader", "StreamingLogMel", "loader", "log_mel", "melspectrogram", "mfcc", "power_to_db", "spec_augment",
     "spectrogram",
-]
+]  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:

@@ -22,7 +22,9 @@ that reads batches ahead), `dataset` (`AudioDataset`, `collate`),
 try:
     import torch  # noqa: F401 (the adapter's one hard dependency, checked here with a useful message)
 except ImportError as err:
-    raise ImportError('audiodecode.torch needs PyTorch, which is not installed: pip install "audiodecode[torch]"') from err
+    raise ImportError(
+        'audiodecode.torch needs PyTorch, which is not installed: pip install "audiodecode[torch]"'
+    ) from err
 
 from audiodecode.torch.dataset import AudioDataset, collate
 from audiodecode.torch.features import log_mel, melspectrogram, mfcc, power_to_db, spectrogram
@@ -30,8 +32,8 @@ from audiodecode.torch.loader import AudioDataLoader
 from audiodecode.torch.streaming import StreamingLogMel
 
 __all__ = [
-    "StreamingLogMel",
     "AudioDataLoader",
+    "StreamingLogMel",
     "AudioDataset",
     "collate",
     "log_mel",

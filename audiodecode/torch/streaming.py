@@ -14,26 +14,8 @@ from audiodecode.torch.features import log_mel
 
 
 class StreamingLogMel(StreamingLogMelBase):
-    """`log_mel` of a signal that arrives in chunks.
-
-    Parameters
-    ----------
-    sr, n_fft, hop_length, win_length, window, center, n_mels, fmin, fmax, htk, norm, power, ref, amin
-        As for :func:`audiodecode.torch.features.log_mel` (``pad_mode="constant"``).
-    layout : {"features_first", "features_last"}
-
-    Notes
-    -----
-    ``top_db`` is not taken: its floor is relative to the maximum over the
-    whole signal, which a stream does not know yet; apply it afterwards.
-
-    Examples
-    --------
-    >>> lm = StreamingLogMel(sr=16000, n_fft=400, hop_length=160, n_mels=80)  # doctest: +SKIP
-    >>> for chunk, _ in audiodecode.stream(path, sr=16000, chunk_seconds=1.0):  # doctest: +SKIP
-    ...     frames = lm.push(chunk)           # (80, new frames)
-    >>> frames = lm.finish()                  # the frames over the end padding
-    """
+    """`log_mel` (audiodecode.torch.features) of a signal that arrives in chunks;
+    the arguments and behaviour are `audiodecode.frame_carry.StreamingLogMelBase`'s."""
 
     def _compute(self, window: np.ndarray) -> torch.Tensor:
         return log_mel(torch.from_numpy(window), **self._args)
