@@ -54,14 +54,15 @@ def test_jax_streaming_log_mel_equals_log_mel_of_the_whole_stream() -> None:
     whole, _ = audiodecode.load(data)
     want = np.asarray(log_mel(whole, sr=SR, n_fft=N_FFT, hop_length=HOP, n_mels=80, top_db=None))
     lm = StreamingLogMel(sr=SR, n_fft=N_FFT, hop_length=HOP, n_mels=80)
+    compiled = log_mel._cache_size()
     parts = [lm.push(chunk) for chunk, _ in audiodecode.stream(data, chunk_seconds=0.5, hop_length=HOP)]
     parts.append(lm.finish())
     got = np.concatenate([np.asarray(p) for p in parts], axis=-1)
     assert got.shape == want.shape
     np.testing.assert_allclose(got, want, atol=2e-3, rtol=0)
-    # One compilation for the full chunks (the last, shorter one and the
-    # end padding may add theirs).
-    assert log_mel._cache_size() <= 4
+    # One compilation for the seven full chunks; the last, shorter chunk
+    # and the end padding add theirs.
+    assert log_mel._cache_size() - compiled <= 3
     del jax
 
 
