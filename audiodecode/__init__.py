@@ -31,7 +31,9 @@ from audiodecode.augment import (
     VolumeAdjust,
 )
 from audiodecode.cache import AudioCache, resolve_cache
+from audiodecode.live import LiveQueue
 from audiodecode.loading import AudioInfo, BatchResult, DecodeWarning, info, load, load_batch
+from audiodecode.stream import PushDecoder, StreamDecoder, stream
 
 __all__ = [
     "AudioDataLoader",
@@ -73,6 +75,11 @@ __all__ = [
     "resolve_cache",
     # preparation/: corpora into shards
     "prepare",
+    # stream.py and live.py: long and live audio, chunk by chunk
+    "LiveQueue",
+    "PushDecoder",
+    "StreamDecoder",
+    "stream",
 ]
 __version__ = "0.1.0"
 

@@ -55,6 +55,31 @@ def storage_head(
 ) -> tuple[int | None, str | None, tuple[str, str] | None]: ...
 def storage_shutdown() -> None: ...
 
+# Streaming (core_rs/src/python/stream.rs; audiodecode/stream.py wraps it).
+class StreamReader:
+    """A pull decoder: `read(min_frames)` returns the next `(channels, n)` block or None at the end."""
+
+    def __init__(
+        self,
+        source: _Source | Any,
+        sr: int | None = None,
+        mono: bool = True,
+        offset: float = 0.0,
+        duration: float | None = None,
+        strict: bool = False,
+        name: str | None = None,
+    ) -> None: ...
+    def read(self, min_frames: int) -> npt.NDArray[np.float32] | None: ...
+    def take_warnings(self) -> list[str]: ...
+    @property
+    def sample_rate(self) -> int: ...
+    @property
+    def native_rate(self) -> int: ...
+    @property
+    def damaged_packets(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+
 # Augmentations (audiodecode/augment.py and the modules beside it describe a
 # recipe as nested tuples; see core_rs/src/python/augment.rs).
 class AudioBank:

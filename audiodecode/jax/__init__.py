@@ -27,11 +27,15 @@ from typing import TYPE_CHECKING, Any
 
 from audiodecode.jax.features import log_mel, melspectrogram, mfcc, power_to_db, spectrogram
 from audiodecode.jax.specaugment import spec_augment
+from audiodecode.jax.streaming import StreamingLogMel
 
 if TYPE_CHECKING:  # imported lazily below; named here for type checkers and the API reference
     from audiodecode.jax.data_loader import AudioLoader, loader
 
-__all__ = ["AudioLoader", "loader", "log_mel", "melspectrogram", "mfcc", "power_to_db", "spec_augment", "spectrogram"]
+__all__ = [
+    "AudioLoader", "StreamingLogMel", "loader", "log_mel", "melspectrogram", "mfcc", "power_to_db", "spec_augment",
+    "spectrogram",
+]  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:

@@ -29,9 +29,11 @@ except ImportError as err:
 from audiodecode.torch.dataset import AudioDataset, collate
 from audiodecode.torch.features import log_mel, melspectrogram, mfcc, power_to_db, spectrogram
 from audiodecode.torch.loader import AudioDataLoader
+from audiodecode.torch.streaming import StreamingLogMel
 
 __all__ = [
     "AudioDataLoader",
+    "StreamingLogMel",
     "AudioDataset",
     "collate",
     "log_mel",

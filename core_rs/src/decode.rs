@@ -101,7 +101,7 @@ pub(crate) struct OpenedTrack {
 
 /// symphonia's probe, made to take a format only where the stream given to
 /// it starts (MP4's `ftyp` is 4 bytes in): [`sniff`] found that start.
-fn probe() -> &'static Probe {
+pub(crate) fn probe() -> &'static Probe {
     static PROBE: OnceLock<Probe> = OnceLock::new();
     PROBE.get_or_init(|| {
         let mut probe = Probe::new_with_options(&ProbeOptions { max_probe_depth: 8, ..Default::default() });
@@ -205,7 +205,7 @@ fn frames_the_bytes_hold(codec: &str, params: &AudioCodecParameters, channels: u
 }
 
 /// The codec parameters of `track` and a decoder made from them.
-fn make_decoder(track: &OpenedTrack, name: &str) -> Result<(AudioCodecParameters, Box<dyn AudioDecoder>)> {
+pub(crate) fn make_decoder(track: &OpenedTrack, name: &str) -> Result<(AudioCodecParameters, Box<dyn AudioDecoder>)> {
     let params = track
         .format
         .tracks()

@@ -17,6 +17,7 @@ mod samples;
 mod sniff;
 pub mod source;
 pub mod storage;
+pub mod stream;
 
 #[cfg(feature = "python")]
 mod python;

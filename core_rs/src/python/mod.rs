@@ -6,6 +6,7 @@ mod decode;
 mod errors;
 mod mixing;
 mod storage;
+mod stream;
 
 use numpy::ndarray::ArrayViewD;
 use pyo3::prelude::*;
@@ -28,5 +29,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     augment::register(m)?;
     mixing::register(m)?;
     storage::register(m)?;
+    stream::register(m)?;
     Ok(())
 }

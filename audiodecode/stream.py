@@ -1,0 +1,347 @@
+"""Streaming: long recordings and live byte streams decoded chunk by chunk.
+
+`stream(source, ...)` decodes as it goes and hands out `(chunk, start_seconds)`
+pairs; concatenating the chunks (their overlap removed) gives exactly what
+`load(source, sr=sr, mono=mono)` returns: the same decoders, the same
+timeline trimming and the same resampling kernel, whose state is carried
+from one chunk to the next. Nothing is sought or decoded twice, so the last
+chunk of an hour costs what the first did, and memory stays a few chunks.
+
+`PushDecoder` is the same for bytes that are pushed rather than pulled
+(`feed(b)` / `close()`), as a network or capture callback delivers them.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import warnings
+from collections.abc import Iterator
+
+import numpy as np
+
+from audiodecode import _core
+from audiodecode._typing import AudioSource, OnError
+from audiodecode.loading import DecodeWarning, _check_sr, _duration, _offset
+from audiodecode.windows import ChunkWindows, window_frames
+
+#: Output frames asked of the core per call when a chunk needs more: small
+#: enough that a chunk's memory is about the chunk, large enough that the
+#: per-call overhead vanishes.
+_BLOCK_FRAMES = 1 << 16
+
+
+def _strict(on_error: str) -> bool:
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
+    return on_error == "raise"
+
+
+def _source_name(source: object) -> str | None:
+    name = getattr(source, "name", None)
+    return name if isinstance(name, str) else None
+
+
+class StreamDecoder:
+    """An iterator of `(chunk, start_seconds)` over one audio stream.
+
+    Made by :func:`stream`, which documents the arguments. `chunk` is
+    float32 `(n,)` when mono, else `(channels, n)`; `start_seconds` is where
+    it starts on the source's timeline (`offset` included).
+
+    Attributes
+    ----------
+    sample_rate : int
+        The rate of the chunks.
+    chunk_frames, overlap_frames, step_frames : int
+        The windowing at `sample_rate` (after frame alignment).
+    damaged_packets : int
+        Damaged packets skipped so far (each warned about).
+    """
+
+    def __init__(
+        self,
+        source: AudioSource,
+        *,
+        sr: int | None = None,
+        mono: bool = True,
+        chunk_seconds: float = 10.0,
+        overlap_seconds: float = 0.0,
+        offset: float = 0.0,
+        duration: float | None = None,
+        on_error: OnError = "skip",
+        frame_length: int | None = None,
+        hop_length: int | None = None,
+    ) -> None:
+        _check_sr(sr)
+        strict = _strict(on_error)
+        offset_s, duration_s = _offset(offset), _duration(duration)
+        # The window arguments are checked before any byte is read.
+        window_frames(sr or 48_000, chunk_seconds, overlap_seconds, frame_length, hop_length)
+        if isinstance(source, (bytearray, memoryview)):
+            source = bytes(source)
+        if not isinstance(source, (str, bytes, os.PathLike)) and not hasattr(source, "read"):
+            raise TypeError(f"source must be a path, bytes or a binary file object, not {type(source).__name__}")
+        self._reader = _core.StreamReader(source, sr, mono, offset_s, duration_s, strict, _source_name(source))
+        self._warn()
+        self.sample_rate: int = self._reader.sample_rate
+        chunk, overlap = window_frames(self.sample_rate, chunk_seconds, overlap_seconds, frame_length, hop_length)
+        self._windows = ChunkWindows(chunk, overlap, mono=mono)
+        self.chunk_frames, self.overlap_frames = chunk, overlap
+        self.step_frames = chunk - overlap
+        self._offset = offset_s
+        self._pending: list[tuple[np.ndarray, int]] = []
+        self._ended = False
+
+    @property
+    def damaged_packets(self) -> int:
+        return self._reader.damaged_packets
+
+    @property
+    def name(self) -> str:
+        """The source's name, as messages give it."""
+        return self._reader.name
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, float]]:
+        return self
+
+    def __next__(self) -> tuple[np.ndarray, float]:
+        while not self._pending:
+            if self._ended:
+                raise StopIteration
+            block = self._reader.read(min(self._windows.frames_needed, _BLOCK_FRAMES))
+            self._warn()
+            if block is None:
+                self._ended = True
+                self._pending.extend(self._windows.finish())
+            else:
+                self._pending.extend(self._windows.push(block))
+        chunk, start = self._pending.pop(0)
+        return chunk, self._offset + start / self.sample_rate
+
+    def _warn(self) -> None:
+        for message in self._reader.take_warnings():
+            warnings.warn(message, DecodeWarning, stacklevel=3)
+
+
+def stream(
+    source: AudioSource,
+    *,
+    sr: int | None = None,
+    mono: bool = True,
+    chunk_seconds: float = 10.0,
+    overlap_seconds: float = 0.0,
+    offset: float = 0.0,
+    duration: float | None = None,
+    on_error: OnError = "skip",
+    frame_length: int | None = None,
+    hop_length: int | None = None,
+) -> StreamDecoder:
+    """Decode `source` chunk by chunk: an iterator of `(chunk, start_seconds)`.
+
+    Parameters
+    ----------
+    source : path, bytes or binary file object
+        A file object is read forward in blocks of at most 64 KiB through
+        its `read` (a pipe, `sys.stdin.buffer`, a socket's `makefile("rb")`,
+        an HTTP response body); it need not seek, except for MP4/M4A, whose
+        index may sit at the end (pass a path or the bytes).
+    sr : int > 0 or None
+        Output rate; None keeps the source's.
+    mono : bool
+        Mix down to one channel (chunks `(n,)`); else `(channels, n)`.
+    chunk_seconds : float > 0
+        Length of each chunk (the last one holds what is left).
+    overlap_seconds : float in [0, chunk_seconds)
+        Frames each chunk shares with the previous one (Whisper-style
+        windows: `chunk_seconds=30, overlap_seconds=5`).
+    offset, duration : float
+        Seconds to skip (decoded and discarded: nothing is sought), and to
+        read (None: to the end).
+    on_error : {"skip", "raise"}
+        A damaged packet is skipped with a `DecodeWarning` and the stream
+        goes on, or raises `DecodeError`.
+    frame_length, hop_length : int or None
+        Frame alignment for STFT-like analysis of each chunk: the step
+        between chunks becomes a multiple of `hop_length` and the overlap at
+        least `frame_length - hop_length`, so frame `j` of chunk `i` is frame
+        `i * step_frames // hop_length + j` of the whole signal.
+
+    Returns
+    -------
+    StreamDecoder
+        Iterating it yields `(chunk, start_seconds)`; `chunk` is float32.
+        Dropping the first `overlap_frames` of every chunk but the first and
+        concatenating equals `load(source, sr=sr, mono=mono)` (to the
+        sample; tested to 1e-6).
+
+    Raises
+    ------
+    ValueError
+        A bad argument, named (`chunk_seconds <= 0`, an overlap that leaves
+        no step, ...).
+    DecodeError
+        The source is not audio this core decodes (the message names it),
+        or, with `on_error="raise"`, a damaged packet.
+    OSError
+        The source failed while being read (the message names it and the
+        exception its `read` raised).
+    """
+    return StreamDecoder(
+        source, sr=sr, mono=mono, chunk_seconds=chunk_seconds, overlap_seconds=overlap_seconds,
+        offset=offset, duration=duration, on_error=on_error, frame_length=frame_length, hop_length=hop_length,
+    )  # fmt: skip
+
+
+class _BytePipe:
+    """A file-like object whose `read` blocks until bytes are written or the
+    pipe is closed: the core pulls from it on the decoding thread while
+    `PushDecoder.feed` writes into it. Holds at most `limit` unread bytes."""
+
+    def __init__(self, limit: int, name: str) -> None:
+        self.name = name  # the core names the stream by it
+        self._data = bytearray()
+        self._closed = False
+        self._limit = limit
+        self._cond = threading.Condition()
+        self.aborted = False
+
+    def write(self, data: bytes) -> None:
+        with self._cond:
+            # Back-pressure: a producer faster than the decoder waits.
+            self._cond.wait_for(lambda: len(self._data) < self._limit or self.aborted)
+            self._data += data
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def abort(self) -> None:
+        with self._cond:
+            self.aborted = self._closed = True
+            self._cond.notify_all()
+
+    def read(self, n: int) -> bytes:
+        with self._cond:
+            self._cond.wait_for(lambda: self._data or self._closed)
+            out = bytes(self._data[:n])
+            del self._data[:n]
+            self._cond.notify_all()
+            return out
+
+
+class PushDecoder:
+    """Decodes bytes pushed in as they arrive: `feed(b)` returns the chunks
+    completed so far, `close()` the rest.
+
+    For containers that can be read front to back: WAV (also with an
+    unknown length, as a live encoder writes it), FLAC, MP3, Ogg Vorbis and
+    Opus (where the core reads them), ADTS AAC. MP4/M4A is refused: its
+    index may come last. Decoding runs on a thread of its own, so `feed`
+    does not wait for it; a format found from its first frames (MP3, ADTS)
+    gives its first chunk once about 120 KB have arrived.
+
+    Parameters are those of :func:`stream` (no source, offset or duration);
+    `name` names the stream in messages; `max_pending_bytes` bounds the
+    bytes fed and not yet decoded (`feed` waits beyond it).
+    """
+
+    def __init__(
+        self,
+        *,
+        sr: int | None = None,
+        mono: bool = True,
+        chunk_seconds: float = 1.0,
+        overlap_seconds: float = 0.0,
+        on_error: OnError = "skip",
+        frame_length: int | None = None,
+        hop_length: int | None = None,
+        name: str = "<live>",
+        max_pending_bytes: int = 4 << 20,
+    ) -> None:
+        _check_sr(sr)
+        _strict(on_error)
+        window_frames(sr or 48_000, chunk_seconds, overlap_seconds, frame_length, hop_length)
+        self.name = name
+        self._pipe = _BytePipe(max_pending_bytes, name)
+        self._chunks: queue.SimpleQueue[tuple[np.ndarray, float] | BaseException | None] = queue.SimpleQueue()
+        self._head = b""
+        self._closed = False
+        self._error: BaseException | None = None
+        self._done = False
+        args = dict(
+            sr=sr, mono=mono, chunk_seconds=chunk_seconds, overlap_seconds=overlap_seconds, on_error=on_error,
+            frame_length=frame_length, hop_length=hop_length,
+        )  # fmt: skip
+        self._thread = threading.Thread(target=self._decode, args=(args,), name=f"audiodecode-push {name}", daemon=True)
+        self._thread.start()
+
+    def _decode(self, args: dict) -> None:
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                decoder = StreamDecoder(self._pipe, **args)
+                for item in decoder:
+                    self._chunks.put(item)
+                    self._flush_warnings(caught)
+                self._flush_warnings(caught)
+        except BaseException as err:  # handed to the caller's thread
+            self._pipe.abort()
+            self._chunks.put(err)
+        self._chunks.put(None)
+
+    def _flush_warnings(self, caught: list) -> None:
+        while caught:
+            self._chunks.put(DecodeWarning(str(caught.pop(0).message)))
+
+    def feed(self, data: bytes) -> list[tuple[np.ndarray, float]]:
+        """Adds `data`; returns the chunks complete so far (maybe none).
+
+        Raises
+        ------
+        ValueError
+            After `close()`, or when the stream is MP4/M4A.
+        DecodeError, OSError
+            What decoding the stream raised.
+        """
+        if self._closed:
+            raise ValueError(f"{self.name}: feed() after close()")
+        if len(self._head) < 12:
+            self._head += bytes(data[: 12 - len(self._head)])
+            if self._head[4:8] == b"ftyp":
+                self._pipe.abort()
+                raise ValueError(
+                    f"{self.name}: MP4/M4A cannot be decoded in push mode: its index may come at the end "
+                    "(it needs seeking); stream it from a path or bytes instead"
+                )
+        if not self._pipe.aborted:
+            self._pipe.write(bytes(data))
+        return self._drain(wait=False)
+
+    def close(self) -> list[tuple[np.ndarray, float]]:
+        """Ends the input; returns the remaining chunks (the last shorter)."""
+        self._closed = True
+        self._pipe.close()
+        return self._drain(wait=True)
+
+    def _drain(self, wait: bool) -> list[tuple[np.ndarray, float]]:
+        out = []
+        while not self._done:
+            try:
+                item = self._chunks.get(block=wait)
+            except queue.Empty:
+                break
+            if item is None:
+                self._done = True
+            elif isinstance(item, DecodeWarning):
+                warnings.warn(str(item), DecodeWarning, stacklevel=3)
+            elif isinstance(item, BaseException):
+                self._error = item
+            else:
+                out.append(item)
+        if self._error is not None:
+            raise self._error
+        return out

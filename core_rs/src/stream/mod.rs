@@ -1,0 +1,11 @@
+//! Streaming: a long file or a live byte stream decoded block by block,
+//! identical to the whole decode.
+//!
+//! [`forward`] makes a read-once byte stream (a pipe, a socket, a callback)
+//! something the sniffer and the demuxers can read; [`decoder`] pulls
+//! packets from it and carries the resampler's state across blocks.
+
+pub mod decoder;
+pub mod forward;
+
+pub use decoder::{StreamDecoder, StreamOptions, StreamSource};
