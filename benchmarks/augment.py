@@ -34,9 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from common import corpus, header, show, speech_like
-
 import audiodecode as ad
+from common import corpus, header, show, speech_like
 
 SR = 16000
 
@@ -266,9 +265,8 @@ def transforms_table(n: int, repeat: int, noises: list[str], irs: list[str]) -> 
 def loader_table(quick: bool, noises: list[str], irs: list[str], data: Path) -> None:
     """The JAX loader's samples/s without augmentation, with today's five
     transforms and with the recipe chain, in interleaved rounds (best of each)."""
-    from pipeline import BATCH, CLIP, MFCC_SETTINGS, interleaved, steady_rate
-
     from audiodecode.jax.data_loader import DEVICE_BUFFER, loader
+    from pipeline import BATCH, CLIP, MFCC_SETTINGS, interleaved, steady_rate
 
     paths = corpus(data / "loader", "mp3", [2.0 + (i % 7) / 2 for i in range(64 if quick else 256)])
     labels = [i % 10 for i in range(len(paths))]

@@ -19,12 +19,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-from common import header  # also puts the checkout on sys.path
-
 import soundfile as sf
 
 from audiodecode.data import buckets
+from common import header  # also puts the checkout on sys.path
 
 WORDS = ("zero one two three four five six seven eight nine the river stone cat dog window green small "
          "quickly morning evening table yellow garden music light house water").split()

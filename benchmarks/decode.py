@@ -20,9 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from common import best_of, corpus, header, show, table
-
 import audiodecode as ad
+from common import best_of, corpus, header, show
 
 SR = 16000
 FORMATS = ["wav", "flac", "mp3", "ogg", "m4a"]

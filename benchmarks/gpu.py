@@ -331,7 +331,7 @@ def jax_part(folder: Path, device: str, batch_size: int, train_seconds: float, w
     }
     out: dict = {"device": jax.devices()[0].device_kind, "batch_size": batch_size, "resnet_ms_per_step": calibration,
                  "models": {}}
-    for name, (make, train_step, feats, returns_acc) in models.items():
+    for name, (make, train_step, feats, _returns_acc) in models.items():
         model = make()
         opt = nnx.Optimizer(model, optax.adamw(1e-3), wrt=nnx.Param)
         with loader(folder, batch_size=batch_size, sr=SR, clip_seconds=CLIP_SECONDS, augmentations=AUGMENTATIONS,

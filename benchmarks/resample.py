@@ -16,9 +16,8 @@ import argparse
 
 import numpy as np
 
-from common import best_of, header, table
-
 from audiodecode import _core
+from common import best_of, header, table
 
 # (common pair, odd neighbour): the neighbours have 16,001 / 44,101 phases.
 PAIRS = [

@@ -47,12 +47,8 @@ from pathlib import Path
 
 import numpy as np
 
-from common import ROOT, header, table
-from synth import encode, speech_like
-
 import audiodecode  # noqa: F401
 from audiodecode.data.records import AudioFiles, audio_files
-from audiodecode.torch import AudioDataLoader
 from audiodecode.data.sources import (
     RetryPolicy,
     Storage,
@@ -64,6 +60,9 @@ from audiodecode.data.sources import (
     write_parquet,
     write_tar_shards,
 )
+from audiodecode.torch import AudioDataLoader
+from common import ROOT, header, table
+from synth import encode, speech_like
 
 SR = 16000
 FILE_SR = 44100

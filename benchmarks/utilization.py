@@ -236,7 +236,6 @@ def main() -> None:
            f"40 MFCCs, batches of {BATCH}; emulated step {args.step_ms:g} ms")
     paths, labels = speech_corpus(args.data, n_files)
     logging.getLogger("audiodecode").setLevel(logging.WARNING)
-    step_s = args.step_ms / 1000
     rows: list[dict] = []
 
     # "Before" first: its workers fork before JAX starts threads.

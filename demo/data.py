@@ -75,7 +75,8 @@ def clicks(rng: np.random.Generator, t: np.ndarray, sr: int) -> np.ndarray:
     y = np.zeros_like(t)
     period = int(sr / rng.uniform(8, 25))
     y[rng.integers(0, period) :: period] = 1.0
-    kernel = np.exp(-np.arange(int(0.004 * sr)) / (0.001 * sr)) * np.sin(2 * np.pi * rng.uniform(1500, 3000) * np.arange(int(0.004 * sr)) / sr)
+    n = np.arange(int(0.004 * sr))
+    kernel = np.exp(-n / (0.001 * sr)) * np.sin(2 * np.pi * rng.uniform(1500, 3000) * n / sr)
     return np.convolve(y, kernel)[: len(t)]
 
 

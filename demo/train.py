@@ -14,8 +14,8 @@ from tqdm import tqdm
 
 import audiodecode
 from audiodecode.data import seeding
-from audiodecode.data.tuning import Parallelism
 from audiodecode.data.records import AudioFiles, audio_files
+from audiodecode.data.tuning import Parallelism
 from audiodecode.jax.data_loader import AudioLoader, loader
 from demo.model import AudioCNN, eval_step, train_step
 

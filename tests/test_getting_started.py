@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 import synth
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -20,11 +20,11 @@ import pytest
 
 import audiodecode
 from audiodecode.data import seeding
+from audiodecode.data.reading import ClipReader, ClipSpec, SkippedRecordWarning
 from audiodecode.data.records import AudioFiles, audio_files
+from audiodecode.data.schedule import Schedule
 from audiodecode.jax.data_loader import AudioLoader, loader
 from audiodecode.jax.source import AudioRecordSource
-from audiodecode.data.reading import ClipReader, ClipSpec, SkippedRecordWarning
-from audiodecode.data.schedule import Schedule
 from synth import encode
 
 SR = 16000

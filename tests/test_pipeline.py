@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from audiodecode.data import seeding
-from audiodecode.data.tuning import Parallelism, autotune
 from audiodecode.cache import AudioCache
-from audiodecode.data.records import UNLABELLED, AudioFiles, audio_files
+from audiodecode.data import seeding
 from audiodecode.data.reading import ClipReader, ClipSpec, SkippedRecordWarning, estimate_decoded_bytes
+from audiodecode.data.records import UNLABELLED, AudioFiles, audio_files
 from audiodecode.data.schedule import Schedule
 from audiodecode.data.stats import PipelineStats
+from audiodecode.data.tuning import Parallelism, autotune
 from synth import encode, make, sine, speech_like
 
 SR = 16000

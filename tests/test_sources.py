@@ -10,7 +10,6 @@ import os
 import pickle
 import tarfile
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -33,9 +32,9 @@ from audiodecode.data.sources import (
     SourceReadError,
     Storage,
     array_records,
+    object_files,
     open_records,
     parquet_records,
-    object_files,
     tar_shards,
     write_array_record,
     write_parquet,
@@ -44,7 +43,7 @@ from audiodecode.data.sources import (
 from audiodecode.data.sources.base import fetch
 from audiodecode.data.sources.storage import expand_braces
 from s3server import S3Server
-from synth import encode, make, sine, speech_like
+from synth import encode, make, speech_like
 
 SR = 16000
 STEP = 2.0**-12

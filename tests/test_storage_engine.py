@@ -19,10 +19,6 @@ pytest.importorskip("aiohttp")
 pytest.importorskip("moto")
 pytest.importorskip("s3fs")
 
-from rangeserver import RangeServer
-from s3server import S3Server
-from synth import make, speech_like
-
 from audiodecode import _core
 from audiodecode.data.reading import SkippedRecordWarning
 from audiodecode.data.records import AudioFiles, audio_files
@@ -36,6 +32,9 @@ from audiodecode.data.sources import (
 )
 from audiodecode.data.sources.base import fetch
 from audiodecode.data.sources.storage import ObjectChangedError, native_options
+from rangeserver import RangeServer
+from s3server import S3Server
+from synth import make, speech_like
 
 SR = 16000
 FAST = RetryPolicy(attempts=5, backoff_s=0.01, max_backoff_s=0.05, timeout_s=5)

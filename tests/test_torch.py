@@ -25,9 +25,9 @@ torch = pytest.importorskip("torch", reason="the torch extra is not installed")
 
 import audiodecode  # noqa: E402
 from audiodecode.data import seeding  # noqa: E402
+from audiodecode.data.reading import ClipReader, ClipSpec, SkippedRecordWarning  # noqa: E402
 from audiodecode.data.records import AudioFiles, audio_files  # noqa: E402
 from audiodecode.filterbanks import frame_count  # noqa: E402
-from audiodecode.data.reading import ClipReader, ClipSpec, SkippedRecordWarning  # noqa: E402
 from audiodecode.torch import AudioDataLoader, AudioDataset, collate  # noqa: E402
 from audiodecode.torch import features as tf  # noqa: E402
 from synth import chirp, encode, noise, sine, speech_like  # noqa: E402

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from synth import chirp, make
 
 import audiodecode as ad
+from synth import chirp, make
 
 
 def tone(tmp_path: Path, fmt: str, seconds: float = 1.0, name: str = "tone") -> Path:

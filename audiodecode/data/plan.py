@@ -33,10 +33,10 @@ from typing import Any, Literal, TypeVar
 
 import numpy as np
 
+from audiodecode.augment.mixing import resolve_mixing
 from audiodecode.cache import AudioCache
 from audiodecode.data.buckets import BucketSchedule, DurationBuckets
 from audiodecode.data.durations import with_durations
-from audiodecode.augment.mixing import resolve_mixing
 from audiodecode.data.reading import BatchAugmentation, ClipSpec, Crop, OnError, resolve_augment
 from audiodecode.data.records import AudioFiles
 from audiodecode.data.schedule import Schedule

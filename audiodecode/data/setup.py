@@ -18,15 +18,15 @@ from typing import Any, Literal
 
 import numpy as np
 
-from audiodecode.data.tuning import Tuning, autotune, available_cores
+from audiodecode.augment.mixing import BatchMix
 from audiodecode.cache import AudioCache, resolve_cache
 from audiodecode.cache.budget import ENTRY_OVERHEAD, auto_ram_budget
-from audiodecode.augment.mixing import BatchMix
-from audiodecode.data.records import AudioFiles
-from audiodecode.data.reading import BatchAugmentation, ClipReader, ClipSpec, estimate_decoded_bytes
 from audiodecode.data.buckets import BucketSchedule
+from audiodecode.data.reading import BatchAugmentation, ClipReader, ClipSpec, estimate_decoded_bytes
+from audiodecode.data.records import AudioFiles
 from audiodecode.data.schedule import Schedule
 from audiodecode.data.stats import PipelineStats
+from audiodecode.data.tuning import Tuning, autotune, available_cores
 
 log = logging.getLogger("audiodecode")
 

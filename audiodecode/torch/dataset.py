@@ -26,9 +26,9 @@ from typing import Any
 import torch
 
 from audiodecode.cache import AudioCache
+from audiodecode.data.reading import BatchAugmentation, ClipReader, ClipSpec, Crop, OnError, resolve_augment
 from audiodecode.data.records import AudioFiles, StrPath
 from audiodecode.data.sources import open_records
-from audiodecode.data.reading import BatchAugmentation, ClipReader, ClipSpec, Crop, OnError, resolve_augment
 
 
 class AudioDataset(torch.utils.data.Dataset):

@@ -299,7 +299,7 @@ def tar_shards(
         number = len(used)
         used.append(url)
         versions.append(index.version)
-        for key, member, offset, size, label in index.samples:
+        for _key, member, offset, size, label in index.samples:
             names.append(f"{url}#{member}")
             labels.append(label)
             locations.append((number, offset, size))
