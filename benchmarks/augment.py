@@ -34,8 +34,9 @@ from pathlib import Path
 
 import numpy as np
 
-import audiodecode as ad
 from common import corpus, header, show, speech_like
+
+import audiodecode as ad
 
 SR = 16000
 

@@ -21,8 +21,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from audiodecode.data import buckets
 from common import header  # also puts the checkout on sys.path
+
+from audiodecode.data import buckets
 
 WORDS = ("zero one two three four five six seven eight nine the river stone cat dog window green small "
          "quickly morning evening table yellow garden music light house water").split()

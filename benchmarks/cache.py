@@ -39,9 +39,10 @@ from pathlib import Path
 
 import numpy as np
 
+from common import corpus, header, show
+
 import audiodecode as ad
 from audiodecode.cache import AudioCache
-from common import corpus, header, show
 
 SR = 16000
 BATCH = 32

@@ -21,9 +21,10 @@ from collections.abc import Callable
 import jax
 import numpy as np
 
+from common import header, show
+
 from audiodecode import filterbanks
 from audiodecode.jax import mfcc
-from common import header, show
 from synth import noise, speech_like
 
 SR = 16000

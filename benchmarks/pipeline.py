@@ -44,8 +44,9 @@ from pathlib import Path
 
 import numpy as np
 
-from cache import run_loaders
 from common import corpus, header, show
+
+from cache import run_loaders
 
 SR = 16000
 CLIP = SR  # 1 s

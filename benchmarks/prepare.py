@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from common import ROOT, header, show
+
 from synth import encode, speech_like
 
 BENCH = Path.home() / ".cache" / "audiodecode" / "bench"

@@ -16,8 +16,9 @@ import argparse
 
 import numpy as np
 
-from audiodecode import _core
 from common import best_of, header, table
+
+from audiodecode import _core
 
 # (common pair, odd neighbour): the neighbours have 16,001 / 44,101 phases.
 PAIRS = [

@@ -47,6 +47,8 @@ from pathlib import Path
 
 import numpy as np
 
+from common import ROOT, header, table
+
 import audiodecode  # noqa: F401
 from audiodecode.data.records import AudioFiles, audio_files
 from audiodecode.data.sources import (
@@ -61,7 +63,6 @@ from audiodecode.data.sources import (
     write_tar_shards,
 )
 from audiodecode.torch import AudioDataLoader
-from common import ROOT, header, table
 from synth import encode, speech_like
 
 SR = 16000

@@ -53,6 +53,7 @@ from pathlib import Path
 import numpy as np
 
 from common import header, table, utilization_curves, write_json
+
 from speech import speech_corpus
 
 SR = 16000

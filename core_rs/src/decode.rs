@@ -309,6 +309,10 @@ pub(crate) fn decode_track(
             track.sample_rate
         )));
     }
+    // Layer III through the faster decoder where it vouches for the stream.
+    if let Some(decoded) = crate::mp3::decode(&track, source, options, (start, end), capacity)? {
+        return Ok(decoded);
+    }
     if track.priming > 0 {
         // An MP4 edit list also ends the track before the encoder's padding
         // (FFmpeg keeps that padding; the gapless length is the declared one).

@@ -10,6 +10,7 @@ pub mod decode;
 pub mod error;
 pub mod info;
 pub mod load;
+mod mp3;
 mod mp4_edit;
 pub mod pool;
 pub mod resample;
