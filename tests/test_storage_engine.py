@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import threading
 import time
 import warnings
 from pathlib import Path
@@ -32,6 +31,7 @@ from audiodecode.data.sources import (
 )
 from audiodecode.data.sources.base import fetch
 from audiodecode.data.sources.storage import ObjectChangedError, native_options
+from engine_threads import engine_threads
 from rangeserver import RangeServer
 from s3server import S3Server
 from synth import make, speech_like
@@ -53,13 +53,6 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> AudioFiles:
     root = tmp_path_factory.mktemp("clips")
     paths = [make(root, f"c{i:02d}", speech_like(0.4, SR, seed=i), SR, ("flac", "wav", "mp3")[i % 3]) for i in range(9)]
     return audio_files(paths, labels=[i % 3 for i in range(9)])
-
-
-def engine_threads() -> int:
-    return sum(t.name.startswith("audiodecode-io") for t in threading.enumerate()) + sum(
-        Path(f"/proc/self/task/{task}/comm").read_text().startswith("audiodecode-io")
-        for task in os.listdir("/proc/self/task")
-    )
 
 
 def connections_to(port: int) -> int:
