@@ -498,13 +498,17 @@ fn reserve_frames(channels: &mut [Vec<f32>], frames: u64, name: &str) -> Result<
 }
 
 fn validate(options: &DecodeOptions) -> Result<()> {
-    if !(0.0..=MAX_SECONDS).contains(&options.offset_s) {
+    check_window(options.offset_s, options.duration_s)
+}
+
+/// The `offset`/`duration` bounds every entry point (load, stream) checks.
+pub(crate) fn check_window(offset_s: f64, duration_s: Option<f64>) -> Result<()> {
+    if !(0.0..=MAX_SECONDS).contains(&offset_s) {
         return Err(Error::invalid(format!(
-            "offset must be a number of seconds in [0, {MAX_SECONDS:e}], got {}",
-            options.offset_s
+            "offset must be a number of seconds in [0, {MAX_SECONDS:e}], got {offset_s}"
         )));
     }
-    if let Some(d) = options.duration_s {
+    if let Some(d) = duration_s {
         if !(d > 0.0 && d <= MAX_SECONDS) {
             return Err(Error::invalid(format!(
                 "duration must be a number of seconds in (0, {MAX_SECONDS:e}], got {d}"

@@ -16,7 +16,7 @@ use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
 use symphonia::core::meta::MetadataOptions;
 
 use crate::convert::{append_mean, append_planar, Frames};
-use crate::decode::{make_decoder, open, probe, OpenedTrack, MAX_SECONDS};
+use crate::decode::{check_window, make_decoder, open, probe, OpenedTrack};
 use crate::error::{Error, Result, UNSUPPORTED};
 use crate::load::MAX_SAMPLE_RATE;
 use crate::resample::ResampleStream;
@@ -383,18 +383,5 @@ fn validate(options: &StreamOptions) -> Result<()> {
             return Err(Error::invalid(format!("sr must be in [1, {MAX_SAMPLE_RATE}] Hz, got {sr}")));
         }
     }
-    if !(0.0..=MAX_SECONDS).contains(&options.offset_s) {
-        return Err(Error::invalid(format!(
-            "offset must be a number of seconds in [0, {MAX_SECONDS:e}], got {}",
-            options.offset_s
-        )));
-    }
-    if let Some(d) = options.duration_s {
-        if !(d > 0.0 && d <= MAX_SECONDS) {
-            return Err(Error::invalid(format!(
-                "duration must be a number of seconds in (0, {MAX_SECONDS:e}], got {d}"
-            )));
-        }
-    }
-    Ok(())
+    check_window(options.offset_s, options.duration_s)
 }
