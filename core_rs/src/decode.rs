@@ -293,22 +293,8 @@ pub(crate) fn decode_track(
     let name = source.name();
     let (track_params, mut decoder) = make_decoder(&track, &name)?;
 
-    // 16-bit little-endian PCM is read from the packets directly.
-    let interleaved_s16 = (track_params.codec == CODEC_ID_PCM_S16LE)
-        .then(|| track_params.channels.as_ref().map(|c| c.count()))
-        .flatten()
-        .filter(|&count| count > 0);
-
-    let sr = track.sample_rate as f64;
-    let start = (options.offset_s * sr).round() as u64;
-    let mut end = options.duration_s.map(|d| start + (d * sr).round() as u64);
-    if end == Some(start) {
-        return Err(Error::invalid(format!(
-            "duration {} s is less than half a frame at {name}'s rate ({} Hz)",
-            options.duration_s.unwrap_or(0.0),
-            track.sample_rate
-        )));
-    }
+    let interleaved_s16 = interleaved_s16_channels(&track_params);
+    let (start, mut end) = frame_window(&track, options.offset_s, options.duration_s, &name)?;
     // Layer III through the faster decoder where it vouches for the stream.
     if let Some(decoded) = crate::mp3::decode(&track, source, options, (start, end), capacity)? {
         return Ok(decoded);
@@ -453,7 +439,7 @@ pub(crate) fn decode_track(
             return Err(Error::invalid(format!(
                 "{name}: offset {:.3} s is past the end of the audio ({:.3} s)",
                 options.offset_s,
-                track.declared_frames.unwrap_or(0) as f64 / sr
+                track.declared_frames.unwrap_or(0) as f64 / track.sample_rate as f64
             )));
         }
         let reason = warning.take().map_or("no audio frames could be decoded".to_string(), |w| {
@@ -499,6 +485,36 @@ fn reserve_frames(channels: &mut [Vec<f32>], frames: u64, name: &str) -> Result<
 
 fn validate(options: &DecodeOptions) -> Result<()> {
     check_window(options.offset_s, options.duration_s)
+}
+
+/// The channel count of 16-bit little-endian PCM, which is read from the
+/// packets directly; None for every other codec.
+pub(crate) fn interleaved_s16_channels(params: &AudioCodecParameters) -> Option<usize> {
+    (params.codec == CODEC_ID_PCM_S16LE)
+        .then(|| params.channels.as_ref().map(|c| c.count()))
+        .flatten()
+        .filter(|&count| count > 0)
+}
+
+/// The track's frames `[start, end)` for `offset`/`duration` seconds (end
+/// None: to the end of the stream); a duration under half a frame is refused.
+pub(crate) fn frame_window(
+    track: &OpenedTrack,
+    offset_s: f64,
+    duration_s: Option<f64>,
+    name: &str,
+) -> Result<(u64, Option<u64>)> {
+    let sr = track.sample_rate as f64;
+    let start = (offset_s * sr).round() as u64;
+    let end = duration_s.map(|d| start + (d * sr).round() as u64);
+    if end == Some(start) {
+        return Err(Error::invalid(format!(
+            "duration {} s is less than half a frame at {name}'s rate ({} Hz)",
+            duration_s.unwrap_or(0.0),
+            track.sample_rate
+        )));
+    }
+    Ok((start, end))
 }
 
 /// The `offset`/`duration` bounds every entry point (load, stream) checks.

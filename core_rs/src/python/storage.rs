@@ -71,6 +71,9 @@ fn storage_read_batch<'py>(
     Ok((results, (report.requests, report.bytes, report.retries, report.latencies)))
 }
 
+/// What `storage_head` answers: `(size, etag, error)`.
+type HeadAnswer<'py> = (Option<u64>, Option<String>, Option<Bound<'py, PyAny>>);
+
 /// `(size, etag or None, None)` of the object at `url`, or
 /// `(None, None, (kind, message))`.
 #[pyfunction]
@@ -79,7 +82,7 @@ fn storage_head<'py>(
     url: String,
     options: StoreOptions,
     policy_arg: PolicyArg,
-) -> PyResult<(Option<u64>, Option<String>, Option<Bound<'py, PyAny>>)> {
+) -> PyResult<HeadAnswer<'py>> {
     let policy = policy(policy_arg)?;
     match py.detach(|| storage::head(&url, &options, &policy)) {
         Ok((size, etag)) => Ok((Some(size), etag, None)),

@@ -7,7 +7,6 @@
 //! hour ten as at second zero, and memory is one packet, the resampler's
 //! taps and the block being filled.
 
-use symphonia::core::codecs::audio::well_known::CODEC_ID_PCM_S16LE;
 use symphonia::core::codecs::audio::{AudioCodecParameters, AudioDecoder};
 use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::probe::Hint;
@@ -16,7 +15,7 @@ use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
 use symphonia::core::meta::MetadataOptions;
 
 use crate::convert::{append_mean, append_planar, Frames};
-use crate::decode::{check_window, make_decoder, open, probe, OpenedTrack};
+use crate::decode::{check_window, frame_window, interleaved_s16_channels, make_decoder, open, probe, OpenedTrack};
 use crate::error::{Error, Result, UNSUPPORTED};
 use crate::load::MAX_SAMPLE_RATE;
 use crate::resample::ResampleStream;
@@ -81,20 +80,8 @@ impl StreamDecoder {
             StreamSource::Forward { reader, name } => (open_forward(reader, &name)?, name),
         };
         let (params, decoder) = make_decoder(&track, &name)?;
-        let interleaved_s16 = (params.codec == CODEC_ID_PCM_S16LE)
-            .then(|| params.channels.as_ref().map(|c| c.count()))
-            .flatten()
-            .filter(|&count| count > 0);
-        let sr = track.sample_rate as f64;
-        let start = (options.offset_s * sr).round() as u64;
-        let mut end = options.duration_s.map(|d| start + (d * sr).round() as u64);
-        if end == Some(start) {
-            return Err(Error::invalid(format!(
-                "duration {} s is less than half a frame at {name}'s rate ({} Hz)",
-                options.duration_s.unwrap_or(0.0),
-                track.sample_rate
-            )));
-        }
+        let interleaved_s16 = interleaved_s16_channels(&params);
+        let (start, mut end) = frame_window(&track, options.offset_s, options.duration_s, &name)?;
         if track.priming > 0 {
             // As `decode`: an MP4 edit list ends the track before its padding.
             if let Some(declared) = track.declared_frames {
