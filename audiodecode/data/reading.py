@@ -378,7 +378,10 @@ class ClipReader:
         concurrent fetch); failures go to `errors` (or raise)."""
         if not positions:
             return {}
-        fetched = fetch(self.files, [int(indices[j]) for j in positions])
+        # Timed apart from the decode it sits in: the read-ahead depth
+        # hides this wait (`audiodecode.data.setup.measure_read_ahead`).
+        with self.stats.stage("fetch"):
+            fetched = fetch(self.files, [int(indices[j]) for j in positions])
         out: dict[int, bytes] = {}
         for j, data in zip(positions, fetched):
             if isinstance(data, Exception):

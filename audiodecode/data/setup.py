@@ -9,8 +9,11 @@ Framework-free, shared by `audiodecode.jax.loader` and
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import logging
+import statistics
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
@@ -26,7 +29,7 @@ from audiodecode.data.reading import BatchAugmentation, ClipReader, ClipSpec, es
 from audiodecode.data.records import AudioFiles
 from audiodecode.data.schedule import Schedule
 from audiodecode.data.stats import PipelineStats
-from audiodecode.data.tuning import Tuning, autotune, available_cores
+from audiodecode.data.tuning import Parallelism, ReadAhead, Tuning, autotune, available_cores, read_ahead_depth
 
 log = logging.getLogger("audiodecode")
 
@@ -131,12 +134,49 @@ def tune_reader(
     probe: ClipReader, schedule: Schedule | BucketSchedule, batch_size: int, num_threads: int | None, prefetch: int | None
 ) -> Tuning:
     """Measure `probe` on the first batches of epoch 0. `probe` has no
-    cache, so measuring neither fills the cache nor times cache hits."""
+    cache, so measuring neither fills the cache nor times cache hits.
+
+    Records fetched over a network then get the read-ahead their latency
+    calls for (`measure_read_ahead`): the grid's prefetch stops at
+    `MAX_PREFETCH`, and on a loaded store its measurements mostly time
+    the latency."""
     samples = schedule.first_batches(TUNING_BATCHES, batch_size)
-    return autotune(
+    tuning = autotune(
         lambda b, t: probe.read(*samples[b], num_threads=rust_threads(t)), len(samples),
         num_threads=num_threads, prefetch=prefetch, batch_size=batch_size,
     )
+    ahead = measure_read_ahead(probe, samples, tuning.choice.num_threads)
+    if ahead is None:
+        return tuning
+    depth = tuning.choice.prefetch if prefetch is not None else max(tuning.choice.prefetch, ahead.depth)
+    log.info("audiodecode read-ahead: %d batches (fetch %.1f ms, work %.1f ms per batch, %d lanes: depth %d%s)",
+             depth, 1e3 * ahead.fetch_s, 1e3 * ahead.work_s, ahead.lanes, ahead.depth,
+             "; prefetch= given, kept" if prefetch is not None else "")
+    return dataclasses.replace(tuning, choice=Parallelism(tuning.choice.num_threads, depth), read_ahead=ahead)
+
+
+def measure_read_ahead(
+    probe: ClipReader, samples: list[tuple[np.ndarray, np.ndarray]], num_threads: int
+) -> ReadAhead | None:
+    """The fetch latency and host work of `probe`'s batches, one batch at a
+    time, and the read-ahead depth they call for; None when the records
+    are not fetched over a network (local files and shards: no latency
+    worth hiding, and the grid's prefetch stands)."""
+    storage = getattr(probe.files.source, "storage", None)
+    if storage is None or storage.stats()["p50_latency_s"] is None:
+        return None
+    fetches, works = [], []
+    for sample in samples:
+        probe.stats.reset()
+        started = time.perf_counter()
+        probe.read(*sample, num_threads=rust_threads(num_threads))
+        total = time.perf_counter() - started
+        fetched = probe.stats.snapshot()["stage_s"].get("fetch", 0.0)
+        fetches.append(fetched)
+        works.append(max(0.0, total - fetched))
+    fetch_s, work_s = statistics.median(fetches), statistics.median(works)
+    lanes = max(1, available_cores() // num_threads)
+    return ReadAhead(fetch_s, work_s, lanes, read_ahead_depth(fetch_s, work_s, lanes))
 
 
 def loader_stats(host: HostReader) -> dict[str, Any]:
@@ -147,13 +187,17 @@ def loader_stats(host: HostReader) -> dict[str, Any]:
     # replaced while reading ("skipped").
     out["skipped_rows"] = host.reader.files.skipped_rows
     out["cache"] = host.cache.stats() if host.cache is not None else None
-    # A record source's reads: requests, bytes, retries, latency percentiles.
+    # A record source's reads: requests, bytes, retries, latency
+    # percentiles, batches in flight, and the read-ahead chosen for them.
     storage = getattr(host.reader.files.source, "storage", None)
-    out["storage"] = storage.stats() if storage is not None else None
+    out["storage"] = storage.stats() | {"read_ahead": host.tuning.choice.prefetch} if storage is not None else None
+    ahead = host.tuning.read_ahead
     out["parallelism"] = {
         "num_threads": host.tuning.choice.num_threads,
         "prefetch": host.tuning.choice.prefetch,
         "given": list(host.tuning.given),
+        # Why the prefetch is what it is for remote records (None: local).
+        "read_ahead": None if ahead is None else dataclasses.asdict(ahead),
     }
     return out
 

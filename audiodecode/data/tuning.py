@@ -10,11 +10,20 @@ augmentations, the cores and the disk, so no formula of the CPU count gets
 it right everywhere. `autotune` times real batches of the data set at
 candidate settings and keeps the fastest. A value the user passes is kept
 and only the other is searched.
+
+Records fetched from object storage add a wait that costs no CPU: each
+batch spends a latency L fetching its bytes, then W seconds of host work
+(decode, crop, augment, collate). To keep the cores as busy as local files
+do, more batches must be in flight than the CPU alone needs: by Little's
+law, `lanes * (L + W) / W` (`read_ahead_depth`), where `lanes` is the
+number of batches the cores work on at once. The loaders measure L and W
+on a few batches and read at least that many ahead (`ReadAhead`).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from collections import deque
@@ -27,6 +36,10 @@ log = logging.getLogger("audiodecode")
 
 # Largest prefetch tried: beyond it a deeper queue only costs memory.
 MAX_PREFETCH = 8
+# Largest read-ahead for records behind a latency: each batch in flight
+# holds its bytes and clips, and an object store's answers queue up (the
+# latency grows) long before this many batches' requests are open.
+MAX_READ_AHEAD = 32
 # Grids up to this size are measured whole (2 cores: 2 x 4 settings).
 FULL_GRID = 8
 # How many of the fastest settings are measured a second time.
@@ -55,6 +68,63 @@ class Parallelism:
 
 
 @dataclass(frozen=True)
+class ReadAhead:
+    """How deep the read-ahead of a loader over remote records is, and why.
+
+    Attributes
+    ----------
+    fetch_s : float
+        Wall time one batch waited for its bytes (median of the batches
+        measured; every request of a batch goes out at once, so this is
+        about the slowest request's latency).
+    work_s : float
+        Host time one batch took apart from the fetch (decode, crop,
+        augmentation, collation), with the chosen Rust threads.
+    lanes : int
+        Batches the cores work on at once (cores // Rust threads per batch).
+    depth : int
+        `read_ahead_depth(fetch_s, work_s, lanes)`.
+    """
+
+    fetch_s: float
+    work_s: float
+    lanes: int
+    depth: int
+
+
+def read_ahead_depth(fetch_s: float, work_s: float, lanes: int = 1, *, limit: int = MAX_READ_AHEAD) -> int:
+    """Batches to keep in flight so that a fetch latency does not idle the cores.
+
+    Little's law: the cores finish `lanes / work_s` batches per second
+    when they never wait, and each batch stays `fetch_s + work_s` in
+    flight, so `lanes * (fetch_s + work_s) / work_s` batches must be in
+    flight at once (`lanes` with no latency at all).
+
+    Parameters
+    ----------
+    fetch_s : float
+        Seconds a batch waits for its bytes.
+    work_s : float
+        Seconds of host work per batch once the bytes are there.
+    lanes : int
+        Batches the cores work on at once.
+    limit : int
+        Largest depth returned.
+
+    Returns
+    -------
+    int
+        In [1, limit].
+    """
+    if lanes < 1:
+        raise ValueError(f"lanes must be >= 1, got {lanes}")
+    if not (fetch_s >= 0 and work_s >= 0):
+        raise ValueError(f"fetch_s and work_s must be >= 0, got {fetch_s} and {work_s}")
+    work_s = max(work_s, 1e-4)  # a batch is never free: 0.1 ms keeps the ratio finite
+    return int(min(limit, max(1, math.ceil(lanes * (fetch_s + work_s) / work_s - 1e-9))))
+
+
+@dataclass(frozen=True)
 class Tuning:
     """What `autotune` measured and chose.
 
@@ -68,12 +138,17 @@ class Tuning:
         Time spent measuring.
     given : tuple of str
         The settings the caller fixed ("num_threads", "prefetch").
+    read_ahead : ReadAhead or None
+        For records fetched over a network: the latency and work measured
+        and the depth they call for (`choice.prefetch` is at least that
+        depth unless the caller fixed it); None for local records.
     """
 
     choice: Parallelism
     measured: dict[Parallelism, float] = field(default_factory=dict)
     seconds: float = 0.0
     given: tuple[str, ...] = ()
+    read_ahead: ReadAhead | None = None
 
 
 def available_cores() -> int:

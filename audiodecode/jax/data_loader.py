@@ -156,10 +156,15 @@ class AudioLoader(grain.DatasetIterator):
             time the caller waited for a batch), batches, samples,
             elapsed_s, wait_s, skipped (unreadable records replaced),
             skipped_rows (manifest rows dropped at start-up),
-            stage_s and stage_ms_per_batch (decode (with the crop), augment, collate,
+            stage_s and stage_ms_per_batch (decode (with the crop and
+            the fetch), fetch (a record source's bytes), augment, collate,
             to_device: host time per stage, summed over threads), cache
-            (the cache's counters, or None), parallelism (num_threads,
-            prefetch, given: the settings the caller fixed).
+            (the cache's counters, or None), storage (a record source's
+            reads: requests, bytes_read, retries, failures,
+            p50/p99_latency_s, in_flight, peak_in_flight, read_ahead; or
+            None), parallelism (num_threads, prefetch, given: the
+            settings the caller fixed, read_ahead: the latency and work
+            the prefetch was chosen from, None for local records).
         """
         return loader_stats(self._host)
 

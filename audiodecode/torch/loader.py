@@ -310,13 +310,16 @@ class AudioDataLoader:
             time the caller waited for a batch), batches, samples,
             elapsed_s, wait_s, skipped (unreadable records replaced),
             skipped_rows (manifest rows dropped at start-up),
-            stage_s and stage_ms_per_batch (decode, augment, collate,
-            to_device: time per stage, summed over threads; on CUDA,
-            to_device counts launching the copies and features, not their
-            run time), cache (the cache's counters, or None), storage (a
-            record source's reads: requests, bytes_read, retries, failures,
-            p50/p99_latency_s; or None), parallelism
-            (num_threads, prefetch, given: the settings the caller fixed).
+            stage_s and stage_ms_per_batch (decode (with the fetch),
+            fetch (a record source's bytes), augment, collate, to_device:
+            time per stage, summed over threads; on CUDA, to_device counts
+            launching the copies and features, not their run time), cache
+            (the cache's counters, or None), storage (a record source's
+            reads: requests, bytes_read, retries, failures,
+            p50/p99_latency_s, in_flight, peak_in_flight, read_ahead; or
+            None), parallelism (num_threads, prefetch, given: the settings
+            the caller fixed, read_ahead: the latency and work the
+            prefetch was chosen from, None for local records).
         """
         return loader_stats(self._host)
 

@@ -184,6 +184,10 @@ class Storage:
         self._rng = random.Random()
         self._counts = {"requests": 0, "bytes_read": 0, "retries": 0, "failures": 0}
         self._latencies: deque[float] = deque(maxlen=_LATENCY_WINDOW)
+        # `read_many` calls running now (a loader's batches being fetched)
+        # and the most seen at once.
+        self._in_flight = 0
+        self._peak_in_flight = 0
 
     def __getstate__(self) -> dict[str, Any]:
         return {"storage_options": self.storage_options, "retry": self.retry, "max_in_flight": self.max_in_flight,
@@ -202,11 +206,14 @@ class Storage:
 
     def stats(self) -> dict[str, int | float | None]:
         """requests (that succeeded; ranges read together count once),
-        bytes_read, retries and failures of this process, and the median and 99th percentile of the latest
-        requests' latencies in seconds (None before the first remote read)."""
+        bytes_read, retries and failures of this process; the median and
+        99th percentile of the latest requests' latencies in seconds (None
+        before the first remote read); in_flight and peak_in_flight, the
+        batches (`read_many` calls) being read now and the most at once."""
         self._check_process()
         with self._lock:
             out: dict[str, int | float | None] = dict(self._counts)
+            out["in_flight"], out["peak_in_flight"] = self._in_flight, self._peak_in_flight
             latencies = sorted(self._latencies)
         for name, q in (("p50_latency_s", 0.5), ("p99_latency_s", 0.99)):
             out[name] = latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else None
@@ -217,6 +224,7 @@ class Storage:
             for k in self._counts:
                 self._counts[k] = 0
             self._latencies.clear()
+            self._peak_in_flight = self._in_flight
 
     def _count(self, **deltas: int) -> None:
         with self._lock:
@@ -347,6 +355,16 @@ class Storage:
             ended its reads (the caller decides to raise or skip).
         """
         self._check_process()
+        with self._lock:
+            self._in_flight += 1
+            self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
+        try:
+            return self._read_many(ranges)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _read_many(self, ranges: Sequence[ByteRange]) -> list[bytes | Exception]:
         out: list[bytes | Exception | None] = [None] * len(ranges)
         native = [i for i, r in enumerate(ranges) if self.is_native(r.url)]
         if native:

@@ -1,0 +1,91 @@
+"""How many batches a loader reads ahead of records behind a latency
+(`audiodecode.data.tuning.read_ahead_depth`, measured by
+`audiodecode.data.setup.measure_read_ahead`), and what `stats()["storage"]`
+reports about it, against a delayed range server on 127.0.0.1."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from audiodecode.data.records import AudioFiles, audio_files
+from audiodecode.data.sources import RetryPolicy, Storage, tar_shards, write_tar_shards
+from audiodecode.data.tuning import MAX_READ_AHEAD, read_ahead_depth
+from synth import make, speech_like
+
+SR = 16000
+
+
+def test_littles_law_depth() -> None:
+    # No latency: one batch per lane; latency equal to the work: two per lane.
+    assert read_ahead_depth(0.0, 0.010, lanes=1) == 1
+    assert read_ahead_depth(0.0, 0.010, lanes=2) == 2
+    assert read_ahead_depth(0.010, 0.010, lanes=2) == 4
+    # 50 ms fetch, 20 ms of work on 2 lanes: 2 * 70 / 20 = 7.
+    assert read_ahead_depth(0.050, 0.020, lanes=2) == 7
+    # Bounded: a slow store does not ask for unbounded memory.
+    assert read_ahead_depth(10.0, 0.001, lanes=4) == MAX_READ_AHEAD
+    assert read_ahead_depth(10.0, 0.0, lanes=1, limit=5) == 5
+    with pytest.raises(ValueError, match="lanes"):
+        read_ahead_depth(0.1, 0.1, lanes=0)
+    with pytest.raises(ValueError, match="fetch_s"):
+        read_ahead_depth(-1.0, 0.1)
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> AudioFiles:
+    root = tmp_path_factory.mktemp("clips")
+    paths = [make(root, f"c{i:02d}", speech_like(0.3, SR, seed=i), SR, ("flac", "wav")[i % 2]) for i in range(16)]
+    return audio_files(paths, labels=[i % 2 for i in range(16)])
+
+
+def test_the_read_ahead_rises_with_the_latency_and_stats_report_it(clips: AudioFiles, tmp_path: Path) -> None:
+    torch_loader = pytest.importorskip("audiodecode.torch")
+    pytest.importorskip("aiohttp")
+    from rangeserver import RangeServer
+
+    root = tmp_path / "www"
+    write_tar_shards([(p, int(label)) for p, label in zip(clips.paths, clips.labels)], str(root / "s-{:02d}.tar"),
+                     per_shard=8)
+    chosen = {}
+    with RangeServer(root) as server:
+        for delay in (0.0, 0.25):
+            server.delay_s = delay
+            storage = Storage(retry=RetryPolicy(attempts=2, timeout_s=10))
+            records = tar_shards(f"{server.url}/s-{{00..01}}.tar", storage=storage, index_dir=str(tmp_path / "idx"))
+            loader = torch_loader.AudioDataLoader(records, batch_size=4, target_sr=SR, clip_seconds=0.2, cache=None,
+                                                  num_threads=1, device="cpu")
+            try:
+                batches = list(loader)
+                stats = loader.stats()
+            finally:
+                loader.close()
+            assert len(batches) == 4
+            ahead = stats["parallelism"]["read_ahead"]
+            assert ahead is not None and ahead["lanes"] >= 1 and ahead["work_s"] > 0
+            assert ahead["fetch_s"] >= delay
+            # The prefetch is at least what the latency calls for.
+            assert stats["parallelism"]["prefetch"] >= ahead["depth"]
+            store = stats["storage"]
+            assert store["read_ahead"] == stats["parallelism"]["prefetch"]
+            assert store["requests"] > 0 and store["bytes_read"] > 0 and store["retries"] == 0
+            assert store["failures"] == 0 and store["in_flight"] == 0
+            assert delay <= store["p50_latency_s"] <= store["p99_latency_s"]
+            assert 1 <= store["peak_in_flight"]
+            chosen[delay] = ahead["depth"]
+    assert chosen[0.25] > chosen[0.0], chosen
+
+
+def test_local_records_keep_the_measured_prefetch(clips: AudioFiles, tmp_path: Path) -> None:
+    torch_loader = pytest.importorskip("audiodecode.torch")
+    write_tar_shards([(p, int(label)) for p, label in zip(clips.paths, clips.labels)],
+                     str(tmp_path / "s-{:02d}.tar"), per_shard=8)
+    records = tar_shards(str(tmp_path / "s-{00..01}.tar"), index_dir=str(tmp_path / "idx"))
+    with torch_loader.AudioDataLoader(records, batch_size=4, target_sr=SR, clip_seconds=0.2, cache=None,
+                                      num_threads=1, prefetch=3, device="cpu") as loader:
+        next(iter(loader))
+        stats = loader.stats()
+    assert stats["parallelism"]["read_ahead"] is None
+    assert stats["parallelism"]["prefetch"] == stats["storage"]["read_ahead"] == 3
+    assert stats["storage"]["p50_latency_s"] is None
