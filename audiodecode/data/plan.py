@@ -27,7 +27,7 @@ import logging
 import re
 import textwrap
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import ModuleType
 from typing import Any, Literal, TypeVar
 
@@ -148,6 +148,7 @@ def plan_loader(
     num_buckets: int,
     bucket_boundaries: Sequence[float] | None,
     text_transform: TextTransform | Literal["chars"] | None,
+    shuffle_buffer: int | None = None,
     process: int = 0,
     processes: int = 1,
     device_ways: int = 1,
@@ -158,7 +159,8 @@ def plan_loader(
     Parameters
     ----------
     files, labels, sr, clip_seconds, crop, features, augmentations, shuffle, seed, on_error, cache,
-    num_threads, prefetch, batch_by, max_batch_seconds, num_buckets, bucket_boundaries, text_transform
+    num_threads, prefetch, batch_by, max_batch_seconds, num_buckets, bucket_boundaries, text_transform,
+    shuffle_buffer
         As the loaders take them (`PARAMETERS`).
     batch_size : int
         Rows per batch on this process (count mode).
@@ -205,6 +207,13 @@ def plan_loader(
             raise ValueError("batch_by='duration' pads each batch to its bucket: clip_seconds must be None")
         if max_batch_seconds is None:
             raise ValueError("batch_by='duration' needs max_batch_seconds (audio seconds per batch)")
+    if shuffle_buffer is not None:
+        if isinstance(shuffle_buffer, bool) or not isinstance(shuffle_buffer, int) or shuffle_buffer < 1:
+            raise ValueError(f"shuffle_buffer must be a positive integer or None, got {shuffle_buffer!r}")
+        if not shuffle:
+            raise ValueError("shuffle_buffer is a way to shuffle: with shuffle=False records are read in order")
+        if batch_by == "duration":
+            raise ValueError("shuffle_buffer (shard-streaming order) works with batch_by='count' only")
     # Imported here: `sources` imports this package's modules (records).
     from audiodecode.data.sources import open_records
 
@@ -219,11 +228,14 @@ def plan_loader(
         augment = resolve_augment(per_record)
         if batch_by == "duration":
             files = with_durations(files, on_error=on_error)
+        if shuffle_buffer is not None and hasattr(files.source, "streamed"):
+            # The same records, read in blocks of their shards.
+            files = replace(files, source=files.source.streamed(shuffle_buffer, batch_size))
         buckets, schedule, shard, rows = _schedule(
             files, batch_by=batch_by, batch_size=batch_size, max_batch_seconds=max_batch_seconds,
             num_buckets=num_buckets, bucket_boundaries=bucket_boundaries, seed=seed, shuffle=shuffle,
             num_epochs=num_epochs, drop_remainder=drop_remainder, process=process, processes=processes,
-            device_ways=device_ways,
+            device_ways=device_ways, shuffle_buffer=shuffle_buffer,
         )
         transform, width = _text_transform(text_transform, files)
         fingerprint = {
@@ -248,6 +260,9 @@ def plan_loader(
             "features": features if features is None or isinstance(features, str) else stable_repr(features),
             "feature_kwargs": _feature_settings(featurize),
         }
+        if shuffle_buffer is not None:
+            # Only when set: states saved before the option existed still fit.
+            fingerprint["shuffle_buffer"] = shuffle_buffer
         host = host_reader(files, spec, augment, shard, schedule, cache, rows, num_threads, prefetch, mix=mix)
     except BaseException:
         if owns_source:  # a loader that fails to start leaves no I/O threads behind
@@ -276,6 +291,7 @@ def _schedule(
     process: int,
     processes: int,
     device_ways: int,
+    shuffle_buffer: int | None = None,
 ) -> tuple[DurationBuckets | None, Schedule | BucketSchedule, np.ndarray, int]:
     """The buckets (or None), the schedule, the records this process may
     read and its rows per batch (of the largest bucket)."""
@@ -288,11 +304,22 @@ def _schedule(
                                   drop_remainder=drop_remainder, process=process, processes=processes)
         # Every process takes its rows of every batch.
         return buckets, schedule, np.arange(len(files), dtype=np.int64), max(buckets.rows) // processes
-    shard = files.shard(process, processes)
     if len(files) % processes:
         log.warning("%d of %d files left out so %d processes get equal shards", len(files) % processes,
                     len(files), processes)
-    return None, Schedule(shard, seed=seed, shuffle=shuffle, num_epochs=num_epochs), shard, batch_size
+    if shuffle_buffer is None:
+        shard = files.shard(process, processes)
+        return None, Schedule(shard, seed=seed, shuffle=shuffle, num_epochs=num_epochs), shard, batch_size
+    # Shard streaming: each process streams a contiguous run of the records
+    # (whole objects but at its two ends), not every n-th record.
+    per = len(files) // processes
+    if per == 0:
+        raise ValueError(f"{len(files)} files cannot fill {processes} shards")
+    shard = np.arange(process * per, (process + 1) * per, dtype=np.int64)
+    objects = files.source.objects() if hasattr(files.source, "objects") else np.arange(len(files), dtype=np.int64)
+    schedule = Schedule(shard, seed=seed, shuffle=shuffle, num_epochs=num_epochs, objects=objects[shard],
+                        buffer=shuffle_buffer)
+    return None, schedule, shard, batch_size
 
 
 def _close_storage(files: AudioFiles) -> None:
@@ -414,6 +441,17 @@ augmentations : transform, list of transforms or None
     "shuffle": """\
 shuffle : bool
     Visit records in a new random order every epoch.""",
+    "shuffle_buffer": """\
+shuffle_buffer : int or None
+    None: every epoch is an exact global shuffle (any record may follow
+    any other; one ranged read per record). An int: the shard-streaming
+    order, for data sets in object storage where one request per record
+    is still too many: the shards (tar, ArrayRecord) of this process in a
+    random order, each read sequentially in large blocks, through a
+    shuffle buffer of this many records, as WebDataset's ``.shuffle(n)``
+    (`audiodecode.data.seeding.stream_order`). Seeded per epoch, so exact
+    resume still holds; each process streams a contiguous run of the
+    records. Needs `shuffle=True` and `batch_by="count"`.""",
     "seed": """\
 seed : int
     Determines the order, crops, augmentations and replacements of bad

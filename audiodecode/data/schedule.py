@@ -30,17 +30,29 @@ class Schedule:
         False visits `indices` in order every epoch.
     num_epochs : int or None
         None repeats forever.
+    objects : np.ndarray [shape=(n,)], int, optional
+        With `buffer`: the object (tar shard, ArrayRecord file) each of
+        `indices` lies in, for the shard-streaming order.
+    buffer : int, optional
+        Shard-streaming order (`seeding.stream_order`): objects in a random
+        order, read sequentially through a shuffle buffer of this many
+        records; None: `seeding.epoch_order`, an exact global shuffle.
     """
 
-    def __init__(self, indices: np.ndarray, *, seed: int, shuffle: bool, num_epochs: int | None) -> None:
+    def __init__(self, indices: np.ndarray, *, seed: int, shuffle: bool, num_epochs: int | None,
+                 objects: np.ndarray | None = None, buffer: int | None = None) -> None:
         self.indices = np.asarray(indices, dtype=np.int64)
         if len(self.indices) == 0:
             raise ValueError("a schedule needs at least one record")
         if num_epochs is not None and num_epochs < 1:
             raise ValueError(f"num_epochs must be >= 1 or None, got {num_epochs}")
+        if (objects is None) != (buffer is None):
+            raise ValueError("the shard-streaming order needs both objects and buffer")
         self.seed = seed
         self.shuffle = shuffle
         self.num_epochs = num_epochs
+        self.objects = None if objects is None else np.asarray(objects, dtype=np.int64)
+        self.buffer = buffer
         self._init_cache()
 
     def _init_cache(self) -> None:
@@ -58,7 +70,8 @@ class Schedule:
     def __repr__(self) -> str:
         return (
             f"Schedule(n={len(self.indices)}, first={int(self.indices[0])}, last={int(self.indices[-1])}, "
-            f"seed={self.seed}, shuffle={self.shuffle}, num_epochs={self.num_epochs})"
+            f"seed={self.seed}, shuffle={self.shuffle}, num_epochs={self.num_epochs}"
+            + ("" if self.buffer is None else f", buffer={self.buffer}") + ")"
         )
 
     def order(self, epoch: int) -> np.ndarray:
@@ -66,7 +79,10 @@ class Schedule:
         with self._lock:
             order = self._orders.get(epoch)
         if order is None:
-            order = seeding.epoch_order(self.indices, self.seed, epoch, self.shuffle)
+            if self.buffer is not None and self.shuffle:
+                order = seeding.stream_order(self.indices, self.objects, self.seed, epoch, self.buffer)
+            else:
+                order = seeding.epoch_order(self.indices, self.seed, epoch, self.shuffle)
             with self._lock:
                 self._orders[epoch] = order
                 for old in [e for e in self._orders if e < epoch - 1]:

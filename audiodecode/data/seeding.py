@@ -31,6 +31,10 @@ ORDER = 1
 CROP = 2
 AUGMENT = 3
 REPLACE = 16  # REPLACE + k: the k-th candidate to replace a bad record
+# Streams of the shard-streaming order (`stream_order`): the order of the
+# objects, and the shuffle buffer's draws.
+OBJECT_ORDER = 4
+BUFFER = 5
 
 _GAMMA = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -138,3 +142,70 @@ def epoch_order(indices: np.ndarray, seed: int, epoch: int, shuffle: bool = True
         return indices
     keys = derive(record_seeds(seed, epoch, indices), ORDER)
     return indices[np.argsort(keys, kind="stable")]
+
+
+def stream_order(indices: np.ndarray, objects: np.ndarray, seed: int, epoch: int, buffer: int) -> np.ndarray:
+    """The shard-streaming order of an epoch: whole objects (tar shards,
+    ArrayRecord files) one after another, through a shuffle buffer.
+
+    The objects are put in a random order (`epoch_order` of their numbers,
+    with the `OBJECT_ORDER` stream), each object's records are streamed in
+    the order they lie in it, and the stream passes through a buffer of
+    `buffer` records as WebDataset's ``.shuffle(buffer)`` does: each
+    record that arrives once the buffer holds `buffer` is swapped for a
+    random one of them, which leaves; at the end the rest leave in random
+    order. The k-th draw is `uniform(derive(record_seed(seed, epoch, k),
+    BUFFER))`, so the order is a function of (seed, epoch) and the layout
+    alone: a run resumed at any batch continues it exactly.
+
+    Unlike `epoch_order`, a record never leaves more than `buffer - 1`
+    places before its place in the stream (and mostly within a few
+    buffers after it): records of one object stay close together, the
+    price of reading objects sequentially.
+
+    Parameters
+    ----------
+    indices : np.ndarray [shape=(n,)], int
+        Record indices in the data set, in the order they lie in their
+        objects.
+    objects : np.ndarray [shape=(n,)], int
+        The object each of `indices` lies in.
+    seed, epoch : int
+    buffer : int
+        Records held in the shuffle buffer (1: objects shuffled, records
+        in stream order).
+
+    Returns
+    -------
+    np.ndarray [shape=(n,)], int64
+        `indices` permuted.
+    """
+    indices = np.asarray(indices, dtype=np.int64)
+    objects = np.asarray(objects, dtype=np.int64)
+    if len(objects) != len(indices):
+        raise ValueError(f"{len(objects)} objects for {len(indices)} records")
+    if buffer < 1:
+        raise ValueError(f"buffer must be >= 1, got {buffer}")
+    n = len(indices)
+    names = np.unique(objects)
+    keys = derive(record_seeds(seed, epoch, names), OBJECT_ORDER)
+    rank = np.empty(len(names), dtype=np.int64)
+    rank[np.argsort(keys, kind="stable")] = np.arange(len(names))
+    # Objects in their random order; records keep their order within one.
+    stream = indices[np.lexsort((np.arange(n), rank[np.searchsorted(names, objects)]))]
+    draws = uniform(derive(record_seeds(seed, epoch, np.arange(n + buffer)), BUFFER)).tolist()
+    out: list[int] = []
+    held: list[int] = []
+    for k, record in enumerate(stream.tolist()):
+        held.append(record)
+        if len(held) >= buffer:
+            j = int(draws[k] * len(held))
+            out.append(held[j])
+            held[j] = held[-1]
+            held.pop()
+    for k in range(n, n + len(held)):
+        j = int(draws[k] * len(held))
+        out.append(held[j])
+        held[j] = held[-1]
+        held.pop()
+    return np.array(out, dtype=np.int64)

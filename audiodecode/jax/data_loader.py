@@ -201,6 +201,7 @@ def loader(
     features: str | Callable[[jax.Array], jax.Array] | None = None,
     augmentations: BatchAugmentation | Sequence[Any] | None = None,
     shuffle: bool = True,
+    shuffle_buffer: int | None = None,
     seed: int = 0,
     num_epochs: int | None = None,
     drop_remainder: bool = False,
@@ -273,7 +274,8 @@ def loader(
     plan = plan_loader(
         files, labels, batch_size=batch_size // processes, sr=sr,
         clip_seconds=clip_seconds, crop=crop, features=features, feature_functions=_feature_functions(),
-        feature_kwargs=feature_kwargs, augmentations=augmentations, shuffle=shuffle, seed=seed,
+        feature_kwargs=feature_kwargs, augmentations=augmentations, shuffle=shuffle, shuffle_buffer=shuffle_buffer,
+        seed=seed,
         num_epochs=num_epochs, drop_remainder=drop_remainder, on_error=on_error, cache=cache,
         num_threads=num_threads, prefetch=prefetch, batch_by=batch_by, max_batch_seconds=max_batch_seconds,
         num_buckets=num_buckets, bucket_boundaries=bucket_boundaries, text_transform=text_transform,

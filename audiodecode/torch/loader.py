@@ -154,6 +154,7 @@ class AudioDataLoader:
         clip_seconds: float | None = None,
         crop: Crop = "random",
         shuffle: bool = True,
+        shuffle_buffer: int | None = None,
         seed: int = 0,
         drop_last: bool = False,
         on_error: OnError = "raise",
@@ -179,7 +180,8 @@ class AudioDataLoader:
         self.plan = plan_loader(
             files, labels, batch_size=batch_size, sr=sr, clip_seconds=clip_seconds, crop=crop, features=features,
             feature_functions=feature_functions, feature_kwargs=feature_kwargs, augmentations=augmentations,
-            shuffle=shuffle, seed=seed, num_epochs=None, drop_remainder=drop_last, on_error=on_error, cache=cache,
+            shuffle=shuffle, shuffle_buffer=shuffle_buffer, seed=seed, num_epochs=None, drop_remainder=drop_last,
+            on_error=on_error, cache=cache,
             num_threads=num_threads, prefetch=prefetch, batch_by=batch_by, max_batch_seconds=max_batch_seconds,
             num_buckets=num_buckets, bucket_boundaries=bucket_boundaries, text_transform=text_transform,
             process=self.rank, processes=self.world_size,

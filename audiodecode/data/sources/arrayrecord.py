@@ -179,6 +179,10 @@ class ArrayRecordSource(RecordSource):
     def _identity(self) -> tuple:
         return self.files, self.versions
 
+    def objects(self) -> np.ndarray:
+        """The ArrayRecord file each record lies in."""
+        return self.locations[:, 0].copy()
+
     def _reader(self, file: int) -> Any:
         # One reader per thread and file: the C++ reader is not documented
         # as safe for concurrent reads. (A staged copy lives on local disk.)

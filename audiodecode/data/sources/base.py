@@ -105,6 +105,17 @@ class RecordSource:
         size, version = self._entry(self.row(key))
         return key, size, fold_version(version)
 
+    def objects(self) -> np.ndarray:
+        """The object each record lies in (for the shard-streaming order),
+        shape (n,), int64; here each record is an object of its own."""
+        return np.arange(len(self.keys), dtype=np.int64)
+
+    def streamed(self, buffer: int, batch_size: int) -> RecordSource:
+        """This source as the shard-streaming order reads it best (records
+        of an object read in large blocks, where the source can); itself
+        here."""
+        return self
+
     def _read_rows(self, rows: list[int]) -> list[bytes | Exception]:
         raise NotImplementedError
 

@@ -32,7 +32,9 @@ import numpy as np
 from audiodecode._typing import OnError
 from audiodecode.data.records import AUDIO_EXTENSIONS, AudioFiles, vocabulary
 from audiodecode.data.sources.base import RecordSource, named_error, skipped
+from audiodecode.data.sources.blocks import BLOCK_SIZE, ShardBlocks
 from audiodecode.data.sources.storage import ByteRange, RangeFile, Storage, etag_of, is_local, local_path
+from audiodecode.data.tuning import MAX_READ_AHEAD
 
 INDEX_FORMAT = "audiodecode-tar-index/1"
 LABEL_EXTENSIONS = ("cls", "txt", "json")
@@ -198,6 +200,9 @@ class TarSource(RecordSource):
         Per record (row of `keys`): shard number, audio offset, audio size.
     """
 
+    # Set by `streamed`: records are cut out of blocks of their shards.
+    blocks: ShardBlocks | None = None
+
     def __init__(self, keys: Sequence[str], storage: Storage, shards: Sequence[str], versions: Sequence[str],
                  locations: np.ndarray) -> None:
         super().__init__(keys, storage)
@@ -209,6 +214,22 @@ class TarSource(RecordSource):
     def _identity(self) -> tuple:
         return self.shards, self.versions, self.locations
 
+    def objects(self) -> np.ndarray:
+        """The shard each record lies in."""
+        return self.locations[:, 0].copy()
+
+    def streamed(self, buffer: int, batch_size: int) -> TarSource:
+        """A copy that reads whole blocks of its shards (`ShardBlocks`),
+        keeping enough of them for a shuffle buffer of `buffer` records and
+        the batches read ahead; the same records, repr and cache keys."""
+        out = TarSource(self.keys, self.storage, self.shards, self.versions, self.locations)
+        mean = float(self.locations[:, 2].mean()) if len(self.locations) else 0.0
+        # The buffer's records and a full read-ahead's, twice over: records
+        # linger in the buffer, and their blocks should still be there.
+        capacity = int(2 * (buffer + MAX_READ_AHEAD * batch_size) * mean)
+        out.blocks = ShardBlocks(self.storage, BLOCK_SIZE, capacity)
+        return out
+
     def _read_rows(self, rows: list[int]) -> list[bytes | Exception]:
         ranges = []
         for r in rows:
@@ -218,7 +239,11 @@ class TarSource(RecordSource):
             # offsets are stale, and reading them must fail, not decode.
             etag = etag_of(self.versions[shard]) if self.storage.is_native(url) else None
             ranges.append(ByteRange(url, offset, offset + size, etag))
-        out = self.storage.read_many(ranges)
+        if self.blocks is None:
+            out = self.storage.read_many(ranges)
+        else:
+            sizes = [int(self.versions[int(self.locations[r, 0])].partition("-")[0]) for r in rows]
+            out = self.blocks.read(ranges, sizes)
         return [named_error(got, self.keys[r]) if isinstance(got, Exception) else got for r, got in zip(rows, out)]
 
     def _entry(self, row: int) -> tuple[int, str]:
