@@ -30,6 +30,14 @@ Loaders:
   cut from decoded files in RAM), and once more the JAX loader without a
   cache (every clip decoded, as in a first epoch).
 
+With `--http` (alone: `--only http`), the JAX loader also reads the same
+files as WebDataset tar shards (50 clips each) through the HTTP range
+server of `benchmarks/sources.py` (`tests/rangeserver.py` in a child
+process, `--http-delay-ms` (20) before each answer), augmentation on,
+without a cache (every clip fetched and decoded, so the server is in every
+step), in the exact global shuffle and in the shard-streaming order
+(`shuffle_buffer=1000`), beside the same loader on the local shards.
+
 Reported per loader, augmentation off and on, at `--step-ms` (50):
 utilization (device-busy time / wall time), data-stall share (time the
 loop waited for a batch / wall time), steps/s, and ours' end-to-end
@@ -174,17 +182,19 @@ def augmentations(augment: bool) -> list | None:
             ad.AddNoise(snr_db=SNR_DB, p=P)] if augment else None
 
 
-def ours(name: str, paths: list[str], labels: list[int], augment: bool, cache: str | None = "auto"):  # noqa: ANN201
+def ours(name: str, paths: object, labels: list[int] | None, augment: bool, cache: str | None = "auto",
+         **options: object):  # noqa: ANN201
     """(batch stream, ready, warm-up steps, the loader) of one of our loaders,
     autotuned, with its default cache ("auto": decoded files kept in RAM
     after their first read) or none (`cache=None`: every clip decoded, as in
     a first epoch). With the cache the warm-up covers the first epoch, so
-    the figures are those of the epochs that follow."""
+    the figures are those of the epochs that follow. `paths` may be opened
+    records (tar shards); `options` go to the JAX loader."""
     if name == OURS[0]:
         from audiodecode.jax.data_loader import DEVICE_BUFFER, loader
 
         it = loader(paths, labels, batch_size=BATCH, sr=SR, clip_seconds=CLIP_SECONDS, features="mfcc",
-                    augmentations=augmentations(augment), cache=cache, **MFCC)
+                    augmentations=augmentations(augment), cache=cache, **options, **MFCC)
         warmup = it.tuning.choice.prefetch + DEVICE_BUFFER + 2 + (it.steps_per_epoch if cache else 0)
         return it, (lambda b: b["features"].block_until_ready()), warmup, it
     from audiodecode.torch import AudioDataLoader
@@ -225,7 +235,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer files and steps (a few minutes)")
     parser.add_argument("--step-ms", type=float, default=50.0, help="the emulated device step of the main table")
-    parser.add_argument("--only", choices=("table", "curve"), help="run only the main table or only the curve")
+    parser.add_argument("--only", choices=("table", "curve", "http"),
+                        help="run only the main table, only the curve or only the HTTP rows")
+    parser.add_argument("--http", action="store_true", help="add the JAX loader over the HTTP range server")
+    parser.add_argument("--http-delay-ms", type=float, default=20.0, help="the server's delay per request")
     parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "audiodecode-bench",
                         help="where generated files are cached")
     args = parser.parse_args()
@@ -239,6 +252,12 @@ def main() -> None:
     logging.getLogger("audiodecode").setLevel(logging.WARNING)
     rows: list[dict] = []
 
+    if args.only == "http":
+        rows = http_rows(paths, labels, args, seconds)
+        report(rows, args.step_ms)
+        write_json("utilization-http", rows, step_ms=args.step_ms, files=n_files, clip_seconds=CLIP_SECONDS,
+                   batch=BATCH, http_delay_ms=args.http_delay_ms)
+        return
     # "Before" first: its workers fork before JAX starts threads.
     chosen: dict[bool, int] = {}
     for augment in (False, True):
@@ -278,9 +297,56 @@ def main() -> None:
                   + ", ".join(f"{k} {v:.1f}" for k, v in stats["stage_ms_per_batch"].items()))
         handle.close()
 
+    if args.http:
+        rows += http_rows(paths, labels, args, seconds)
     summary = report(rows, args.step_ms)
     write_json("utilization", rows, step_ms=args.step_ms, files=n_files, clip_seconds=CLIP_SECONDS, batch=BATCH,
                before_num_workers={str(k): v for k, v in chosen.items()}, **summary)
+
+
+def http_rows(paths: list[str], labels: list[int], args: argparse.Namespace, seconds: float) -> list[dict]:
+    """The JAX loader, augmentation on, no cache, at `args.step_ms`: over
+    local tar shards, then over the same shards through the HTTP range
+    server (`args.http_delay_ms` per request), exact shuffle and shard
+    streaming."""
+    from sources import HttpServer
+
+    from audiodecode.data.sources import tar_shards, write_tar_shards
+
+    root = args.data / f"shards-{len(paths)}"
+    per_shard = 50
+    count = -(-len(paths) // per_shard)
+    if not (root / f"s-{count - 1:06d}.tar").exists():
+        write_tar_shards(list(zip(paths, labels)), str(root / "s-{:06d}.tar"), per_shard=per_shard)
+    pattern = f"s-{{000000..{count - 1:06d}}}.tar"
+    index_dir = str(args.data / "tar-index")
+    server = HttpServer(root)
+    rows = []
+    delay = args.http_delay_ms
+    try:
+        server.command(f"delay {delay / 1000}")
+        runs = [("local tar shards", str(root / pattern), {}),
+                (f"HTTP, {delay:g} ms/request", f"{server.url}/{pattern}", {}),
+                (f"HTTP, {delay:g} ms/request, shard stream", f"{server.url}/{pattern}", {"shuffle_buffer": 1000})]
+        for where, shards, options in runs:
+            records = tar_shards(shards, index_dir=index_dir)
+            stream, ready, warmup, handle = ours(OURS[0], records, None, True, None, **options)
+            c = handle.tuning.choice
+            label = f"{OURS[0]} (no cache), {where}"
+            r = train(stream, ready, args.step_ms / 1000, steps_for(args.step_ms, 0, seconds, 20), warmup)
+            stats = handle.stats()
+            store = stats["storage"] or {}
+            setting = f"num_threads={c.num_threads}, prefetch={c.prefetch}"
+            rows.append({"loader": label, "augment": True, "step_ms": args.step_ms, "setting": setting, **r,
+                         "requests": store.get("requests"), "p50_latency_s": store.get("p50_latency_s")})
+            print(f"# {label}: {setting}; utilization {r['utilization']:.1%}; host ms per batch: "
+                  + ", ".join(f"{k} {v:.1f}" for k, v in stats["stage_ms_per_batch"].items())
+                  + f"; storage p50 {1e3 * (store.get('p50_latency_s') or 0):.0f} ms, "
+                  f"{store.get('requests')} requests", flush=True)
+            handle.close()
+    finally:
+        server.close()
+    return rows
 
 
 def report(rows: list[dict], step_ms: float) -> dict:
