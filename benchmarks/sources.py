@@ -21,18 +21,26 @@ counters), or for loose local files what the process read (`rchar`).
 shards through an HTTP range server (aiohttp's `FileResponse`,
 `tests/rangeserver.py`, in a child process: one core) that waits 0, 20 and
 50 ms before answering each request, side by side: the native read engine
-(`Storage()`: the whole batch in one call to the Rust core), the fsspec
-path it replaced (`Storage(engine="fsspec", max_in_flight=16)`, its old
-default), and webdataset's pipeline streaming the shards over HTTP. The
-server's own ceiling (ranged requests per second it answers with no added
-delay, 256 in flight from the native engine) is printed with them.
+(`Storage()`: the whole batch in one call to the Rust core) in the exact
+global shuffle and in the shard-streaming order (`shuffle_buffer=500`:
+whole shards in 4 MiB blocks through a shuffle buffer; the blocks the
+autotuner read are dropped before the timed epoch), by the torch
+loader and by the JAX loader; the fsspec path it replaced
+(`Storage(engine="fsspec", max_in_flight=16)`, its old default); the
+ArrayRecord file staged over HTTP, then read; and webdataset's pipeline
+streaming the shards over HTTP. Each is divided by the same loader and
+order on the local copies, measured in the same rounds. The server's own
+ceiling (ranged requests per second it answers with no added delay, 256
+in flight from the native engine) is printed with them. The loaders'
+read-ahead is chosen by the autotuner from the measured latency unless
+`--prefetch` fixes it.
 
 The competitor is webdataset's pipeline as its documentation shows it:
 `wds.WebDataset(shards).shuffle(...)` decoding each sample with librosa
 (the same random 1 s crop at 16 kHz, via `offset`/`duration`), batched by a
 torch `DataLoader`; the best of `num_workers` 1 and 2 is shown.
 
-    python benchmarks/sources.py [--clips 2000] [--quick] [--http | --http-only] [--repeats 3] [--prefetch 4]
+    python benchmarks/sources.py [--clips 2000] [--quick] [--http | --http-only] [--repeats 3] [--prefetch N]
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -72,7 +81,10 @@ CLIP_S = 1.0
 PER_SHARD = 100
 LATENCY_S = 0.02
 HTTP_DELAYS_S = (0.0, 0.02, 0.05)
-LOADER = dict(batch_size=BATCH, target_sr=SR, clip_seconds=CLIP_S, cache=None, num_threads=2, prefetch=4,
+# Shard-streaming rows: records through a shuffle buffer of this many
+# (webdataset's pipeline below shuffles with the same buffer).
+BUFFER = 500
+LOADER = dict(batch_size=BATCH, target_sr=SR, clip_seconds=CLIP_S, cache=None, num_threads=2, prefetch=None,
               device="cpu", drop_last=True)
 
 
@@ -189,52 +201,109 @@ def http_ceiling(server: HttpServer, url: str, in_flight: int = 256, rounds: int
 
 
 def http_section(root: Path, n: int, local_records: AudioFiles, repeats: int) -> list[list[str]]:
-    """Tar shards through the HTTP range server at each delay: the native
-    engine, the fsspec path (medians of `repeats` runs, alternating with
-    the local shards), webdataset (best of 1 and 2 workers); rows for the
-    table, "vs local tar" against the local runs of the same rounds."""
+    """Tar shards (and the ArrayRecord file) through the HTTP range server
+    at each delay, each reader beside the same reader on the local copies
+    (medians of `repeats` alternating rounds); webdataset (best of 1 and 2
+    workers) against the local native run. Rows for the table."""
     n_shards = -(-n // PER_SHARD)
     server = HttpServer(root)
+    local_array = array_records(str(root / "clips.array_record"), storage=Storage())
     rows = []
     try:
         shards = f"{server.url}/shards/train-{{000000..{n_shards - 1:06d}}}.tar"
         ceiling = http_ceiling(server, f"{server.url}/shards/train-000000.tar")
         print(f"# HTTP range server, no added delay, 256 ranged reads in flight: {ceiling:.0f} requests/s",
               flush=True)
+        # reader -> (loader, options, local records); remote records are opened per delay.
+        readers = {
+            "tar, native engine": ("torch", {}, local_records),
+            "tar, native engine, shard stream": ("torch", {"shuffle_buffer": BUFFER}, local_records),
+            "tar, native engine, JAX loader": ("jax", {}, local_records),
+            "tar, native engine, JAX loader, shard stream": ("jax", {"shuffle_buffer": BUFFER}, local_records),
+            "tar, fsspec (before)": ("torch", {}, local_records),
+            "ArrayRecord, staged over HTTP": ("torch", {}, local_array),
+        }
+        # webdataset first: its DataLoader workers fork, which must happen
+        # before the JAX loader has started threads in this process.
+        competitors = {}
+        for delay in HTTP_DELAYS_S:
+            server.command(f"delay {delay}")
+            competitors[delay] = max(webdataset_epoch(shards, w) for w in (1, 2))
+            print(f"# webdataset + librosa, {delay * 1e3:.0f} ms/request: {competitors[delay]:.0f} clips/s", flush=True)
         for delay in HTTP_DELAYS_S:
             server.command(f"delay {delay}")
             label = f"HTTP, {delay * 1e3:.0f} ms/request"
-            engines = {"native engine": Storage(), "fsspec (before)": Storage(engine="fsspec", max_in_flight=16)}
-            opened = {name: tar_shards(shards, storage=storage, index_dir=str(root / f"tar-index-http-{name[:6]}"))
-                      for name, storage in engines.items()}
+            storages = {name: Storage(engine="fsspec", max_in_flight=16) if "fsspec" in name else Storage()
+                        for name in readers}
+            opened, staged_s = {}, 0.0
+            for name, storage in storages.items():
+                if name.startswith("ArrayRecord"):
+                    shutil.rmtree(root / f"staged-{delay}", ignore_errors=True)  # time a first staging
+                    t0 = time.perf_counter()
+                    opened[name] = array_records(f"{server.url}/clips.array_record", storage=storage,
+                                                 stage_dir=str(root / f"staged-{delay}"))
+                    staged_s = time.perf_counter() - t0
+                else:
+                    opened[name] = tar_shards(shards, storage=storage,
+                                              index_dir=str(root / f"tar-index-http-{'fsspec' in name}"))
             # Alternating runs, medians: the machine is shared, so its load
             # drifts between runs; local is measured in the same rounds.
-            rates: dict[str, list[float]] = {"local": [], **{name: [] for name in engines}}
-            latency: dict[str, list[float]] = {name: [] for name in engines}
+            rates: dict[str, list[float]] = {}
+            local_rates: dict[str, list[float]] = {}
+            latency: dict[str, list[float]] = {name: [] for name in readers}
             requests: dict[str, int] = {}
+            ahead: dict[str, int] = {}
             for _ in range(repeats):
-                rates["local"].append(epoch(local_records, None)[0])
-                for name, storage in engines.items():
+                for name, (which, options, local) in readers.items():
+                    local_rates.setdefault(name, []).append(run_epoch(which, local, None, **options)[0])
+                    storage = storages[name]
                     storage.reset_stats()
-                    rates[name].append(epoch(opened[name], storage)[0])
+                    rate, _, prefetch = run_epoch(which, opened[name], storage, **options)
+                    rates.setdefault(name, []).append(rate)
                     stats = storage.stats()
                     requests[name] = int(stats["requests"])
                     latency[name].append(stats["p50_latency_s"] or 0.0)
+                    ahead[name] = prefetch
                     storage.close()
-            local = float(np.median(rates["local"]))
-            for name in engines:
-                rate = float(np.median(rates[name]))
-                rows.append([f"tar shards, {name}", label, f"{rate:.0f}", f"{rate / local:.2f}", f"{requests[name]}",
-                             f"{np.median(latency[name]) * 1e3:.0f}"])
-                print(f"# tar shards, {name}, {label}: {rate:.0f} clips/s (local {local:.0f}; runs "
+            for name in readers:
+                rate, local = float(np.median(rates[name])), float(np.median(local_rates[name]))
+                where = label + (f" (staged in {staged_s:.1f} s)" if name.startswith("ArrayRecord") else "")
+                rows.append([name, where, f"{ahead[name]}", f"{rate:.0f}", f"{local:.0f}", f"{rate / local:.2f}",
+                             f"{requests[name]}", f"{np.median(latency[name]) * 1e3:.0f}"])
+                print(f"# {name}, {label}: {rate:.0f} clips/s, {ahead[name]} ahead (local {local:.0f}; runs "
                       f"{', '.join(f'{r:.0f}' for r in rates[name])})", flush=True)
-            competitor = max(webdataset_epoch(shards, w) for w in (1, 2))
-            rows.append(["webdataset + librosa", label, f"{competitor:.0f}", f"{competitor / local:.2f}", "", ""])
-            print(f"# webdataset + librosa, {label}: {competitor:.0f} clips/s", flush=True)
+            local = float(np.median(local_rates["tar, native engine"]))
+            competitor = competitors[delay]
+            rows.append(["webdataset + librosa", label, "", f"{competitor:.0f}", f"{local:.0f}",
+                         f"{competitor / local:.2f}", "", ""])
     finally:
         server.close()
-    rows.append(["(server ceiling, one core)", "HTTP, 0 ms", f"{ceiling:.0f} requests/s", "", "", ""])
+    rows.append(["(server ceiling, one core)", "HTTP, 0 ms", "", f"{ceiling:.0f} requests/s", "", "", "", ""])
     return rows
+
+
+def python_bytes_cost(records: AudioFiles, rounds: int = 20) -> tuple[float, float]:
+    """What handing a batch's bytes through Python costs, against decoding
+    them: ms per batch of `BATCH` records to copy each record's bytes twice
+    (into a Python `bytes`, and from it into the core's decoder input, as
+    the reader does today), and ms to decode their 1 s windows (2 Rust
+    threads). The first is the most that decoding straight from the
+    engine's buffers could save."""
+    from audiodecode.data.sources.base import fetch
+    from audiodecode.loading import load_batch
+
+    picks = np.random.default_rng(0).choice(len(records), BATCH, replace=False)
+    blobs = [bytes(b) for b in fetch(records, picks)]
+    t0 = time.perf_counter()
+    for _ in range(rounds):
+        [bytes(bytearray(b)) for b in blobs]  # two copies of each record
+    copy_ms = (time.perf_counter() - t0) / rounds * 1e3
+    load_batch(blobs, sr=SR, offset=0.5, duration=CLIP_S, num_threads=2)
+    t0 = time.perf_counter()
+    for _ in range(rounds // 4):
+        load_batch(blobs, sr=SR, offset=0.5, duration=CLIP_S, num_threads=2)
+    decode_ms = (time.perf_counter() - t0) / (rounds // 4) * 1e3
+    return copy_ms, decode_ms
 
 
 def upload(server: Server, root: Path, files: AudioFiles) -> None:
@@ -270,11 +339,43 @@ def server_ceiling(server: Server, latency_s: float, url: str, in_flight: int = 
     return 3 * in_flight / (time.perf_counter() - t0)
 
 
-def epoch(files: AudioFiles, storage: Storage | None) -> tuple[float, int]:
-    """Clips per second and bytes read for one epoch of the loader."""
+def run_epoch(which: str, files: AudioFiles, storage: Storage | None, **options: object) -> tuple[float, int, int]:
+    """Clips per second, bytes read and the read-ahead of one epoch of the
+    torch loader ("torch", `epoch`) or the JAX loader ("jax")."""
+    if which == "torch":
+        return epoch(files, storage, **options)
+    from audiodecode.jax import loader
 
-    loader = AudioDataLoader(files, **LOADER)
+    settings = {k: v for k, v in LOADER.items() if k not in ("target_sr", "device", "drop_last")}
+    it = loader(files, sr=SR, num_epochs=1, drop_remainder=True, **settings, **options)
     try:
+        forget_tuning_blocks(it.plan.files)
+        if storage is not None:
+            storage.reset_stats()
+        t0 = time.perf_counter()
+        n = sum(int(b["label"].shape[0]) for b in it)
+        elapsed = time.perf_counter() - t0
+        return n / elapsed, 0, it.tuning.choice.prefetch
+    finally:
+        it.close()
+
+
+def forget_tuning_blocks(files: AudioFiles) -> None:
+    """Drop the shard blocks the autotuner read (shard-streaming order), so
+    the timed epoch fetches every block it reads, as a first epoch of a
+    data set larger than the blocks kept does."""
+    blocks = getattr(files.source, "blocks", None)
+    if blocks is not None:
+        blocks.clear()
+
+
+def epoch(files: AudioFiles, storage: Storage | None, **options: object) -> tuple[float, int, int]:
+    """Clips per second, bytes read and the read-ahead for one epoch of the
+    torch loader."""
+
+    loader = AudioDataLoader(files, **LOADER, **options)
+    try:
+        forget_tuning_blocks(loader.plan.files)
         if storage is not None:
             storage.reset_stats()
         before = rchar()
@@ -287,9 +388,10 @@ def epoch(files: AudioFiles, storage: Storage | None) -> tuple[float, int]:
         read = rchar() - before
         if storage is not None and storage.storage_options:
             read += storage.stats()["bytes_read"]
+        prefetch = loader.tuning.choice.prefetch
     finally:
         loader.close()
-    return n / elapsed, read
+    return n / elapsed, read, prefetch
 
 
 def webdataset_epoch(urls: str, workers: int) -> float:
@@ -325,12 +427,13 @@ def main() -> None:
     parser.add_argument("--http", action="store_true", help="add the HTTP range server runs")
     parser.add_argument("--http-only", action="store_true", help="only local tar shards and the HTTP runs")
     parser.add_argument("--repeats", type=int, default=3, help="alternating runs per HTTP delay (medians)")
-    parser.add_argument("--prefetch", type=int, default=LOADER["prefetch"], help="batches the loader reads ahead")
+    parser.add_argument("--prefetch", type=int, default=None,
+                        help="batches the loaders read ahead (default: chosen from the measured latency)")
     args = parser.parse_args()
     LOADER["prefetch"] = args.prefetch
     n = 200 if args.quick else args.clips
     header(f"sources: {n} clips of 2-10 s (44.1 kHz MP3/FLAC), 1 s crops at 16 kHz, batches of {BATCH}, "
-           f"{args.prefetch} read ahead")
+           f"{args.prefetch or 'autotuned'} read ahead")
     root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "audiodecode" / f"bench-sources-{n}"
     t0 = time.perf_counter()
     files = make_corpus(root, n)
@@ -341,7 +444,9 @@ def main() -> None:
     local = Storage()
     index_dir = str(root / "tar-index")
     if args.http_only:
-        print_http(http_section(root, n, tar_shards(where["tar"], storage=local, index_dir=index_dir), args.repeats))
+        local_tar = tar_shards(where["tar"], storage=local, index_dir=index_dir)
+        print_bytes_cost(local_tar)
+        print_http(http_section(root, n, local_tar, args.repeats))
         return
     opened = {
         "loose files": (files, None),
@@ -350,7 +455,7 @@ def main() -> None:
         "Parquet": (parquet_records(where["parquet"], storage=local), local),
     }
     for name, (records, storage) in opened.items():
-        results[(name, "local")] = epoch(records, storage)
+        results[(name, "local")] = epoch(records, storage)[:2]
         print(f"# {name}, local: {results[(name, 'local')][0]:.0f} clips/s", flush=True)
 
     at_open: dict[str, int] = {}
@@ -379,7 +484,7 @@ def main() -> None:
             remote.reset_stats()
             records = open_source()
             at_open[name] = remote.stats()["bytes_read"]
-            results[(name, "s3")] = epoch(records, remote)
+            results[(name, "s3")] = epoch(records, remote)[:2]
             print(f"# {name}, S3 + {LATENCY_S * 1e3:.0f} ms: {results[(name, 's3')][0]:.0f} clips/s", flush=True)
     finally:
         server.close()
@@ -408,9 +513,16 @@ def main() -> None:
         print_http(http_section(root, n, opened["tar shards"][0], args.repeats))
 
 
+def print_bytes_cost(records: AudioFiles) -> None:
+    copy_ms, decode_ms = python_bytes_cost(records)
+    print(f"\nA batch's bytes through Python (two copies): {copy_ms:.2f} ms; decoding its {BATCH} windows: "
+          f"{decode_ms:.1f} ms ({copy_ms / decode_ms:.1%})")
+
+
 def print_http(rows: list[list[str]]) -> None:
     print("\nTar shards through the HTTP range server:")
-    print(table(rows, ["reader", "where", "clips/s", "vs local tar", "requests", "p50 latency ms"]))
+    print(table(rows, ["reader", "where", "read ahead", "clips/s", "local clips/s", "vs local", "requests",
+                       "p50 latency ms"]))
 
 
 if __name__ == "__main__":

@@ -309,9 +309,8 @@ def http_rows(paths: list[str], labels: list[int], args: argparse.Namespace, sec
     local tar shards, then over the same shards through the HTTP range
     server (`args.http_delay_ms` per request), exact shuffle and shard
     streaming."""
-    from sources import HttpServer
-
     from audiodecode.data.sources import tar_shards, write_tar_shards
+    from sources import HttpServer
 
     root = args.data / f"shards-{len(paths)}"
     per_shard = 50

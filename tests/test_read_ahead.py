@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import audiodecode as ad
 from audiodecode.data.records import AudioFiles, audio_files
 from audiodecode.data.sources import RetryPolicy, Storage, tar_shards, write_tar_shards
 from audiodecode.data.tuning import MAX_READ_AHEAD, read_ahead_depth
@@ -27,10 +28,14 @@ def test_littles_law_depth() -> None:
     # Bounded: a slow store does not ask for unbounded memory.
     assert read_ahead_depth(10.0, 0.001, lanes=4) == MAX_READ_AHEAD
     assert read_ahead_depth(10.0, 0.0, lanes=1, limit=5) == 5
+    # Headroom over the mean: 2 * 7 = 14.
+    assert read_ahead_depth(0.050, 0.020, lanes=2, headroom=2.0) == 14
     with pytest.raises(ValueError, match="lanes"):
         read_ahead_depth(0.1, 0.1, lanes=0)
     with pytest.raises(ValueError, match="fetch_s"):
         read_ahead_depth(-1.0, 0.1)
+    with pytest.raises(ValueError, match="headroom"):
+        read_ahead_depth(0.1, 0.1, headroom=0.5)
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +59,10 @@ def test_the_read_ahead_rises_with_the_latency_and_stats_report_it(clips: AudioF
             server.delay_s = delay
             storage = Storage(retry=RetryPolicy(attempts=2, timeout_s=10))
             records = tar_shards(f"{server.url}/s-{{00..01}}.tar", storage=storage, index_dir=str(tmp_path / "idx"))
+            # A pitch shift gives each batch some work, so that the local
+            # server's few milliseconds call for a depth well under the limit.
             loader = torch_loader.AudioDataLoader(records, batch_size=4, target_sr=SR, clip_seconds=0.2, cache=None,
-                                                  num_threads=1, device="cpu")
+                                                  num_threads=1, device="cpu", augmentations=[ad.PitchShift(-2, 2)])
             try:
                 batches = list(loader)
                 stats = loader.stats()
@@ -74,7 +81,8 @@ def test_the_read_ahead_rises_with_the_latency_and_stats_report_it(clips: AudioF
             assert delay <= store["p50_latency_s"] <= store["p99_latency_s"]
             assert 1 <= store["peak_in_flight"]
             chosen[delay] = ahead["depth"]
-    assert chosen[0.25] > chosen[0.0], chosen
+    # A quarter second per request calls for the deepest read-ahead.
+    assert chosen[0.0] < chosen[0.25] == MAX_READ_AHEAD, chosen
 
 
 def test_local_records_keep_the_measured_prefetch(clips: AudioFiles, tmp_path: Path) -> None:

@@ -80,7 +80,12 @@ def test_blocks_give_the_bytes_of_one_read_per_range_from_threads(tmp_path: Path
         t.join()
     for k in range(4):
         assert got[k] == [blob[a:b] for a, b in spans[k::4]]
-    assert blocks._kept_bytes <= 5000
+    assert 0 < blocks._kept_bytes <= 5000
+    read = blocks.blocks_read
+    blocks.clear()
+    assert blocks._kept_bytes == 0
+    assert blocks.read([ByteRange(url, 10, 20)], [len(blob)]) == [blob[10:20]]
+    assert blocks.blocks_read == read + 1  # read again after clear()
     with pytest.raises(ValueError, match="not a range"):
         blocks.read([ByteRange(url, 10, 5)], [len(blob)])
 

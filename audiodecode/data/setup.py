@@ -29,7 +29,15 @@ from audiodecode.data.reading import BatchAugmentation, ClipReader, ClipSpec, es
 from audiodecode.data.records import AudioFiles
 from audiodecode.data.schedule import Schedule
 from audiodecode.data.stats import PipelineStats
-from audiodecode.data.tuning import Parallelism, ReadAhead, Tuning, autotune, available_cores, read_ahead_depth
+from audiodecode.data.tuning import (
+    READ_AHEAD_HEADROOM,
+    Parallelism,
+    ReadAhead,
+    Tuning,
+    autotune,
+    available_cores,
+    read_ahead_depth,
+)
 
 log = logging.getLogger("audiodecode")
 
@@ -161,10 +169,18 @@ def measure_read_ahead(
     """The fetch latency and host work of `probe`'s batches, one batch at a
     time, and the read-ahead depth they call for; None when the records
     are not fetched over a network (local files and shards: no latency
-    worth hiding, and the grid's prefetch stands)."""
+    worth hiding, and the grid's prefetch stands).
+
+    Means, not medians: Little's law holds for means, and in the
+    shard-streaming order most batches find their blocks read already
+    while a few wait for a new one. The blocks the grid read are dropped
+    first, so those waits are measured."""
     storage = getattr(probe.files.source, "storage", None)
     if storage is None or storage.stats()["p50_latency_s"] is None:
         return None
+    blocks = getattr(probe.files.source, "blocks", None)
+    if blocks is not None:
+        blocks.clear()
     fetches, works = [], []
     for sample in samples:
         probe.stats.reset()
@@ -174,9 +190,10 @@ def measure_read_ahead(
         fetched = probe.stats.snapshot()["stage_s"].get("fetch", 0.0)
         fetches.append(fetched)
         works.append(max(0.0, total - fetched))
-    fetch_s, work_s = statistics.median(fetches), statistics.median(works)
+    fetch_s, work_s = statistics.fmean(fetches), statistics.fmean(works)
     lanes = max(1, available_cores() // num_threads)
-    return ReadAhead(fetch_s, work_s, lanes, read_ahead_depth(fetch_s, work_s, lanes))
+    depth = read_ahead_depth(fetch_s, work_s, lanes, headroom=READ_AHEAD_HEADROOM)
+    return ReadAhead(fetch_s, work_s, lanes, depth)
 
 
 def loader_stats(host: HostReader) -> dict[str, Any]:

@@ -17,7 +17,7 @@ batch spends a latency L fetching its bytes, then W seconds of host work
 do, more batches must be in flight than the CPU alone needs: by Little's
 law, `lanes * (L + W) / W` (`read_ahead_depth`), where `lanes` is the
 number of batches the cores work on at once. The loaders measure L and W
-on a few batches and read at least that many ahead (`ReadAhead`).
+on a few batches and read at least twice that many ahead (`ReadAhead`).
 """
 
 from __future__ import annotations
@@ -40,6 +40,13 @@ MAX_PREFETCH = 8
 # holds its bytes and clips, and an object store's answers queue up (the
 # latency grows) long before this many batches' requests are open.
 MAX_READ_AHEAD = 32
+# Little's law gives the depth that covers the mean latency; the loaders
+# keep twice that, since latency and work per batch vary several-fold
+# from batch to batch (a store's tail, a busy core), and a batch ready
+# late stalls the consumer however many came early. Measured: at 20 ms
+# and 50 ms per request, 1x left the torch loader at 0.74 of local on a
+# loaded 2-core machine (docs/guide/object-storage.md).
+READ_AHEAD_HEADROOM = 2.0
 # Grids up to this size are measured whole (2 cores: 2 x 4 settings).
 FULL_GRID = 8
 # How many of the fastest settings are measured a second time.
@@ -74,7 +81,7 @@ class ReadAhead:
     Attributes
     ----------
     fetch_s : float
-        Wall time one batch waited for its bytes (median of the batches
+        Wall time one batch waited for its bytes (mean of the batches
         measured; every request of a batch goes out at once, so this is
         about the slowest request's latency).
     work_s : float
@@ -83,7 +90,7 @@ class ReadAhead:
     lanes : int
         Batches the cores work on at once (cores // Rust threads per batch).
     depth : int
-        `read_ahead_depth(fetch_s, work_s, lanes)`.
+        `read_ahead_depth(fetch_s, work_s, lanes, headroom=READ_AHEAD_HEADROOM)`.
     """
 
     fetch_s: float
@@ -92,13 +99,16 @@ class ReadAhead:
     depth: int
 
 
-def read_ahead_depth(fetch_s: float, work_s: float, lanes: int = 1, *, limit: int = MAX_READ_AHEAD) -> int:
+def read_ahead_depth(
+    fetch_s: float, work_s: float, lanes: int = 1, *, headroom: float = 1.0, limit: int = MAX_READ_AHEAD
+) -> int:
     """Batches to keep in flight so that a fetch latency does not idle the cores.
 
     Little's law: the cores finish `lanes / work_s` batches per second
     when they never wait, and each batch stays `fetch_s + work_s` in
     flight, so `lanes * (fetch_s + work_s) / work_s` batches must be in
-    flight at once (`lanes` with no latency at all).
+    flight at once (`lanes` with no latency at all), times `headroom`
+    for the variation around those means.
 
     Parameters
     ----------
@@ -108,6 +118,8 @@ def read_ahead_depth(fetch_s: float, work_s: float, lanes: int = 1, *, limit: in
         Seconds of host work per batch once the bytes are there.
     lanes : int
         Batches the cores work on at once.
+    headroom : float
+        Factor over the mean (>= 1; the loaders use `READ_AHEAD_HEADROOM`).
     limit : int
         Largest depth returned.
 
@@ -120,8 +132,10 @@ def read_ahead_depth(fetch_s: float, work_s: float, lanes: int = 1, *, limit: in
         raise ValueError(f"lanes must be >= 1, got {lanes}")
     if not (fetch_s >= 0 and work_s >= 0):
         raise ValueError(f"fetch_s and work_s must be >= 0, got {fetch_s} and {work_s}")
+    if not headroom >= 1:
+        raise ValueError(f"headroom must be >= 1, got {headroom}")
     work_s = max(work_s, 1e-4)  # a batch is never free: 0.1 ms keeps the ratio finite
-    return int(min(limit, max(1, math.ceil(lanes * (fetch_s + work_s) / work_s - 1e-9))))
+    return int(min(limit, max(1, math.ceil(headroom * lanes * (fetch_s + work_s) / work_s - 1e-9))))
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,12 @@ class ShardBlocks:
     def __repr__(self) -> str:
         return f"ShardBlocks(block_size={self.block_size}, capacity={self.capacity})"
 
+    def clear(self) -> None:
+        """Drop the kept blocks (reads in flight finish and are kept)."""
+        with self._lock:
+            self._kept.clear()
+            self._kept_bytes = 0
+
     def read(self, ranges: Sequence[ByteRange], sizes: Sequence[int]) -> list[bytes | Exception]:
         """The bytes of each range (each within one object of `sizes[i]`
         bytes), in order, or the exception that ended its block's read."""
