@@ -202,3 +202,16 @@ def test_bad_settings_are_refused(served: tuple) -> None:
                          ({"shuffle_buffer": True}, "positive integer")):
         with pytest.raises(ValueError, match=message):
             torch_loader.AudioDataLoader(open_shards(served), **dict(STREAM, device="cpu", **bad))
+
+
+def test_each_rank_streams_a_contiguous_run_of_records(served: tuple) -> None:
+    torch_loader = pytest.importorskip("audiodecode.torch")
+    seen = []
+    for rank in range(2):
+        with torch_loader.AudioDataLoader(open_shards(served), **dict(STREAM, device="cpu"), rank=rank,
+                                          world_size=2) as it:
+            np.testing.assert_array_equal(it.indices, np.arange(rank * N // 2, (rank + 1) * N // 2))
+            order = np.concatenate([indices for _, indices in it.batches(1)])
+            assert sorted(order.tolist()) == it.indices.tolist()
+            seen += order.tolist()
+    assert sorted(seen) == list(range(N))
