@@ -360,7 +360,7 @@ def report(rows: list[dict], step_ms: float) -> dict:
             if name != BEFORE:
                 summary["speedup"][f"{name}, augmentation {'on' if augment else 'off'}"] = speedup
             out.append([name, "on" if augment else "off", r["setting"], f"{r['utilization']:.1%}",
-                        f"{r['stall_share']:.1%}", f"{r['steps_per_s']:.2f}", f"{speedup:.1f}x"])
+                        f"{r['stall_share']:.1%}", f"{r['steps_per_s']:.2f}", f"{speedup:.1f}x" if base else ""])
         print(f"\n## Emulated {step_ms:g} ms device step: utilization, stall, steps/s (higher utilization is better)\n")
         print(table(out, ["loader", "augmentation", "setting", "utilization", "data stall", "steps/s",
                           "speed-up over Before"]))
