@@ -449,6 +449,7 @@ def main() -> None:
     index_dir = str(root / "tar-index")
     if args.http_only:
         local_tar = tar_shards(where["tar"], storage=local, index_dir=index_dir)
+        print_shuffle_mix(local_tar)
         print_bytes_cost(local_tar)
         print_http(http_section(root, n, local_tar, args.repeats))
         return
@@ -515,6 +516,22 @@ def main() -> None:
     print(f"\naudiodecode over tar shards / webdataset + librosa: {tar_local / competitor:.1f}x")
     if args.http:
         print_http(http_section(root, n, opened["tar shards"][0], args.repeats))
+
+
+def print_shuffle_mix(records: AudioFiles) -> None:
+    """How mixed the batches of each order are: distinct shards in a batch
+    (epoch 0, seed 0), the shuffle quality shard streaming gives up."""
+    from audiodecode.data.seeding import epoch_order, stream_order
+
+    indices = np.arange(len(records))
+    objects = records.source.objects()
+    orders = {"exact shuffle": epoch_order(indices, 0, 0)}
+    orders |= {f"shard stream, buffer {b}": stream_order(indices, objects, 0, 0, b) for b in (100, BUFFER)}
+    print(f"\nDistinct shards in a batch of {BATCH} ({objects.max() + 1} shards of {PER_SHARD} records):")
+    for name, order in orders.items():
+        batches = order[: len(order) // BATCH * BATCH].reshape(-1, BATCH)
+        counts = [len(set(objects[b].tolist())) for b in batches]
+        print(f"  {name}: mean {np.mean(counts):.1f}, min {min(counts)}, max {max(counts)}")
 
 
 def print_bytes_cost(records: AudioFiles) -> None:
