@@ -190,6 +190,36 @@ def test_loaders_read_the_prepared_set(corpus: Path, tmp_path: Path) -> None:
     assert labels == [0] * 6 + [1] * 6  # 6 cat, 6 dog; the damaged dogs are in rejects.jsonl
 
 
+def test_bucketed_loaders_read_each_batch_from_one_shard(tmp_path: Path) -> None:
+    """Shards of one duration range each (`bucket_by_duration`), read with
+    both loaders' duration buckets: every batch's records come from one
+    shard, and an epoch still reads every record once."""
+    pytest.importorskip("torch")
+    from audiodecode.jax import loader
+    from audiodecode.torch import AudioDataLoader
+
+    corpus = make_corpus(tmp_path / "in", n=60, seconds=(0.3, 3.0), seed=5)
+    out = tmp_path / "out"
+    audiodecode.prepare(corpus, out, sr=8000, mono=True, bucket_by_duration=[1.0, 2.0], shard_size="400KB",
+                        progress=False)
+    rows = lines(out / "manifest.jsonl")
+    assert len({r["shard"] for r in rows}) > len({tuple(r["bucket"]) for r in rows})  # buckets of several shards
+    shards = tar_shards(shards_of(out, "tar"), index_dir=str(tmp_path / "idx"))
+    shard_of = [key.split("#", 1)[0] for key in shards.paths]
+    # The loader's bucket edges are the prepared ranges', so each shard lies in one bucket.
+    settings = {"batch_by": "duration", "max_batch_seconds": 6.2, "bucket_boundaries": [1.0, 2.0, 3.1], "seed": 1,
+                "num_threads": 1, "prefetch": 1, "cache": None}
+    with AudioDataLoader(shards, target_sr=8000, **settings) as it:
+        torch_batches = [b["index"].numpy()[b["mask"].numpy()] for b in it]
+    with loader(shards, sr=8000, num_epochs=1, **settings) as it:
+        jax_batches = [np.asarray(b["index"])[np.asarray(b["mask"])] for b in it]
+    assert len(torch_batches) == len(jax_batches) > len(shard_of) // 6
+    for mine, theirs in zip(torch_batches, jax_batches):
+        np.testing.assert_array_equal(mine, theirs)
+        assert len({shard_of[i] for i in mine}) == 1
+    assert sorted(i for b in torch_batches for i in b) == list(range(len(shards)))
+
+
 @pytest.mark.slow
 def test_ray_runner_writes_the_same_bytes(corpus: Path, tmp_path: Path) -> None:
     ray = pytest.importorskip("ray")

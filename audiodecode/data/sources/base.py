@@ -105,6 +105,19 @@ class RecordSource:
         size, version = self._entry(self.row(key))
         return key, size, fold_version(version)
 
+    def containers(self, keys: Sequence[str]) -> np.ndarray | None:
+        """The number of the object (shard, file) each record of `keys` lives
+        in, shape (len(keys),), int64; None when every record is an object
+        of its own. Duration buckets cut batches shard by shard with it
+        (`audiodecode.data.buckets`)."""
+        locations = getattr(self, "locations", None)
+        if locations is None:
+            return None
+        if keys is self.keys:  # the data set as opened: rows in order, no lookups
+            return locations[:, 0].copy()
+        rows = np.fromiter((self.row(k) for k in keys), dtype=np.int64, count=len(keys))
+        return locations[rows, 0]
+
     def _read_rows(self, rows: list[int]) -> list[bytes | Exception]:
         raise NotImplementedError
 
