@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import audiodecode
+import synth
 from audiodecode.data import array_records, parquet_records, tar_shards
 from audiodecode.preparation import ConfigMismatchError
 from prepare_corpus import make_corpus
@@ -63,6 +64,25 @@ def test_prepare_writes_shards_the_sources_read(corpus: Path, tmp_path: Path, fm
     assert summary.hours == pytest.approx(sum(r["duration"] for r in manifest) / 3600)
 
 
+def test_probing_reads_headers_in_parallel_batches(corpus: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The local runner probes on duration probing's machinery: one
+    `info_batch` call (Rust threads, GIL released) for the whole corpus,
+    no per-file `info`; the empty file is refused before it."""
+    batches: list[list] = []
+    real = audiodecode.loading.info_batch
+
+    def counted(sources: list, **kw: object) -> list:
+        batches.append(list(sources))
+        return real(sources, **kw)
+
+    monkeypatch.setattr("audiodecode.preparation.probe.info_batch", counted)
+    monkeypatch.setattr(audiodecode.loading, "info", lambda *a, **k: pytest.fail("info called per file"))
+    summary = audiodecode.prepare(corpus, tmp_path / "out", num_workers=2, progress=False)
+    assert len(batches) == 1 and len(batches[0]) == 14  # 15 files, the empty one refused first
+    assert summary.files == 12 and sum(summary.rejects.values()) == 3
+
+
 def test_flac_members_hold_the_resampled_audio(corpus: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     audiodecode.prepare(corpus, out, sr=16000, mono=True, progress=False)
@@ -73,6 +93,38 @@ def test_flac_members_hold_the_resampled_audio(corpus: Path, tmp_path: Path) -> 
     want, _ = audiodecode.load(row["source"], sr=16000, mono=True)
     assert sr == 16000 and got.shape == want.shape
     np.testing.assert_allclose(got, want, atol=1.5 / 32767)  # 16-bit quantization
+
+
+def test_flac_keeps_the_source_depth_losslessly(tmp_path: Path) -> None:
+    """At the source's own rate and channels FLAC output is lossless: a
+    16-bit source (full scale included) comes back as the same integers, a
+    24-bit one as 24-bit FLAC with the same integers, float as 24-bit; a
+    lossy source gives 16-bit."""
+    sf = pytest.importorskip("soundfile")
+    import io
+
+    rng = np.random.default_rng(11)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    s16 = np.concatenate([[32767, -32768, 16384, -16385], rng.integers(-32768, 32768, 8000)]).astype(np.int16)
+    s24 = np.concatenate([[2**23 - 1, -(2**23)], rng.integers(-(2**23), 2**23, 8000)]).astype(np.int32)
+    sf.write(folder / "a16.wav", s16, 16000, subtype="PCM_16")
+    sf.write(folder / "b24.flac", s24 << 8, 16000, subtype="PCM_24")  # soundfile's int32 is full scale
+    sf.write(folder / "c32.wav", rng.uniform(-0.9, 0.9, 8000).astype(np.float32), 16000, subtype="FLOAT")
+    synth.encode(folder / "d.mp3", synth.speech_like(0.5, 16000, seed=2), 16000, "mp3")
+    out = tmp_path / "out"
+    audiodecode.prepare(folder, out, progress=False)
+    rows = {Path(r["source"]).name: r for r in lines(out / "manifest.jsonl")}
+    assert {k: r["bits_per_sample"] for k, r in rows.items()} == {"a16.wav": 16, "b24.flac": 24, "c32.wav": 24,
+                                                                   "d.mp3": 16}
+    with tarfile.open(out / rows["a16.wav"]["shard"]) as tar:
+        members = {name: tar.extractfile(row["member"]).read() for name, row in rows.items()}
+    assert sf.info(io.BytesIO(members["a16.wav"])).subtype == "PCM_16"
+    np.testing.assert_array_equal(sf.read(io.BytesIO(members["a16.wav"]), dtype="int16")[0], s16)
+    assert sf.info(io.BytesIO(members["b24.flac"])).subtype == "PCM_24"
+    np.testing.assert_array_equal(sf.read(io.BytesIO(members["b24.flac"]), dtype="int32")[0] >> 8, s24)
+    assert sf.info(io.BytesIO(members["c32.wav"])).subtype == "PCM_24"
+    assert sf.info(io.BytesIO(members["d.mp3"])).subtype == "PCM_16"
 
 
 def test_manifest_offsets_trim_and_texts_carry(corpus: Path, tmp_path: Path) -> None:

@@ -3,10 +3,11 @@
 Both run the same functions (`probe.probe`, `shards.write_shard`) on the
 same plan, so they write the same bytes:
 
-- `LocalRunner`: a thread pool on this machine, no extra dependency. The
-  decoding, resampling and header reading are Rust calls that release the
-  GIL, so threads use every core. Shards are written one after another,
-  each one's records converted across the pool.
+- `LocalRunner`: this machine's cores, no extra dependency. Headers are
+  read a few hundred files a call (`audiodecode.info_batch`: Rust threads,
+  GIL released); shards are written one after another, each one's records
+  converted across a thread pool (decoding and resampling are Rust calls
+  that release the GIL too).
 - `RayRunner`: Ray Data ``map_batches`` tasks on a Ray cluster (the ``ray``
   extra; ``ray.init(address=...)`` beforehand reaches one, otherwise a
   local one is started). Each write task converts and writes whole shards
@@ -30,14 +31,15 @@ from audiodecode.data.sources import Storage
 from audiodecode.preparation.config import PrepareConfig
 from audiodecode.preparation.convert import convert
 from audiodecode.preparation.output import Output
-from audiodecode.preparation.probe import probe
+from audiodecode.preparation.probe import probe_many
 from audiodecode.preparation.progress import Progress
 from audiodecode.preparation.shards import write_shard
 
-# Records per Ray probing task: enough to hide a task's overhead.
+# Records per probing call (one parallel `info_batch`, a remote batch's
+# bytes held at once) and per Ray probing task: enough to hide a call's
+# or a task's overhead.
 PROBE_BATCH = 64
-# Records the local runner hands its pool at once.
-LOCAL_SLICE = 4096
+LOCAL_PROBE_BATCH = 256
 
 
 def quiet() -> None:
@@ -58,16 +60,11 @@ class LocalRunner:
 
     def probe(self, records: Sequence[dict[str, Any]], config: PrepareConfig, storage: Storage,
               progress: Progress) -> list[dict[str, Any]]:
-        def one(record: dict[str, Any]) -> dict[str, Any]:
-            got = probe(record, config, storage)
-            progress.update(1, got["ok"]["seconds"] if "ok" in got else 0.0)
-            return got
-
         out: list[dict[str, Any]] = []
-        with ThreadPoolExecutor(self.num_workers) as pool:
-            # In slices: Executor.map makes every future at once.
-            for start in range(0, len(records), LOCAL_SLICE):
-                out += pool.map(one, records[start:start + LOCAL_SLICE])
+        for start in range(0, len(records), LOCAL_PROBE_BATCH):
+            got = probe_many(records[start:start + LOCAL_PROBE_BATCH], config, storage, self.num_workers)
+            progress.update(len(got), sum(p["ok"]["seconds"] for p in got if "ok" in p))
+            out += got
         return out
 
     def write(self, shards: Sequence[dict[str, Any]], config: PrepareConfig, output: Output, storage: Storage,
@@ -83,7 +80,8 @@ class LocalRunner:
 
 def _probe_batch(batch: dict[str, np.ndarray], config: PrepareConfig, storage: Storage) -> dict[str, np.ndarray]:
     quiet()
-    out = [json.dumps([probe(r, config, storage) for r in json.loads(chunk)]) for chunk in batch["records"]]
+    # One thread: the task holds one CPU of the cluster.
+    out = [json.dumps(probe_many(json.loads(chunk), config, storage, num_threads=1)) for chunk in batch["records"]]
     return {"results": np.array(out, dtype=object)}
 
 
