@@ -168,36 +168,54 @@ def test_refusals_at_start_name_the_problem(corpus: Path, tmp_path: Path) -> Non
     assert done.returncode == 2 and "FileNotFoundError" in done.stderr and "nothing-here" in done.stderr
 
 
-# The child: the real job with a pause after each shard, so the kill lands mid-way.
+# The child: the real job with a pause after each shard ("between"), or
+# inside each shard's write, its temporary file whole but not yet renamed
+# ("mid-shard"), so the kill lands there.
 CHILD = """
 import sys, time
 import audiodecode.preparation.runners as runners
-real = runners.write_shard
-def slow(*args, **kwargs):
-    part = real(*args, **kwargs)
-    time.sleep(0.4)
-    return part
-runners.write_shard = slow
+from audiodecode.preparation.output import Output
+if sys.argv[1] == "between":
+    real = runners.write_shard
+    def slow(*args, **kwargs):
+        part = real(*args, **kwargs)
+        time.sleep(0.4)
+        return part
+    runners.write_shard = slow
+else:
+    publish = Output.publish
+    def slow_publish(self, tmp, name):
+        time.sleep(0.4)
+        return publish(self, tmp, name)
+    Output.publish = slow_publish
 from audiodecode.__main__ import main
-sys.exit(main(sys.argv[1:]))
+sys.exit(main(sys.argv[2:]))
 """
 
 
-def test_killed_job_resumes_to_identical_bytes(corpus: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("where", ["between", "mid-shard"])
+def test_killed_job_resumes_to_identical_bytes(corpus: Path, tmp_path: Path, where: str) -> None:
     args = [str(corpus), "--sr", "16000", "--shard-size", "100KB", "--num-workers", "2", "--quiet"]
     whole = tmp_path / "whole"
     subprocess.run([sys.executable, "-m", "audiodecode", "prepare", args[0], str(whole), *args[1:]], check=True, cwd=ROOT)
     shards = len(glob.glob(str(whole / "shard-*.tar")))
     assert shards >= 4
     out = tmp_path / "killed"
-    child = subprocess.Popen([sys.executable, "-c", CHILD, "prepare", args[0], str(out), *args[1:]], cwd=ROOT)
+    child = subprocess.Popen([sys.executable, "-c", CHILD, where, "prepare", args[0], str(out), *args[1:]], cwd=ROOT)
+
+    def landed() -> bool:
+        finished = len(glob.glob(str(out / ".prepare" / "shard-*.json")))
+        # Mid-shard: a later shard's temporary file is there, whole, not renamed.
+        return finished >= 2 and (where == "between" or bool(glob.glob(str(out / "shard-*.tar.tmp*"))))
+
     deadline = time.monotonic() + 60
-    while len(glob.glob(str(out / ".prepare" / "shard-*.json"))) < 2 and time.monotonic() < deadline:
+    while not landed() and time.monotonic() < deadline:
         time.sleep(0.02)
     child.send_signal(signal.SIGKILL)
     child.wait()
     finished = glob.glob(str(out / ".prepare" / "shard-*.json"))
     assert 2 <= len(finished) < shards, "the kill must land mid-way"
+    assert where == "between" or glob.glob(str(out / "shard-*.tar.tmp*")), "the kill must land inside a shard's write"
     assert not (out / "manifest.jsonl").exists()
     for shard in glob.glob(str(out / "shard-*.tar")):  # nothing half-written under a final name
         with tarfile.open(shard) as tar:
