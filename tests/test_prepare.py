@@ -83,6 +83,33 @@ def test_probing_reads_headers_in_parallel_batches(corpus: Path, tmp_path: Path,
     assert summary.files == 12 and sum(summary.rejects.values()) == 3
 
 
+def test_the_plan_keeps_probed_records_as_columns() -> None:
+    """A job's probed records are held and stored as columns (the plan's
+    ``plan.npz``), not a dict per record: 181 bytes a record at 1M
+    records, against 670 in memory and 311 in JSON as dicts; each record's
+    dict comes back exactly as the probe gave it."""
+    from audiodecode.preparation.table import RecordTable, TableBuilder
+
+    rows = 20_000
+    probed = [{"index": i, "path": f"/data/audio/{i // 1000:05d}/{i:09d}.flac", "offset": 0.25 * (i % 3),
+               "duration": None if i % 2 else 1.5, "label": (None, "cat", "dog")[i % 3],
+               "text": None if i % 5 == 0 else f"words {i}", "row": None if i % 7 == 0 else i, "sr_in": 48000,
+               "channels_in": 1 + i % 2, "codec": ("flac", "mp3")[i % 2], "bits_in": None if i % 2 else 24,
+               "seconds": 1.0 + i / 7, "total": 2.0 + i / 7, "est_bytes": 40_000 + i} for i in range(rows)]
+    builder = TableBuilder()
+    for start in range(0, rows, 256):
+        builder.add(probed[start:start + 256])
+    table = builder.build()
+    assert [table.record(i) for i in range(rows)] == probed
+    strings = sum(len(r["path"]) + len(r["text"] or "") for r in probed)
+    data = table.to_bytes(order=np.arange(rows))
+    # Strings and their ends (16), 6 ints, 4 floats (80), order (8), codes and a flag (9), the npz's headers.
+    assert len(data) <= strings + 120 * rows, len(data) / rows
+    again, extra = RecordTable.from_bytes(data)
+    assert [again.record(i) for i in range(0, rows, 97)] == probed[::97]
+    np.testing.assert_array_equal(extra["order"], np.arange(rows))
+
+
 def test_flac_members_hold_the_resampled_audio(corpus: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     audiodecode.prepare(corpus, out, sr=16000, mono=True, progress=False)
