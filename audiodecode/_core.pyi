@@ -54,6 +54,9 @@ def storage_read_batch(
 def storage_head(
     url: str, options: Sequence[tuple[str, str]], policy_arg: _Policy
 ) -> tuple[int | None, str | None, tuple[str, str] | None]: ...
+def storage_put_file(
+    url: str, path: str, options: Sequence[tuple[str, str]], policy_arg: _Policy
+) -> tuple[int | None, tuple[str, str] | None]: ...
 def storage_shutdown() -> None: ...
 
 # Streaming (core_rs/src/python/stream.rs; audiodecode/stream.py wraps it).

@@ -361,11 +361,12 @@ def test_url_prefix_on_s3_read_natively_and_written_back(corpus: Path, tmp_path:
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """A real S3 server (moto on 127.0.0.1): every object under the prefix
     read through the native engine (each read counted there), the shards
-    written straight to the output prefix, byte-identical to a local job,
+    uploaded by it straight to the output prefix, byte-identical to a local job,
     resumed, refused with other settings, and read back by the loaders'
     tar source over S3."""
     pytest.importorskip("moto")
     from audiodecode.data.sources import Storage
+    from audiodecode.data.sources import storage as storage_module
     from s3server import S3Server
 
     with S3Server() as s3:
@@ -382,8 +383,18 @@ def test_url_prefix_on_s3_read_natively_and_written_back(corpus: Path, tmp_path:
             return real(self, ranges)
 
         monkeypatch.setattr(Storage, "_read_native", counted)
+        uploads = []
+        real_put = storage_module._core.storage_put_file
+
+        def put(url: str, *args: object) -> tuple:
+            uploads.append(url)
+            return real_put(url, *args)
+
+        monkeypatch.setattr(storage_module._core, "storage_put_file", put)
         summary = audiodecode.prepare("s3://corpus/clips/", "s3://corpus/prepared", sr=16000, storage=storage,
                                       progress=False)
+        # Every file of the output was uploaded by the native engine.
+        assert sorted(uploads) == sorted(f"s3://{p}" for p in fs.find("corpus/prepared"))
         local = tmp_path / "local"
         audiodecode.prepare(corpus, local, sr=16000, progress=False)
         assert summary.files == 12 and sum(summary.rejects.values()) == 3
