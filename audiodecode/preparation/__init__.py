@@ -149,8 +149,8 @@ def prepare(
         The output folder: local (a file system every node sees, for a
         Ray cluster) or a URL prefix in object storage (``s3://bucket/prepared``,
         written through `storage`): ``shard-000000.tar``..., ``manifest.jsonl`` (one row per
-        record: shard, member, source, duration, sr, channels, label,
-        text), ``rejects.jsonl`` (index, source, stage, reason) and
+        record: shard, member, source, duration, sr, channels,
+        bits_per_sample, label, text), ``rejects.jsonl`` (index, source, stage, reason) and
         ``prepare.json`` (the settings).
     format : {"tar", "array_record", "parquet"}
         Shard layout: WebDataset tar, ArrayRecord (audiodecode-record/1
@@ -160,11 +160,13 @@ def prepare(
     mono : bool
         Down-mix to one channel.
     codec : {"flac", "copy"}
-        Re-encode as 16-bit FLAC, or keep the original bytes (no `sr`,
+        Re-encode as FLAC at the source's depth (24-bit for lossless
+        sources of more than 16 bits, else 16-bit: lossless at the source's
+        own rate and channels), or keep the original bytes (no `sr`,
         `mono` or manifest trimming then).
     shard_size : int or str
         Target shard size (``"256MB"``, ``"1GiB"``, bytes), planned from
-        each record's 16-bit PCM size for FLAC (so FLAC shards come out
+        each record's PCM size at the FLAC depth (so FLAC shards come out
         smaller) or its file size for "copy".
     validate : {"full", "sampled", "none"}
         "full" decodes every file strictly (a damaged packet rejects it);
