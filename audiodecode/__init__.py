@@ -32,7 +32,7 @@ from audiodecode.augment import (
 )
 from audiodecode.cache import AudioCache, resolve_cache
 from audiodecode.live import LiveQueue
-from audiodecode.loading import AudioInfo, BatchResult, DecodeWarning, info, load, load_batch
+from audiodecode.loading import AudioInfo, BatchResult, DecodeWarning, info, info_batch, load, load_batch
 from audiodecode.stream import PushDecoder, StreamDecoder, stream
 
 __all__ = [
@@ -70,6 +70,7 @@ __all__ = [
     "DecodeWarning",
     "UnsupportedFormatError",
     "info",
+    "info_batch",
     "load",
     "load_batch",
     "resolve_cache",

@@ -12,7 +12,7 @@ import stat
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -33,6 +33,9 @@ class AudioInfo:
 
     `frames` and `duration` (seconds) count the audio after encoder delay and
     padding; they are None when the container does not declare them.
+    `bits_per_sample` is the depth of a lossless stream (PCM, FLAC, ALAC;
+    32 or 64 for float PCM), None for lossy codecs and where the PyAV
+    fallback read the headers.
     """
 
     sample_rate: int
@@ -41,6 +44,7 @@ class AudioInfo:
     duration: float | None
     codec: str
     container: str
+    bits_per_sample: int | None = None
 
 
 def _normalize(source: AudioSource) -> tuple[str | bytes, str]:
@@ -337,21 +341,69 @@ def load_batch(
 
 
 def info(source: AudioSource, *, backend: Backend = "auto") -> AudioInfo:
-    """Sample rate, channels, frames, duration, codec and container, read
-    from the headers without decoding the audio."""
+    """Sample rate, channels, frames, duration, codec, container and (for
+    lossless streams) bits per sample, read from the headers without
+    decoding the audio."""
     _check_backend(backend)
     data, name = _normalize(source)
-
-    def pyav() -> AudioInfo:
-        _refuse_special_file(data)
-        return AudioInfo(**_pyav.info(data, name))
-
     if backend == "pyav":
-        return pyav()
+        return _pyav_info(data, name)
     try:
         return AudioInfo(**_core.info(data))
     except AudioDecodeError as err:
-        refusal = _rename(err, name)
-        if backend == "rust" or not _may_fall_back(refusal):
-            raise refusal from None
-        return _fall_back(refusal, pyav)
+        return _info_refused(err, data, name, backend)
+
+
+def _pyav_info(data: str | bytes, name: str) -> AudioInfo:
+    _refuse_special_file(data)
+    return AudioInfo(**_pyav.info(data, name))
+
+
+def _info_refused(err: Exception, data: str | bytes, name: str, backend: Backend) -> AudioInfo:
+    """PyAV's answer for headers the core refused, or the refusal raised."""
+    refusal = _rename(err, name)
+    if backend == "rust" or not isinstance(err, AudioDecodeError) or not _may_fall_back(refusal):
+        raise refusal from None
+    return _fall_back(refusal, lambda: _pyav_info(data, name))
+
+
+def info_batch(
+    sources: Sequence[AudioSource], *, num_threads: int | None = None, backend: Backend = "auto"
+) -> list[AudioInfo | Exception]:
+    """`info` of many sources, their headers read in parallel (Rust
+    threads, GIL released: what duration probing and `prepare` use).
+
+    Parameters
+    ----------
+    sources : sequence of path, bytes or binary file object
+    num_threads : int, optional
+        Threads reading headers; None: one per core.
+    backend : {"auto", "rust", "pyav"}
+        As for `info` (PyAV reads what the core refuses, one at a time).
+
+    Returns
+    -------
+    list of AudioInfo or Exception
+        In input order; a source that failed gives the exception `info`
+        would raise for it (FileNotFoundError, DecodeError, ...).
+    """
+    _check_backend(backend)
+    if num_threads is not None and num_threads < 1:
+        raise ValueError(f"num_threads must be >= 1, got {num_threads}")
+    normalized = [_normalize(s) for s in sources]
+    if backend == "pyav":
+        results: list[Any] = [None] * len(normalized)
+    else:
+        results = _core.info_batch([data for data, _ in normalized], num_threads)
+    out: list[AudioInfo | Exception] = []
+    for (data, name), result in zip(normalized, results):
+        try:
+            if result is None:
+                out.append(_pyav_info(data, name))
+            elif isinstance(result, Exception):
+                out.append(_info_refused(result, data, name, backend))
+            else:
+                out.append(AudioInfo(**result))
+        except (AudioDecodeError, OSError, ValueError) as err:
+            out.append(err)
+    return out

@@ -11,7 +11,7 @@ import jax
 import numpy as np
 import pytest
 
-from audiodecode.data.buckets import BucketSchedule, DurationBuckets, padding_share
+from audiodecode.data.buckets import BucketSchedule, DurationBuckets, padding_share, shard_local
 from audiodecode.filterbanks import frame_count
 from audiodecode.jax import loader, spec_augment
 from synth import encode, speech_like
@@ -115,6 +115,31 @@ def test_drop_remainder_keeps_only_full_batches() -> None:
     d = durations()
     s = schedule(d, drop_remainder=True)
     assert all(len(s.batch(b)[1]) == s.buckets.rows[s.batch(b)[2]] for b in range(s.batches_per_epoch))
+
+
+def test_shard_local_batches_read_one_shard_each_and_cover_every_record() -> None:
+    d = durations(600)
+    # Shards of one duration range each, as prepare(bucket_by_duration=True) writes them.
+    containers = np.searchsorted(np.quantile(d, [0.25, 0.5, 0.75]), d) * 3 + np.arange(len(d)) % 3
+    buckets = DurationBuckets.estimate(d, max_batch_seconds=120, num_buckets=4)
+    assert shard_local(buckets, d, containers) is containers
+    for drop in (False, True):
+        s = BucketSchedule(buckets, d, seed=3, num_epochs=2, drop_remainder=drop, containers=containers)
+        mixed = BucketSchedule(buckets, d, seed=3, num_epochs=2, drop_remainder=drop)
+        seen = []
+        for b in range(s.batches_per_epoch):
+            _, records, bucket = s.batch(b)
+            assert len(np.unique(containers[records])) == 1 and (buckets.of(d[records]) == bucket).all()
+            seen += list(records)
+        if not drop:
+            assert sorted(seen) == list(range(len(d)))
+            # Without shards, a batch mixes them.
+            assert any(len(np.unique(containers[mixed.batch(b)[1]])) > 1 for b in range(mixed.batches_per_epoch))
+        assert s.batches_per_epoch == len(s.epoch(1))
+        # Each shard ends in a partial batch: kept (more batches) or dropped (fewer).
+        assert (mixed.batches_per_epoch > s.batches_per_epoch) if drop else (mixed.batches_per_epoch < s.batches_per_epoch)
+    # Shards of every duration would end in a partial batch per bucket each: mixed instead.
+    assert shard_local(buckets, d, np.arange(len(d)) % 40) is None
 
 
 # -- the JAX loader ------------------------------------------------------------------------

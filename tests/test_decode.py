@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 import audiodecode as ad
 from synth import LOSSLESS, chirp, make, noise, pyav_decode, sine
@@ -256,10 +257,32 @@ class TestPyAVFallback:
         np.testing.assert_allclose(rust, pyav, atol=1e-6)
 
 
+def test_info_batch_reads_headers_in_parallel_as_info_does(tmp_path: Path) -> None:
+    paths = [make(tmp_path, f"c{i}", signal(22050, 1 + i % 2, 0.5 + i / 10), 22050, ("flac", "wav", "mp3")[i % 3])
+             for i in range(6)]
+    (tmp_path / "bad.flac").write_bytes(b"not audio at all" * 100)
+    sources = [*paths, str(tmp_path / "missing.wav"), str(tmp_path / "bad.flac"), Path(paths[0]).read_bytes()]
+    for threads in (1, 4):
+        got = ad.info_batch(sources, num_threads=threads)
+        assert got[:6] == [ad.info(p) for p in paths] and got[8] == ad.info(paths[0])
+        assert isinstance(got[6], FileNotFoundError) and "missing.wav" in str(got[6])
+        assert isinstance(got[7], ad.DecodeError) and "bad.flac" in str(got[7])
+    assert ad.info_batch([]) == []
+    with pytest.raises(ValueError, match="num_threads"):
+        ad.info_batch(paths, num_threads=0)
+
+
 def test_info_reads_headers(tmp_path: Path) -> None:
     path = make(tmp_path, "clip", signal(22050, 2, 1.5), 22050, "flac")
     info = ad.info(path)
-    assert info == ad.AudioInfo(sample_rate=22050, channels=2, frames=33075, duration=1.5, codec="flac", container="flac")
+    assert info == ad.AudioInfo(sample_rate=22050, channels=2, frames=33075, duration=1.5, codec="flac", container="flac",
+                                bits_per_sample=16)
+    # The depth of lossless streams only (the float width of float WAV); lossy codecs have none.
+    for subtype, bits in (("PCM_24", 24), ("FLOAT", 32), ("DOUBLE", 64), ("PCM_U8", 8)):
+        buffer = io.BytesIO()
+        sf.write(buffer, np.zeros(100), 8000, format="WAV", subtype=subtype)
+        assert ad.info(buffer.getvalue()).bits_per_sample == bits, subtype
+    assert ad.info(make(tmp_path, "lossy", signal(22050, 1, 0.5), 22050, "mp3")).bits_per_sample is None
 
 
 def _load_in_child(paths: list[str], queue: object) -> None:

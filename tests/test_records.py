@@ -142,11 +142,18 @@ def test_missing_durations_are_probed_once_and_cached_next_to_the_manifest(
 ) -> None:
     manifest = write_jsonl(corpus / "m.jsonl", [{"audio_filepath": f"clips/u{i}.wav", "text": "x"} for i in range(4)])
     calls: list[object] = []
-    real_info = ad.loading.info
-    monkeypatch.setattr(ad.loading, "info", lambda src, **kw: calls.append(src) or real_info(src, **kw))
+    batches: list[int] = []
+    real_info_batch = ad.loading.info_batch
+
+    def counted(sources: list, **kw: object) -> list:
+        calls.extend(sources)
+        batches.append(len(sources))
+        return real_info_batch(sources, **kw)
+
+    monkeypatch.setattr(ad.loading, "info_batch", counted)
     files = audio_files(manifest, num_threads=3)
     np.testing.assert_allclose(files.durations, SECONDS)
-    assert len(calls) == 4
+    assert len(calls) == 4 and batches == [4]  # one parallel Rust call for the four headers
     cache = corpus / ".m.jsonl.durations.json"
     assert cache.is_file()
     again = audio_files(manifest)

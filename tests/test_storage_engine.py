@@ -274,6 +274,25 @@ def test_s3_options_map_onto_the_engine(s3: S3Server) -> None:
         Storage({"aws_no_such_option": "1"}).read("s3://data/blob", 0, 1)
 
 
+def test_put_file_uploads_whole_through_the_engine_retried_and_refusals_named(s3: S3Server, tmp_path: Path) -> None:
+    local = tmp_path / "blob.bin"
+    local.write_bytes(BLOB)
+    storage = Storage(s3.storage_options(), retry=FAST)
+    s3.fail_next(2)  # two 503s, then the upload goes through
+    assert storage.put_file("s3://data/up/blob.bin", str(local)) == len(BLOB)
+    assert storage.read("s3://data/up/blob.bin") == BLOB
+    with pytest.raises(FileNotFoundError, match="s3://no-such-bucket/x"):
+        storage.put_file("s3://no-such-bucket/x", str(local))
+    refused = Storage(dict(s3.storage_options(key="intruder"), secret=FAKE_SECRET), retry=FAST)
+    with pytest.raises(PermissionError, match="s3://data/up/other") as caught:
+        refused.put_file("s3://data/up/other", str(local))
+    assert FAKE_SECRET not in str(caught.value)
+    with pytest.raises(SourceReadError, match="cannot read"):
+        storage.put_file("s3://data/up/none", str(tmp_path / "missing"))
+    size, error = _core.storage_put_file(f"file://{tmp_path}/copy", str(local), [], storage._policy())
+    assert size is None and error[0] == "invalid" and "not local paths" in error[1]
+
+
 def test_credentials_never_show(s3: S3Server, tmp_path: Path, clips: AudioFiles) -> None:
     fs = s3.filesystem()
     write_tar_shards([(p, None) for p in clips.paths[:3]], str(tmp_path / "t-{:02d}.tar"), per_shard=3)

@@ -12,6 +12,13 @@ compiles each once.
     schedule = BucketSchedule(buckets, files.durations, seed=0, shuffle=True, num_epochs=None)
     epochs, indices, bucket = schedule.batch(0)   # this process's rows of batch 0
 
+Records stored in shards (tar, ArrayRecord, Parquet) can be batched shard
+by shard (`containers`): a batch then holds records of one bucket and one
+shard, so reading it is requests to one object. Shards written by
+`audiodecode.prepare(bucket_by_duration=True)` hold one duration range
+each, so this costs about one partial batch per shard; `shard_local`
+decides when it is worth it.
+
 Every order comes from (seed, epoch) through `audiodecode.data.seeding`; the
 state of a run is the next batch's position. Every process builds the same
 global batch list and takes its own slice of each batch's rows, so at each
@@ -33,6 +40,10 @@ from audiodecode.data import seeding
 
 # Seed streams of the bucketed order (beside seeding.ORDER, CROP, ...).
 BUCKET_ORDER = 0xB0C4E7
+# Batches cut shard by shard when that adds at most this share of batches
+# (their partial last batches): a shard of mixed durations splits into up
+# to num_buckets groups and would pad many more rows.
+SHARD_LOCAL_OVERHEAD = 0.1
 
 
 @dataclass(frozen=True)
@@ -155,6 +166,10 @@ class BucketSchedule:
         with masked rows).
     process, processes : int
         This process's slice of every global batch.
+    containers : np.ndarray [shape=(n,)], int, optional
+        The shard each record lives in: a batch then holds records of one
+        bucket and one shard (each shard's last batch of a bucket partial).
+        None: a bucket's batches mix its records from every shard.
     """
 
     def __init__(
@@ -168,6 +183,7 @@ class BucketSchedule:
         drop_remainder: bool = False,
         process: int = 0,
         processes: int = 1,
+        containers: np.ndarray | None = None,
     ) -> None:
         if not 0 <= process < processes:
             raise ValueError(f"process {process} is not in [0, {processes})")
@@ -184,8 +200,11 @@ class BucketSchedule:
         self.processes = processes
         bucket_of = buckets.of(durations)
         self.members = tuple(np.flatnonzero(bucket_of == k).astype(np.int64) for k in range(len(buckets.rows)))
-        counts = [len(m) // r if drop_remainder else -(-len(m) // r) for m, r in zip(self.members, buckets.rows)]
-        self.batches_per_epoch = int(sum(counts))
+        # int32 and only when used: it travels to every Grain worker.
+        self.containers = None if containers is None else np.asarray(containers, dtype=np.int32)
+        if self.containers is not None and len(self.containers) != len(durations):
+            raise ValueError(f"{len(self.containers)} containers for {len(durations)} records")
+        self.batches_per_epoch = batch_count(self.members, buckets.rows, self.containers, drop_remainder)
         if self.batches_per_epoch == 0:
             raise ValueError("no bucket fills one batch: lower max_batch_seconds or keep partial batches")
         self._init_cache()
@@ -203,7 +222,7 @@ class BucketSchedule:
             f"BucketSchedule(boundaries={self.buckets.boundaries}, rows={self.buckets.rows}, "
             f"records={sum(len(m) for m in self.members)}, seed={self.seed}, shuffle={self.shuffle}, "
             f"num_epochs={self.num_epochs}, drop_remainder={self.drop_remainder}, "
-            f"process={self.process}/{self.processes})"
+            f"shard_local={self.containers is not None}, process={self.process}/{self.processes})"
         )
 
     def epoch(self, epoch: int) -> list[tuple[int, np.ndarray]]:
@@ -214,8 +233,9 @@ class BucketSchedule:
             batches = []
             for k, (members, rows) in enumerate(zip(self.members, self.buckets.rows)):
                 order = seeding.epoch_order(members, self._bucket_seed(k), epoch, self.shuffle)
-                stop = len(order) // rows * rows if self.drop_remainder else len(order)
-                batches += [(k, order[i : i + rows]) for i in range(0, stop, rows)]
+                for group in self._by_container(order):
+                    stop = len(group) // rows * rows if self.drop_remainder else len(group)
+                    batches += [(k, group[i : i + rows]) for i in range(0, stop, rows)]
             if self.shuffle:
                 keys = seeding.record_seeds(self._bucket_seed(len(self.members)), epoch, np.arange(len(batches)))
                 batches = [batches[i] for i in np.argsort(keys, kind="stable")]
@@ -224,6 +244,14 @@ class BucketSchedule:
                 for old in [e for e in self._epochs if e < epoch - 1]:
                     del self._epochs[old]
         return batches
+
+    def _by_container(self, order: np.ndarray) -> list[np.ndarray]:
+        """`order` as one group, or cut into one group per shard (shards in
+        order, each keeping `order`'s order: the stable sort)."""
+        if self.containers is None or not len(order):
+            return [order]
+        order = order[np.argsort(self.containers[order], kind="stable")]
+        return np.split(order, np.flatnonzero(np.diff(self.containers[order])) + 1)
 
     def _bucket_seed(self, stream: int) -> int:
         return int(seeding.derive(np.array([self.seed], dtype=np.uint64), BUCKET_ORDER + stream)[0])
@@ -255,6 +283,33 @@ class BucketSchedule:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._init_cache()
+
+
+def batch_count(members: tuple[np.ndarray, ...], rows: tuple[int, ...], containers: np.ndarray | None,
+                drop_remainder: bool) -> int:
+    """Batches in one epoch of buckets `members` with `rows` each, cut shard
+    by shard when `containers` is given."""
+    total = 0
+    for m, r in zip(members, rows):
+        sizes = np.bincount(containers[m]) if containers is not None and len(m) else np.array([len(m)])
+        total += int((sizes // r).sum() if drop_remainder else (-(-sizes // r)).sum())
+    return total
+
+
+def shard_local(buckets: DurationBuckets, durations: np.ndarray, containers: np.ndarray | None) -> np.ndarray | None:
+    """`containers` when cutting batches shard by shard adds at most
+    `SHARD_LOCAL_OVERHEAD` of the batches (shards of one duration range
+    each, as `prepare(bucket_by_duration=True)` writes them), else None
+    (batches mix shards, as for shards of every duration, where each shard
+    would end in up to one partial batch per bucket)."""
+    if containers is None:
+        return None
+    bucket_of = buckets.of(durations)
+    members = tuple(np.flatnonzero(bucket_of == k) for k in range(len(buckets.rows)))
+    # Counted with partial batches kept: dropping them would hide the cost.
+    mixed = batch_count(members, buckets.rows, None, False)
+    local = batch_count(members, buckets.rows, np.asarray(containers), False)
+    return containers if local <= mixed * (1 + SHARD_LOCAL_OVERHEAD) else None
 
 
 # Candidate boundaries `least_padding_boundaries` chooses among (quantiles

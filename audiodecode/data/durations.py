@@ -3,9 +3,9 @@
 Bucketing by duration needs every record's length before the first batch,
 and a manifest often lacks it (Common Voice has none) or lists segments
 whose offsets must be checked against their file. `check` reads each
-distinct file's header once with `audiodecode.info` on a thread pool (the
-Rust `info` releases the GIL, so the threads overlap their I/O and
-parsing) and remembers the durations in a JSON file keyed by each file's
+distinct file's header once with `audiodecode.info_batch` (the Rust `info`
+on the core's threads, GIL released, a few thousand files a call; the
+machinery `audiodecode.prepare` probes with too) and remembers the durations in a JSON file keyed by each file's
 absolute path, size and modification time: a changed file is probed again,
 an unchanged one never.
 
@@ -24,7 +24,6 @@ import os
 import tempfile
 import warnings
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -38,8 +37,10 @@ from audiodecode.data.table import MANIFEST_EXTENSIONS, AudioFiles, BadRowError,
 # durations); its duration is then cut to the file's end. Further is a bad row.
 END_TOLERANCE_SECONDS = 0.1
 CACHE_VERSION = 1
-# Headers read per round of the thread pool.
+# Headers read per parallel call: local paths, and records of a source
+# (whose bytes are read whole, so fewer are held at once).
 PROBE_CHUNK = 4096
+SOURCE_CHUNK = 256
 # How many reasons a SkippedRowsWarning quotes.
 REASONS_SHOWN = 3
 
@@ -103,7 +104,7 @@ def probe(
         JSON file of durations already read (see `cache_file`); new ones
         are added to it (written atomically).
     num_threads : int, optional
-        Threads reading headers; None: 4 per core, at most 32.
+        Rust threads reading headers; None: one per core.
 
     Returns
     -------
@@ -127,25 +128,34 @@ def probe(
             if stamp is not None:
                 stamps[key] = stamp
 
-    def header(key: str) -> float | None | Exception:
-        try:
-            return loading.info(key if source is None else source.read(key)).duration
-        except (OSError, loading.AudioDecodeError, ValueError) as err:
-            return err
-
+    # In chunks: one parallel Rust call each (`info_batch`), and a remote
+    # source's bytes for one chunk in memory at a time.
+    step = PROBE_CHUNK if source is None else SOURCE_CHUNK
+    for lo in range(0, len(todo), step):
+        chunk = todo[lo : lo + step]
+        for key, result in zip(chunk, headers(chunk, source, num_threads)):
+            found[key] = result if isinstance(result, Exception) else result.duration
     if todo:
-        threads = num_threads or min(32, 4 * (os.cpu_count() or 1))
-        with ThreadPoolExecutor(max_workers=max(1, min(threads, len(todo)))) as pool:
-            # In chunks: a million pending futures would cost a gigabyte.
-            for lo in range(0, len(todo), PROBE_CHUNK):
-                chunk = todo[lo : lo + PROBE_CHUNK]
-                for key, result in zip(chunk, pool.map(header, chunk)):
-                    found[key] = result
         fresh = {os.path.abspath(k): [*stamps[k], found[k]] for k in todo
                  if k in stamps and not isinstance(found[k], Exception)}
         if cache is not None and fresh:
             _write_cache(cache, {**known, **fresh})
     return found
+
+
+def headers(keys: Sequence[str], source: ByteSource | None = None,
+            num_threads: int | None = None) -> list[loading.AudioInfo | Exception]:
+    """`audiodecode.info_batch` of local paths, or of the bytes of keys of
+    `source` (read together, `read_many`); a failure in its slot."""
+    if source is None:
+        return loading.info_batch(keys, num_threads=num_threads)
+    # Imported here: the sources import this module (through `records`).
+    from audiodecode.data.sources.base import read_keys
+
+    data = read_keys(source, keys)
+    infos = loading.info_batch([d for d in data if not isinstance(d, Exception)], num_threads=num_threads)
+    it = iter(infos)
+    return [d if isinstance(d, Exception) else next(it) for d in data]
 
 
 def _stamp(path: str) -> list | None:

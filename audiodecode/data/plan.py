@@ -35,7 +35,7 @@ import numpy as np
 
 from audiodecode.augment.mixing import resolve_mixing
 from audiodecode.cache import AudioCache
-from audiodecode.data.buckets import BucketSchedule, DurationBuckets
+from audiodecode.data.buckets import BucketSchedule, DurationBuckets, shard_local
 from audiodecode.data.durations import with_durations
 from audiodecode.data.reading import BatchAugmentation, ClipSpec, Crop, OnError, resolve_augment
 from audiodecode.data.records import AudioFiles
@@ -251,7 +251,8 @@ def plan_loader(
             "drop_remainder": drop_remainder,
             "batch_by": batch_by,
             "batch_size": rows,
-            "buckets": None if buckets is None else {"boundaries": list(buckets.boundaries), "rows": list(buckets.rows)},
+            "buckets": None if buckets is None else {"boundaries": list(buckets.boundaries), "rows": list(buckets.rows),
+                                                     "shard_local": schedule.containers is not None},
             "process": process,
             "processes": processes,
             "augmentations": stable_repr(augment),
@@ -300,8 +301,10 @@ def _schedule(
             files.durations, max_batch_seconds=max_batch_seconds, num_buckets=num_buckets,
             boundaries=bucket_boundaries, row_multiple=processes * device_ways,
         )
+        containers = shard_local(buckets, files.durations, _containers(files))
         schedule = BucketSchedule(buckets, files.durations, seed=seed, shuffle=shuffle, num_epochs=num_epochs,
-                                  drop_remainder=drop_remainder, process=process, processes=processes)
+                                  drop_remainder=drop_remainder, process=process, processes=processes,
+                                  containers=containers)
         # Every process takes its rows of every batch.
         return buckets, schedule, np.arange(len(files), dtype=np.int64), max(buckets.rows) // processes
     if len(files) % processes:
@@ -316,10 +319,19 @@ def _schedule(
     if per == 0:
         raise ValueError(f"{len(files)} files cannot fill {processes} shards")
     shard = np.arange(process * per, (process + 1) * per, dtype=np.int64)
-    objects = files.source.objects() if hasattr(files.source, "objects") else np.arange(len(files), dtype=np.int64)
+    objects = _containers(files)
+    if objects is None:
+        objects = np.arange(len(files), dtype=np.int64)
     schedule = Schedule(shard, seed=seed, shuffle=shuffle, num_epochs=num_epochs, objects=objects[shard],
                         buffer=shuffle_buffer)
     return None, schedule, shard, batch_size
+
+
+def _containers(files: AudioFiles) -> np.ndarray | None:
+    """The shard (object) each record of `files` lives in, shape (n,); None
+    when each record is an object of its own."""
+    containers = getattr(files.source, "containers", None)
+    return None if containers is None else containers(files.paths)
 
 
 def _close_storage(files: AudioFiles) -> None:
@@ -484,7 +496,11 @@ batch_by : {"count", "duration"}
     (`max_batch_seconds // boundary`; rows past the data are zeros with
     `"mask"` False), so at most `num_buckets` shapes occur. Needs
     `clip_seconds=None` and `max_batch_seconds`; `batch_size` is then
-    unused. Missing durations are read from the headers once.""",
+    unused. Missing durations are read from the headers once. Records in
+    shards (tar, ArrayRecord, Parquet) are batched shard by shard when that
+    adds at most a tenth more (partial) batches, as for shards of one
+    duration range each (`audiodecode.prepare(bucket_by_duration=True)`):
+    a batch then reads one shard.""",
     "max_batch_seconds": """\
 max_batch_seconds : float, optional
     Audio seconds a bucketed batch holds, padding included, over all

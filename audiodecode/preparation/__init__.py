@@ -8,6 +8,7 @@ One concept per module:
   refusal of a folder prepared with other settings.
 - `records`: the input (folder, list, manifest, URL prefix) as records.
 - `probe`: each record's headers (duration, rate, channels, size estimate).
+- `table`: the probed records as columns (`RecordTable`), for millions of files.
 - `plan`: the deterministic assignment of records to shards (and buckets).
 - `convert`: validation, resampling/down-mixing/trimming, FLAC encoding.
 - `shards`: one shard written under a temporary name and renamed.
@@ -25,41 +26,50 @@ import warnings
 from collections.abc import Sequence
 from typing import Any, Literal
 
+import numpy as np
+
 from audiodecode._typing import StrPath
 from audiodecode.data.sources import Storage
 from audiodecode.preparation.config import ConfigMismatchError, PrepareConfig, check_output, parse_size
 from audiodecode.preparation.output import Output
-from audiodecode.preparation.plan import assign
+from audiodecode.preparation.plan import ShardPlan, assign
 from audiodecode.preparation.progress import PrepareSummary, Progress
 from audiodecode.preparation.records import by_kind, collect, describe_source
 from audiodecode.preparation.runners import make_runner, quiet
 from audiodecode.preparation.shards import PARTS, is_finished, read_part
+from audiodecode.preparation.table import RecordTable, TableBuilder
 
 __all__ = ["ConfigMismatchError", "PrepareSummary", "prepare"]
 
-PLAN_FORMAT = "audiodecode-prepare-plan/1"
+PLAN_FORMAT = "audiodecode-prepare-plan/2"
 
 
 def _plan(source: Any, config: PrepareConfig, output: Output, runner: Any, storage: Storage,
-          show: bool) -> dict[str, Any]:
-    """The job's plan: read from ``.prepare/plan.json`` when an earlier run
-    made it, else probed and packed now and stored."""
+          show: bool) -> tuple[dict[str, Any], ShardPlan]:
+    """The job's plan: read from ``.prepare/plan.json`` and ``plan.npz``
+    when an earlier run made them, else probed and packed now and stored
+    (the table first: ``plan.json`` marks a complete plan)."""
     name = f"{PARTS}/plan.json"
     try:
         stored = json.loads(output.read(name))
         if stored.get("format") == PLAN_FORMAT:
-            return stored
-    except (OSError, ValueError):
+            table, extra = RecordTable.from_bytes(output.read(f"{PARTS}/plan.npz"))
+            return stored, ShardPlan(table, extra["order"], stored["shards"])
+    except (OSError, ValueError, KeyError):
         pass
     records, rejects = collect(source, storage)
     progress = Progress("probing", len(records), enabled=show)
-    probed = runner.probe(records, config, storage, progress)
+    builder = TableBuilder()
+    for probed in runner.probe(records, config, storage, progress):
+        builder.add([p["ok"] for p in probed if "ok" in p])
+        rejects += [p["reject"] for p in probed if "reject" in p]
     progress.close()
-    rejects += [p["reject"] for p in probed if "reject" in p]
-    plan = {"format": PLAN_FORMAT, "records": len(records), "shards": assign([p["ok"] for p in probed if "ok" in p], config),
-            "rejects": rejects}
+    table = builder.build()
+    order, shards = assign(table, config)
+    plan = {"format": PLAN_FORMAT, "records": len(records), "shards": shards, "rejects": rejects}
+    output.write(f"{PARTS}/plan.npz", table.to_bytes(order=order))
     output.write(name, json.dumps(plan, sort_keys=True).encode())
-    return plan
+    return plan, ShardPlan(table, order, shards)
 
 
 def _raise_first(rejects: Sequence[dict[str, Any]]) -> None:
@@ -68,14 +78,37 @@ def _raise_first(rejects: Sequence[dict[str, Any]]) -> None:
         raise ValueError(f"{first['source']}: {first['reason']} (on_error='raise'; {len(rejects)} bad file(s) so far)")
 
 
-def _finish(output: Output, plan: dict[str, Any], parts: Sequence[dict[str, Any]]) -> tuple[list, list]:
-    """Write ``manifest.jsonl`` and ``rejects.jsonl`` from the parts, in shard order."""
-    rows = [row for part in parts for row in part["rows"]]
-    rejects = plan["rejects"] + [r for part in parts for r in part["rejects"]]
+def _finish(output: Output, plan: dict[str, Any], on_error: str) -> tuple[int, float, list, list[int]]:
+    """Write ``manifest.jsonl`` (streamed, a shard's part at a time) and
+    ``rejects.jsonl`` from the parts, in shard order.
+
+    Returns
+    -------
+    files, seconds, rejects, shard_bytes
+    """
+    rejects = list(plan["rejects"])
+    files, seconds, sizes = 0, 0.0, []
+    tmp = output.temporary("manifest.jsonl")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            for shard in plan["shards"]:
+                part = read_part(output, shard["name"])
+                f.writelines(json.dumps(row, sort_keys=True, ensure_ascii=False) + "\n" for row in part["rows"])
+                files += len(part["rows"])
+                for row in part["rows"]:
+                    seconds += row["duration"]
+                rejects += part["rejects"]
+                sizes.append(part["bytes"])
+        if on_error == "raise":
+            _raise_first(rejects[len(plan["rejects"]):])
+        output.publish(tmp, "manifest.jsonl")
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
     rejects.sort(key=lambda r: (r.get("index", -1), r["stage"]))
-    for name, lines in (("manifest.jsonl", rows), ("rejects.jsonl", rejects)):
-        output.write(name, "".join(json.dumps(line, sort_keys=True, ensure_ascii=False) + "\n" for line in lines).encode())
-    return rows, rejects
+    output.write("rejects.jsonl",
+                 "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in rejects).encode())
+    return files, seconds, rejects, sizes
 
 
 def prepare(
@@ -116,8 +149,8 @@ def prepare(
         The output folder: local (a file system every node sees, for a
         Ray cluster) or a URL prefix in object storage (``s3://bucket/prepared``,
         written through `storage`): ``shard-000000.tar``..., ``manifest.jsonl`` (one row per
-        record: shard, member, source, duration, sr, channels, label,
-        text), ``rejects.jsonl`` (index, source, stage, reason) and
+        record: shard, member, source, duration, sr, channels,
+        bits_per_sample, label, text), ``rejects.jsonl`` (index, source, stage, reason) and
         ``prepare.json`` (the settings).
     format : {"tar", "array_record", "parquet"}
         Shard layout: WebDataset tar, ArrayRecord (audiodecode-record/1
@@ -127,11 +160,13 @@ def prepare(
     mono : bool
         Down-mix to one channel.
     codec : {"flac", "copy"}
-        Re-encode as 16-bit FLAC, or keep the original bytes (no `sr`,
+        Re-encode as FLAC at the source's depth (24-bit for lossless
+        sources of more than 16 bits, else 16-bit: lossless at the source's
+        own rate and channels), or keep the original bytes (no `sr`,
         `mono` or manifest trimming then).
     shard_size : int or str
         Target shard size (``"256MB"``, ``"1GiB"``, bytes), planned from
-        each record's 16-bit PCM size for FLAC (so FLAC shards come out
+        each record's PCM size at the FLAC depth (so FLAC shards come out
         smaller) or its file size for "copy".
     validate : {"full", "sampled", "none"}
         "full" decodes every file strictly (a damaged packet rejects it);
@@ -190,22 +225,18 @@ def prepare(
     work = make_runner(runner, num_workers)
     with warnings.catch_warnings():
         quiet()
-        plan = _plan(source, config, output, work, storage, progress)
+        plan, shards = _plan(source, config, output, work, storage, progress)
         if on_error == "raise":
             _raise_first(plan["rejects"])
         todo = [s for s in plan["shards"] if not is_finished(output, s["name"])]
-        meter = Progress("writing", sum(len(s["records"]) for s in todo),
-                         sum(r["seconds"] for s in todo for r in s["records"]), enabled=progress)
-        work.write(todo, config, output, storage, meter)
+        rows = np.concatenate([shards.rows(s) for s in todo]) if todo else np.zeros(0, dtype=np.int64)
+        meter = Progress("writing", len(rows), float(shards.table.seconds[rows].sum()), enabled=progress)
+        work.write(todo, shards, config, output, storage, meter)
         meter.close()
-    parts = [read_part(output, s["name"]) for s in plan["shards"]]
-    if on_error == "raise":
-        _raise_first([r for part in parts for r in part["rejects"]])
-    rows, rejects = _finish(output, plan, parts)
+    files, seconds, rejects, sizes = _finish(output, plan, on_error)
     summary = PrepareSummary(
-        out=output.root, files=len(rows), hours=sum(r["duration"] for r in rows) / 3600, rejects=by_kind(rejects),
-        shards=len(parts), shard_bytes=tuple(p["bytes"] for p in parts),
-        skipped_shards=len(plan["shards"]) - len(todo), elapsed_s=time.monotonic() - started)
+        out=output.root, files=files, hours=seconds / 3600, rejects=by_kind(rejects), shards=len(sizes),
+        shard_bytes=tuple(sizes), skipped_shards=len(plan["shards"]) - len(todo), elapsed_s=time.monotonic() - started)
     if progress:
         print(summary, file=sys.stderr)
     return summary

@@ -1,9 +1,10 @@
 """The output folder of a job: a local folder or a prefix in object storage.
 
 Every file a job writes goes through here, whole or not at all: a local
-file is written under a temporary name and renamed; an object is uploaded
-in one request under its final name (an object store shows an object only
-once its upload completes), its temporary file kept locally. Picklable:
+file is written under a temporary name and renamed; an object is built in
+a local temporary file and uploaded in one request under its final name
+(`Storage.put_file`: the native engine for s3/gs/az, fsspec otherwise; an
+object store shows an object only once its upload completes). Picklable:
 Ray tasks get one and write their shards straight to the output.
 """
 
@@ -50,8 +51,11 @@ class Output:
     def exists(self, name: str) -> bool:
         if self.local:
             return os.path.exists(self.path(name))
-        fs, _ = self._fs()
-        return bool(fs.exists(self.path(name)))
+        try:
+            self.storage.size(self.path(name))
+        except FileNotFoundError:
+            return False
+        return True
 
     def read(self, name: str) -> bytes:
         """The file's bytes; FileNotFoundError when it is not there."""
@@ -62,20 +66,16 @@ class Output:
 
     def write(self, name: str, data: bytes) -> None:
         """Write the whole file at once (atomic, see the module docstring)."""
-        if self.local:
-            tmp = f"{self.path(name)}.tmp{os.getpid()}"
-            with open(tmp, "wb") as f:
-                f.write(data)
-            os.replace(tmp, self.path(name))
-        else:
-            fs, _ = self._fs()
-            fs.pipe_file(self.path(name), data)
+        tmp = self.temporary(name)
+        with open(tmp, "wb") as f:
+            f.write(data)
+        self.publish(tmp, name)
 
     def temporary(self, name: str) -> str:
         """A local path to build `name` in before `publish`."""
         if self.local:
             return f"{self.path(name)}.tmp{os.getpid()}"
-        fd, tmp = tempfile.mkstemp(prefix=f"audiodecode-{name}-")
+        fd, tmp = tempfile.mkstemp(prefix=f"audiodecode-{name.replace('/', '-')}-")
         os.close(fd)
         return tmp
 
@@ -86,8 +86,7 @@ class Output:
             os.replace(tmp, self.path(name))
         else:
             try:
-                fs, _ = self._fs()
-                fs.put_file(tmp, self.path(name))
+                self.storage.put_file(self.path(name), tmp)
             finally:
                 os.remove(tmp)
         return size

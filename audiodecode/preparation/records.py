@@ -50,7 +50,7 @@ def _objects(source: str, storage: Storage) -> AudioFiles:
     return object_files(urls, labels, storage=storage)
 
 
-def collect(source: Any, storage: Storage) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def collect(source: Any, storage: Storage) -> tuple[Records, list[dict[str, Any]]]:
     """The records of `source` and the rows its reader refused.
 
     Parameters
@@ -63,7 +63,7 @@ def collect(source: Any, storage: Storage) -> tuple[list[dict[str, Any]], list[d
 
     Returns
     -------
-    records : list of dict
+    records : Records
     rejects : list of dict
         ``{"source", "stage": "manifest", "reason"}`` per dropped row.
 
@@ -86,18 +86,30 @@ def collect(source: Any, storage: Storage) -> tuple[list[dict[str, Any]], list[d
     if files.source is not None and type(files.source).__name__ != "ObjectSource":
         raise ValueError("prepare reads audio files, a manifest or loose objects; "
                          f"{type(files.source).__name__} records are prepared already")
-    return records_of(files), [{"source": files.origin, "stage": "manifest", "reason": why} for why in files.skip_reasons]
+    return Records(files), [{"source": files.origin, "stage": "manifest", "reason": why} for why in files.skip_reasons]
 
 
-def records_of(files: AudioFiles) -> list[dict[str, Any]]:
-    """One dict per record of `files`, in data-set order."""
-    out = []
-    for i in range(len(files)):
+class Records(Sequence[dict[str, Any]]):
+    """The records of `files` as dicts, each made when it is asked for (a
+    corpus of millions of files is probed a batch at a time, and its
+    records never all exist as dicts at once). Picklable: Ray probing
+    tasks get it whole and take their slice."""
+
+    def __init__(self, files: AudioFiles) -> None:
+        self.files = files
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i):  # noqa: ANN001, ANN204 (Sequence's signature: int or slice)
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        files = self.files
         label = None if files.labels[i] == UNLABELLED else files.classes[files.labels[i]]
         if files.label_sets is not None:
             label = ",".join(files.classes[k] for k in files.label_sets[i])
         duration = float(files.durations[i])
-        out.append({
+        return {
             "index": i,
             "path": files.paths[i],
             "offset": float(files.offsets[i]),
@@ -105,8 +117,7 @@ def records_of(files: AudioFiles) -> list[dict[str, Any]]:
             "label": label,
             "text": None if files.texts is None else files.texts[i],
             "row": None if files.rows is None else int(files.rows[i]),
-        })
-    return out
+        }
 
 
 def read_source(path: str, storage: Storage) -> str | bytes:

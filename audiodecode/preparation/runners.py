@@ -3,10 +3,11 @@
 Both run the same functions (`probe.probe`, `shards.write_shard`) on the
 same plan, so they write the same bytes:
 
-- `LocalRunner`: a thread pool on this machine, no extra dependency. The
-  decoding, resampling and header reading are Rust calls that release the
-  GIL, so threads use every core. Shards are written one after another,
-  each one's records converted across the pool.
+- `LocalRunner`: this machine's cores, no extra dependency. Headers are
+  read a few hundred files a call (`audiodecode.info_batch`: Rust threads,
+  GIL released); shards are written one after another, each one's records
+  converted across a thread pool (decoding and resampling are Rust calls
+  that release the GIL too).
 - `RayRunner`: Ray Data ``map_batches`` tasks on a Ray cluster (the ``ray``
   extra; ``ray.init(address=...)`` beforehand reaches one, otherwise a
   local one is started). Each write task converts and writes whole shards
@@ -20,7 +21,7 @@ import json
 import os
 import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -30,14 +31,16 @@ from audiodecode.data.sources import Storage
 from audiodecode.preparation.config import PrepareConfig
 from audiodecode.preparation.convert import convert
 from audiodecode.preparation.output import Output
-from audiodecode.preparation.probe import probe
+from audiodecode.preparation.plan import ShardPlan
+from audiodecode.preparation.probe import probe_many
 from audiodecode.preparation.progress import Progress
 from audiodecode.preparation.shards import write_shard
 
-# Records per Ray probing task: enough to hide a task's overhead.
+# Records per probing call (one parallel `info_batch`, a remote batch's
+# bytes held at once) and per Ray probing task: enough to hide a call's
+# or a task's overhead.
 PROBE_BATCH = 64
-# Records the local runner hands its pool at once.
-LOCAL_SLICE = 4096
+LOCAL_PROBE_BATCH = 256
 
 
 def quiet() -> None:
@@ -57,44 +60,50 @@ class LocalRunner:
         self.num_workers = num_workers or os.cpu_count() or 1
 
     def probe(self, records: Sequence[dict[str, Any]], config: PrepareConfig, storage: Storage,
-              progress: Progress) -> list[dict[str, Any]]:
-        def one(record: dict[str, Any]) -> dict[str, Any]:
-            got = probe(record, config, storage)
-            progress.update(1, got["ok"]["seconds"] if "ok" in got else 0.0)
-            return got
+              progress: Progress) -> Iterator[list[dict[str, Any]]]:
+        """`probe_many`'s answers for `records`, a batch at a time, in order."""
+        for start in range(0, len(records), LOCAL_PROBE_BATCH):
+            got = probe_many(records[start:start + LOCAL_PROBE_BATCH], config, storage, self.num_workers)
+            progress.update(len(got), sum(p["ok"]["seconds"] for p in got if "ok" in p))
+            yield got
 
-        out: list[dict[str, Any]] = []
-        with ThreadPoolExecutor(self.num_workers) as pool:
-            # In slices: Executor.map makes every future at once.
-            for start in range(0, len(records), LOCAL_SLICE):
-                out += pool.map(one, records[start:start + LOCAL_SLICE])
-        return out
-
-    def write(self, shards: Sequence[dict[str, Any]], config: PrepareConfig, output: Output, storage: Storage,
-              progress: Progress) -> list[dict[str, Any]]:
+    def write(self, shards: Sequence[dict[str, Any]], plan: ShardPlan, config: PrepareConfig, output: Output,
+              storage: Storage, progress: Progress) -> None:
         def one(record: dict[str, Any]) -> dict[str, Any]:
             got = convert(record, config, storage)
             progress.update(1, record["seconds"])
             return got
 
         with ThreadPoolExecutor(self.num_workers) as pool:
-            return [write_shard(shard, config, output, one, pool.map) for shard in shards]
+            for shard in shards:
+                write_shard(plan.with_records(shard), config, output, one, pool.map)
 
 
-def _probe_batch(batch: dict[str, np.ndarray], config: PrepareConfig, storage: Storage) -> dict[str, np.ndarray]:
+def _probe_batch(batch: dict[str, np.ndarray], records: Any, config: PrepareConfig,
+                 storage: Storage) -> dict[str, np.ndarray]:
+    import ray
+
     quiet()
-    out = [json.dumps([probe(r, config, storage) for r in json.loads(chunk)]) for chunk in batch["records"]]
+    if isinstance(records, ray.ObjectRef):  # the object store's copy, shared by the tasks on a node
+        records = ray.get(records)
+    # One thread: the task holds one CPU of the cluster.
+    out = [json.dumps(probe_many(records[int(a):int(b)], config, storage, num_threads=1))
+           for a, b in zip(batch["start"], batch["stop"])]
     return {"results": np.array(out, dtype=object)}
 
 
-def _write_batch(batch: dict[str, np.ndarray], config: PrepareConfig, output: Output,
+def _write_batch(batch: dict[str, np.ndarray], plan: Any, config: PrepareConfig, output: Output,
                  storage: Storage) -> dict[str, np.ndarray]:
+    import ray
+
     quiet()
+    if isinstance(plan, ray.ObjectRef):
+        plan = ray.get(plan)
 
     def one(record: dict[str, Any]) -> dict[str, Any]:
         return convert(record, config, storage)
 
-    parts = [json.dumps(write_shard(json.loads(s), config, output, one)) for s in batch["shard"]]
+    parts = [json.dumps(write_shard(plan.with_records(json.loads(s)), config, output, one)) for s in batch["shard"]]
     return {"part": np.array(parts, dtype=object)}
 
 
@@ -111,39 +120,40 @@ class RayRunner:
         if not ray.is_initialized():
             ray.init(num_cpus=num_workers, log_to_driver=False)
 
-    def _run(self, items: list[dict[str, str]], fn: Callable, column: str, tick: Callable[[Any], None],
-             **kwargs: Any) -> list[Any]:
+    def _run(self, items: list[dict[str, Any]], fn: Callable, column: str, tick: Callable[[Any], None],
+             **kwargs: Any) -> Iterator[Any]:
         import ray.data
 
         if not items:
-            return []
+            return
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
         ctx.verbose_stats_logs = False
+        # Results in input order: the probe's feed the record table in order.
+        ctx.execution_options.preserve_order = True
         compute = ray.data.TaskPoolStrategy(size=None if self.num_workers is None else max(1, self.num_workers))
         ds = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
             fn, batch_size=1, fn_kwargs=kwargs, compute=compute, num_cpus=1, batch_format="numpy")
-        out = []
         for row in ds.iter_rows():
             value = json.loads(row[column])
             tick(value)
-            out.append(value)
-        return out
+            yield value
 
     def probe(self, records: Sequence[dict[str, Any]], config: PrepareConfig, storage: Storage,
-              progress: Progress) -> list[dict[str, Any]]:
-        chunks = [{"records": json.dumps(list(records[i:i + PROBE_BATCH]))} for i in range(0, len(records), PROBE_BATCH)]
+              progress: Progress) -> Iterator[list[dict[str, Any]]]:
+        """`probe_many`'s answers, a task's batch at a time, in order. The
+        tasks get the records whole (one copy in the object store) and a
+        range each, not the records themselves."""
+        chunks = [{"start": i, "stop": min(i + PROBE_BATCH, len(records))} for i in range(0, len(records), PROBE_BATCH)]
 
         def tick(results: list[dict[str, Any]]) -> None:
             progress.update(len(results), sum(r["ok"]["seconds"] for r in results if "ok" in r))
 
-        got = [r for results in self._run(chunks, _probe_batch, "results", tick, config=config, storage=storage)
-               for r in results]
-        # Ray Data need not keep the order: the record index restores it.
-        return sorted(got, key=lambda r: (r.get("ok") or r["reject"])["index"])
+        yield from self._run(chunks, _probe_batch, "results", tick, records=self.ray.put(records), config=config,
+                             storage=storage)
 
-    def write(self, shards: Sequence[dict[str, Any]], config: PrepareConfig, output: Output, storage: Storage,
-              progress: Progress) -> list[dict[str, Any]]:
+    def write(self, shards: Sequence[dict[str, Any]], plan: ShardPlan, config: PrepareConfig, output: Output,
+              storage: Storage, progress: Progress) -> None:
         lock = threading.Lock()
 
         def tick(part: dict[str, Any]) -> None:
@@ -151,7 +161,9 @@ class RayRunner:
                 progress.update(len(part["rows"]) + len(part["rejects"]), sum(r["duration"] for r in part["rows"]))
 
         items = [{"shard": json.dumps(s)} for s in shards]
-        return self._run(items, _write_batch, "part", tick, config=config, output=output, storage=storage)
+        for _ in self._run(items, _write_batch, "part", tick, plan=self.ray.put(plan), config=config, output=output,
+                           storage=storage):
+            pass
 
 
 def make_runner(runner: str, num_workers: int | None) -> LocalRunner | RayRunner:

@@ -50,7 +50,7 @@ def _members(records: Sequence[dict[str, Any]], converted: Iterable[dict[str, An
         key = f"{record['index']:08d}"
         row = {"shard": shard, "key": key, "member": key + member["ext"], "source": record["path"],
                "duration": round(member["seconds"], 6), "sr": member["sr"], "channels": member["channels"],
-               "bytes": len(member["data"])}
+               "bits_per_sample": member["bits"], "bytes": len(member["data"])}
         if record.get("offset"):
             row["source_offset"] = record["offset"]
         for field in ("label", "text"):

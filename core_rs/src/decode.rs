@@ -87,6 +87,8 @@ pub(crate) struct OpenedTrack {
     pub channels: Option<usize>,
     pub codec: String,
     pub container: &'static str,
+    /// Bits per sample the header states (None for lossy codecs' headers).
+    pub bits_per_sample: Option<u32>,
     /// Frames of the track per the container, after delay and padding.
     pub declared_frames: Option<u64>,
     /// Encoder priming symphonia does not drop by itself (MP4 edit lists).
@@ -182,6 +184,7 @@ pub(crate) fn open(source: &AudioSource) -> Result<OpenedTrack> {
         channels,
         codec,
         container,
+        bits_per_sample: params.bits_per_sample,
         declared_frames,
         priming,
         byte_len,

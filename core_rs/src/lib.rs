@@ -25,6 +25,6 @@ mod python;
 
 pub use decode::{decode, DecodeOptions, Decoded};
 pub use error::{Error, Result};
-pub use info::{info, AudioInfo};
+pub use info::{info, info_batch, AudioInfo};
 pub use load::{load, load_batch, Audio, LoadRequest};
 pub use source::AudioSource;

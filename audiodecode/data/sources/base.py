@@ -106,9 +106,23 @@ class RecordSource:
         return key, size, fold_version(version)
 
     def objects(self) -> np.ndarray:
-        """The object each record lies in (for the shard-streaming order),
-        shape (n,), int64; here each record is an object of its own."""
+        """The object (shard, file) each record lies in, shape (n,), int64;
+        here each record is an object of its own. Sources that store records
+        in shards override it."""
         return np.arange(len(self.keys), dtype=np.int64)
+
+    def containers(self, keys: Sequence[str]) -> np.ndarray | None:
+        """`objects()` for the records `keys`, shape (len(keys),); None when
+        every record is an object of its own. Duration buckets cut batches
+        shard by shard with it (`audiodecode.data.buckets`), the
+        shard-streaming order streams objects with it."""
+        if type(self).objects is RecordSource.objects:
+            return None
+        objects = self.objects()
+        if keys is self.keys:  # the data set as opened: rows in order, no lookups
+            return objects
+        rows = np.fromiter((self.row(k) for k in keys), dtype=np.int64, count=len(keys))
+        return objects[rows]
 
     def streamed(self, buffer: int, batch_size: int) -> RecordSource:
         """This source as the shard-streaming order reads it best (records

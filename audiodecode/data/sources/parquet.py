@@ -110,6 +110,10 @@ class ParquetSource(RecordSource):
     def _identity(self) -> tuple:
         return self.files, self.versions, self.audio_column
 
+    def objects(self) -> np.ndarray:
+        """The Parquet file each record lies in."""
+        return self.locations[:, 0].copy()
+
     def _metadata(self, file: int) -> Any:
         md = self._state.metadata.get(file)
         if md is None:

@@ -329,6 +329,30 @@ class Storage:
                     out.append(name)
         return out
 
+    # -- writes ---------------------------------------------------------
+
+    def put_file(self, url: str, path: str) -> int:
+        """Upload local file `path` to `url` whole, in one request (retried;
+        an object store shows the object only once it is complete): through
+        the native engine where it reads `url`, else fsspec. Its size in bytes.
+
+        Raises
+        ------
+        PermissionError, FileNotFoundError, SourceReadError
+            As for a read of `url` (the bucket is refused or missing, or
+            every try failed).
+        """
+        if self.is_native(url):
+            self._check_process()
+            size, error = _core.storage_put_file(url, path, self.native_options(url), self._policy())
+            if error is not None:
+                self._count(failures=1)
+                raise _native_error(*error)
+            return int(size)
+        fs, target = self.filesystem(url)
+        self._retrying(ByteRange(url), lambda: fs.put_file(path, target))
+        return os.path.getsize(path)
+
     # -- reads ----------------------------------------------------------
 
     def read(self, url: str, start: int = 0, end: int | None = None) -> bytes:

@@ -7,7 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
 use crate::decode::DecodeOptions;
-use crate::info::info as core_info;
+use crate::info::{info as core_info, info_batch as core_info_batch, AudioInfo};
 use crate::load::{load as core_load, load_batch as core_load_batch, Audio, LoadRequest};
 use crate::source::AudioSource;
 
@@ -119,6 +119,30 @@ fn load_batch<'py>(
 #[pyfunction]
 fn info<'py>(py: Python<'py>, source: SourceArg) -> PyResult<Bound<'py, PyDict>> {
     let info = py.detach(|| core_info(&source.0))?;
+    info_dict(py, info)
+}
+
+/// Many sources' headers read in parallel (rayon, GIL released). Each
+/// entry is `info`'s dict or the exception for that source.
+#[pyfunction]
+#[pyo3(signature = (sources, num_threads=None))]
+fn info_batch<'py>(
+    py: Python<'py>,
+    sources: Vec<SourceArg>,
+    num_threads: Option<usize>,
+) -> PyResult<Vec<Bound<'py, PyAny>>> {
+    let sources: Vec<AudioSource> = sources.into_iter().map(|s| s.0).collect();
+    let results = py.detach(|| core_info_batch(&sources, num_threads))?;
+    results
+        .into_iter()
+        .map(|result| match result {
+            Ok(info) => Ok(info_dict(py, info)?.into_any()),
+            Err(err) => Ok(PyErr::from(err).into_value(py).into_bound(py).into_any()),
+        })
+        .collect()
+}
+
+fn info_dict(py: Python<'_>, info: AudioInfo) -> PyResult<Bound<'_, PyDict>> {
     let dict = PyDict::new(py);
     dict.set_item("sample_rate", info.sample_rate)?;
     dict.set_item("channels", info.channels)?;
@@ -126,6 +150,7 @@ fn info<'py>(py: Python<'py>, source: SourceArg) -> PyResult<Bound<'py, PyDict>>
     dict.set_item("duration", info.duration_s())?;
     dict.set_item("codec", info.codec)?;
     dict.set_item("container", info.container)?;
+    dict.set_item("bits_per_sample", info.bits_per_sample)?;
     Ok(dict)
 }
 
@@ -150,5 +175,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(load, m)?)?;
     m.add_function(wrap_pyfunction!(load_batch, m)?)?;
     m.add_function(wrap_pyfunction!(info, m)?)?;
+    m.add_function(wrap_pyfunction!(info_batch, m)?)?;
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! Bindings of the native read engine (`crate::storage`): a batch of byte
-//! ranges read with the GIL released, an object's size and ETag, shutdown.
+//! ranges read with the GIL released, an object's size and ETag, a whole
+//! file's upload, shutdown.
 
 use std::time::Duration;
 
@@ -90,6 +91,23 @@ fn storage_head<'py>(
     }
 }
 
+/// Uploads local file `path` to `url` whole: `(size, None)`, or
+/// `(None, (kind, message))`.
+#[pyfunction]
+fn storage_put_file<'py>(
+    py: Python<'py>,
+    url: String,
+    path: std::path::PathBuf,
+    options: StoreOptions,
+    policy_arg: PolicyArg,
+) -> PyResult<(Option<u64>, Option<Bound<'py, PyAny>>)> {
+    let policy = policy(policy_arg)?;
+    match py.detach(|| storage::put_file(&url, &path, &options, &policy)) {
+        Ok(size) => Ok((Some(size), None)),
+        Err(err) => Ok((None, Some(error_tuple(py, err, &options)?))),
+    }
+}
+
 /// Stops the engine's threads and closes its connections (they start
 /// again on the next read).
 #[pyfunction]
@@ -101,6 +119,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("STORAGE_SCHEMES", storage::SCHEMES.to_vec())?;
     m.add_function(wrap_pyfunction!(storage_read_batch, m)?)?;
     m.add_function(wrap_pyfunction!(storage_head, m)?)?;
+    m.add_function(wrap_pyfunction!(storage_put_file, m)?)?;
     m.add_function(wrap_pyfunction!(storage_shutdown, m)?)?;
     Ok(())
 }

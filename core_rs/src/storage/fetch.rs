@@ -19,14 +19,14 @@ use super::{runtime, ErrorKind, RangeRequest, ReadError, ReadPolicy, Report};
 const RETRIED_4XX: [u16; 3] = [408, 425, 429];
 
 /// Why one try failed: worth another try, or final.
-enum Failure {
+pub(super) enum Failure {
     Transient(String),
     Permanent(ErrorKind, String),
 }
 
 /// The outcome of one request over all its tries.
-struct Outcome<T> {
-    result: Result<T, (ErrorKind, String)>,
+pub(super) struct Outcome<T> {
+    pub(super) result: Result<T, (ErrorKind, String)>,
     tries: u64,
     latency: Option<f64>,
 }
@@ -137,7 +137,7 @@ pub fn head(url: &str, options: &StoreOptions, policy: &ReadPolicy) -> Result<(u
     outcome.result.map_err(|(kind, why)| failed(&request, kind, why))
 }
 
-fn failed(request: &RangeRequest, kind: ErrorKind, why: String) -> ReadError {
+pub(super) fn failed(request: &RangeRequest, kind: ErrorKind, why: String) -> ReadError {
     let end = request.end.map_or_else(|| "end".to_string(), |end| end.to_string());
     ReadError { kind, message: format!("{} bytes {}-{end}: {why}", redact(&request.url), request.start) }
 }
@@ -160,7 +160,7 @@ async fn fetch(
 
 /// `attempt()` until it succeeds, fails for good, runs out of tries or out
 /// of `policy.timeout` (each try is cut off at the time left).
-async fn retrying<T, F, Fut>(policy: &ReadPolicy, mut attempt: F) -> Outcome<T>
+pub(super) async fn retrying<T, F, Fut>(policy: &ReadPolicy, mut attempt: F) -> Outcome<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, Failure>>,
@@ -254,7 +254,7 @@ async fn read_local(path: std::path::PathBuf, range: Option<Range<u64>>) -> Resu
     }
 }
 
-fn local_failure(err: std::io::Error) -> Failure {
+pub(super) fn local_failure(err: std::io::Error) -> Failure {
     let kind = match err.kind() {
         std::io::ErrorKind::NotFound => ErrorKind::NotFound,
         std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
@@ -266,7 +266,7 @@ fn local_failure(err: std::io::Error) -> Failure {
 /// Sorts an `object_store` error into final and worth another try.
 /// `object_store` does not export its status type, so the status of a
 /// failed request is read from its message ("... status code: 503 ...").
-fn classify(err: object_store::Error) -> Failure {
+pub(super) fn classify(err: object_store::Error) -> Failure {
     use object_store::Error as E;
     let why = err.to_string();
     match &err {

@@ -1,5 +1,6 @@
 //! The native read engine: ranged reads of objects in S3, GCS, Azure Blob
-//! Storage, over HTTP(S) and from local files, a whole batch at once.
+//! Storage, over HTTP(S) and from local files, a whole batch at once; and
+//! whole-file uploads of finished files ([`put_file`]).
 //!
 //! A batch of `(url, start, end)` ranges is grouped by object, ranges of
 //! one object closer than a gap are fetched by one request
@@ -16,12 +17,14 @@ mod coalesce;
 mod fetch;
 pub mod runtime;
 pub mod stores;
+mod upload;
 
 use std::time::Duration;
 
 pub use bytes::Bytes;
 pub use fetch::{head, read_batch};
 pub use stores::{redact, scrub, StoreOptions, SCHEMES};
+pub use upload::put_file;
 
 /// Bytes `[start, end)` of `url` (`end: None` reads to the end). `etag`,
 /// when given, is the object's ETag when it was indexed: a different one

@@ -340,6 +340,7 @@ fn open_forward(reader: ForwardRead, name: &str) -> Result<OpenedTrack> {
         channels,
         codec,
         container,
+        bits_per_sample: params.bits_per_sample,
         declared_frames: declared,
         priming: 0,
         byte_len: u64::MAX,
