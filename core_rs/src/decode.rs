@@ -15,6 +15,7 @@ use symphonia::core::units::Timestamp;
 use crate::convert::{append_mean, append_planar, Frames};
 use crate::error::{Error, Result, UNSUPPORTED};
 use crate::mp4_edit;
+use crate::planes::Planes;
 use crate::sniff::{sniff, Kind};
 use crate::source::{AudioSource, Window};
 
@@ -62,11 +63,11 @@ pub struct DecodeOptions {
     pub mono: bool,
 }
 
-/// Decoded audio at the file's own rate, one `Vec` per channel (one in all
-/// when mixed down).
+/// Decoded audio at the file's own rate, planar (one plane in all when
+/// mixed down).
 #[derive(Debug)]
 pub struct Decoded {
-    pub channels: Vec<Vec<f32>>,
+    pub samples: Planes,
     pub sample_rate: u32,
     /// Set when part of the file was damaged and skipped (never with
     /// `strict`). Names the file and the reason.
@@ -75,7 +76,7 @@ pub struct Decoded {
 
 impl Decoded {
     pub fn frames(&self) -> usize {
-        self.channels.first().map_or(0, Vec::len)
+        self.samples.frames()
     }
 }
 
@@ -467,7 +468,7 @@ pub(crate) fn decode_track(
         (Some(quirk), Some(damage)) => Some(format!("{quirk}; {}", damage.trim_start_matches(&format!("{name}: ")))),
         (quirk, damage) => quirk.or(damage),
     };
-    Ok(Decoded { channels, sample_rate: track.sample_rate, warning })
+    Ok(Decoded { samples: Planes::from_planes(channels), sample_rate: track.sample_rate, warning })
 }
 
 /// Room for `frames` more in each plane, or a decode error: an allocation
