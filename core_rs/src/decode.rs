@@ -205,17 +205,15 @@ fn frames_the_bytes_hold(codec: &str, params: &AudioCodecParameters, channels: u
     bytes / (channels * (bits as u64 / 8).max(1))
 }
 
+/// The codec parameters of `track`'s audio track.
+fn audio_params(track: &OpenedTrack) -> Option<&AudioCodecParameters> {
+    let audio = track.format.tracks().iter().find(|t| t.id == track.track_id)?;
+    audio.codec_params.as_ref()?.audio()
+}
+
 /// The codec parameters of `track` and a decoder made from them.
 pub(crate) fn make_decoder(track: &OpenedTrack, name: &str) -> Result<(AudioCodecParameters, Box<dyn AudioDecoder>)> {
-    let params = track
-        .format
-        .tracks()
-        .iter()
-        .find(|t| t.id == track.track_id)
-        .and_then(|t| t.codec_params.as_ref())
-        .and_then(|p| p.audio())
-        .cloned()
-        .ok_or_else(|| Error::decode(name, "audio track disappeared"))?;
+    let params = audio_params(track).cloned().ok_or_else(|| Error::decode(name, "audio track disappeared"))?;
     let decoder = symphonia::default::get_codecs()
         .make_audio_decoder(&params, &AudioDecoderOptions::default().gapless(true))
         .map_err(|err| Error::decode(name, format!("{UNSUPPORTED} codec parameters ({err})")))?;
@@ -292,10 +290,15 @@ pub(crate) fn decode_track(
     capacity: u64,
 ) -> Result<Decoded> {
     let name = source.name();
-    let (track_params, mut decoder) = make_decoder(&track, &name)?;
-
-    let interleaved_s16 = interleaved_s16_channels(&track_params);
     let (start, mut end) = frame_window(&track, options.offset_s, options.duration_s, &name)?;
+    // PCM in WAV straight from the data chunk where it reads as symphonia does.
+    if let Some(params) = audio_params(&track) {
+        if let Some(decoded) = crate::wav::decode(&track, params, source, options, (start, end), capacity)? {
+            return Ok(decoded);
+        }
+    }
+    let (track_params, mut decoder) = make_decoder(&track, &name)?;
+    let interleaved_s16 = interleaved_s16_channels(&track_params);
     // Layer III through the faster decoder where it vouches for the stream.
     if let Some(decoded) = crate::mp3::decode(&track, source, options, (start, end), capacity)? {
         return Ok(decoded);

@@ -20,6 +20,7 @@ mod sniff;
 pub mod source;
 pub mod storage;
 pub mod stream;
+mod wav;
 
 #[cfg(feature = "python")]
 mod python;
