@@ -15,6 +15,7 @@ use symphonia::core::units::Timestamp;
 use crate::convert::{append_mean, append_planar, Frames};
 use crate::error::{Error, Result, UNSUPPORTED};
 use crate::mp4_edit;
+use crate::planes::Planes;
 use crate::sniff::{sniff, Kind};
 use crate::source::{AudioSource, Window};
 
@@ -62,11 +63,11 @@ pub struct DecodeOptions {
     pub mono: bool,
 }
 
-/// Decoded audio at the file's own rate, one `Vec` per channel (one in all
-/// when mixed down).
+/// Decoded audio at the file's own rate, planar (one plane in all when
+/// mixed down).
 #[derive(Debug)]
 pub struct Decoded {
-    pub channels: Vec<Vec<f32>>,
+    pub samples: Planes,
     pub sample_rate: u32,
     /// Set when part of the file was damaged and skipped (never with
     /// `strict`). Names the file and the reason.
@@ -75,7 +76,7 @@ pub struct Decoded {
 
 impl Decoded {
     pub fn frames(&self) -> usize {
-        self.channels.first().map_or(0, Vec::len)
+        self.samples.frames()
     }
 }
 
@@ -207,17 +208,15 @@ fn frames_the_bytes_hold(codec: &str, params: &AudioCodecParameters, channels: u
     bytes / (channels * (bits as u64 / 8).max(1))
 }
 
+/// The codec parameters of `track`'s audio track.
+fn audio_params(track: &OpenedTrack) -> Option<&AudioCodecParameters> {
+    let audio = track.format.tracks().iter().find(|t| t.id == track.track_id)?;
+    audio.codec_params.as_ref()?.audio()
+}
+
 /// The codec parameters of `track` and a decoder made from them.
 pub(crate) fn make_decoder(track: &OpenedTrack, name: &str) -> Result<(AudioCodecParameters, Box<dyn AudioDecoder>)> {
-    let params = track
-        .format
-        .tracks()
-        .iter()
-        .find(|t| t.id == track.track_id)
-        .and_then(|t| t.codec_params.as_ref())
-        .and_then(|p| p.audio())
-        .cloned()
-        .ok_or_else(|| Error::decode(name, "audio track disappeared"))?;
+    let params = audio_params(track).cloned().ok_or_else(|| Error::decode(name, "audio track disappeared"))?;
     let decoder = symphonia::default::get_codecs()
         .make_audio_decoder(&params, &AudioDecoderOptions::default().gapless(true))
         .map_err(|err| Error::decode(name, format!("{UNSUPPORTED} codec parameters ({err})")))?;
@@ -294,10 +293,15 @@ pub(crate) fn decode_track(
     capacity: u64,
 ) -> Result<Decoded> {
     let name = source.name();
-    let (track_params, mut decoder) = make_decoder(&track, &name)?;
-
-    let interleaved_s16 = interleaved_s16_channels(&track_params);
     let (start, mut end) = frame_window(&track, options.offset_s, options.duration_s, &name)?;
+    // PCM in WAV straight from the data chunk where it reads as symphonia does.
+    if let Some(params) = audio_params(&track) {
+        if let Some(decoded) = crate::wav::decode(&track, params, source, options, (start, end), capacity)? {
+            return Ok(decoded);
+        }
+    }
+    let (track_params, mut decoder) = make_decoder(&track, &name)?;
+    let interleaved_s16 = interleaved_s16_channels(&track_params);
     // Layer III through the faster decoder where it vouches for the stream.
     if let Some(decoded) = crate::mp3::decode(&track, source, options, (start, end), capacity)? {
         return Ok(decoded);
@@ -470,7 +474,7 @@ pub(crate) fn decode_track(
         (Some(quirk), Some(damage)) => Some(format!("{quirk}; {}", damage.trim_start_matches(&format!("{name}: ")))),
         (quirk, damage) => quirk.or(damage),
     };
-    Ok(Decoded { channels, sample_rate: track.sample_rate, warning })
+    Ok(Decoded { samples: Planes::from_planes(channels), sample_rate: track.sample_rate, warning })
 }
 
 /// Room for `frames` more in each plane, or a decode error: an allocation

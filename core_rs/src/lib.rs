@@ -12,6 +12,7 @@ pub mod info;
 pub mod load;
 mod mp3;
 mod mp4_edit;
+pub mod planes;
 pub mod pool;
 pub mod resample;
 mod samples;
@@ -19,6 +20,7 @@ mod sniff;
 pub mod source;
 pub mod storage;
 pub mod stream;
+mod wav;
 
 #[cfg(feature = "python")]
 mod python;
@@ -27,4 +29,5 @@ pub use decode::{decode, DecodeOptions, Decoded};
 pub use error::{Error, Result};
 pub use info::{info, info_batch, AudioInfo};
 pub use load::{load, load_batch, Audio, LoadRequest};
+pub use planes::Planes;
 pub use source::AudioSource;

@@ -5,8 +5,9 @@ use rayon::prelude::*;
 
 use crate::decode::{decode, decode_track, open_for, DecodeOptions, Decoded, OpenedTrack};
 use crate::error::{catch_panics, Error, Result};
+use crate::planes::Planes;
 use crate::pool;
-use crate::resample::resample;
+use crate::resample::resample_planes;
 use crate::samples::has_non_finite;
 use crate::source::AudioSource;
 
@@ -19,10 +20,10 @@ pub struct LoadRequest {
     pub decode: DecodeOptions,
 }
 
-/// Loaded audio: planar, `channels.len()` is 1 when mono.
+/// Loaded audio: planar, one plane when mono.
 #[derive(Debug)]
 pub struct Audio {
-    pub channels: Vec<Vec<f32>>,
+    pub samples: Planes,
     pub sample_rate: u32,
     pub warning: Option<String>,
 }
@@ -48,14 +49,18 @@ pub(crate) fn guard_panics<T>(source: &AudioSource, work: impl FnOnce() -> Resul
 
 fn load_unguarded(request: &LoadRequest) -> Result<Audio> {
     let decoded = decode_in_pieces(&request.source, &request.decode, rayon::current_num_threads())?;
-    if decoded.channels.iter().any(|c| has_non_finite(c)) {
+    if has_non_finite(decoded.samples.as_slice()) {
         return Err(Error::decode(request.source.name(), "the audio contains NaN or infinite samples"));
     }
     let sr_in = decoded.sample_rate;
-    let channels = decoded.channels;
     let sample_rate = request.sample_rate.unwrap_or(sr_in);
-    let channels = resample(channels, sr_in, sample_rate)?;
-    Ok(Audio { channels, sample_rate, warning: decoded.warning })
+    // At the file's rate the decoded buffer is the one the caller gets.
+    let samples = if sample_rate == sr_in {
+        decoded.samples
+    } else {
+        Planes::from_planes(resample_planes(&decoded.samples.planes(), sr_in, sample_rate)?)
+    };
+    Ok(Audio { samples, sample_rate, warning: decoded.warning })
 }
 
 /// A request at least twice this long is decoded in pieces of at least
@@ -95,12 +100,10 @@ fn decode_in_pieces(source: &AudioSource, options: &DecodeOptions, threads: usiz
     let Some(pieces) = pieces else {
         return decode(source, options);
     };
-    let mut pieces = pieces.into_iter();
-    let Some(mut whole) = pieces.next() else { return decode(source, options) };
-    for piece in pieces {
-        whole.channels.iter_mut().zip(&piece.channels).for_each(|(all, part)| all.extend_from_slice(part));
-    }
-    Ok(whole)
+    let Some(first) = pieces.first() else { return decode(source, options) };
+    let (sample_rate, warning) = (first.sample_rate, first.warning.clone());
+    let samples = Planes::join(pieces.into_iter().map(|piece| piece.samples).collect());
+    Ok(Decoded { samples, sample_rate, warning })
 }
 
 /// The frame bounds of the pieces of `options`' range of `track` (`None`:
@@ -179,11 +182,11 @@ mod tests {
         let bytes = wav(&[left.clone(), right.clone()], 8000);
         let stereo = load(&request(bytes.clone(), DecodeOptions::default())).unwrap();
         assert_eq!(stereo.sample_rate, 8000);
-        assert_eq!(stereo.channels[1][10], right[10] as f32 / 32768.0);
+        assert_eq!(stereo.samples.plane(1)[10], right[10] as f32 / 32768.0);
         let mono = load(&request(bytes, DecodeOptions { mono: true, ..Default::default() })).unwrap();
-        assert_eq!(mono.channels.len(), 1);
+        assert_eq!(mono.samples.channels(), 1);
         let want = (left[77] as f32 / 32768.0 + right[77] as f32 / 32768.0) * 0.5;
-        assert_eq!(mono.channels[0][77], want);
+        assert_eq!(mono.samples.plane(0)[77], want);
     }
 
     #[test]
@@ -201,7 +204,7 @@ mod tests {
             assert!(bounds.len() >= 3, "{bounds:?}");
             let pieces = pool::run(Some(3), || decode_in_pieces(&source, &options, 3)).unwrap().unwrap();
             let whole = decode(&source, &options).unwrap();
-            assert_eq!(pieces.channels, whole.channels, "{options:?}");
+            assert_eq!(pieces.samples, whole.samples, "{options:?}");
         }
         let short = DecodeOptions { duration_s: Some(50.0), ..Default::default() };
         let track = || open_for(&source, &DecodeOptions::default()).unwrap();
@@ -218,7 +221,7 @@ mod tests {
         assert!(plan_pieces(&open_for(&source, &options).unwrap(), &options, 2).is_some());
         let pieces = pool::run(Some(2), || decode_in_pieces(&source, &options, 2)).unwrap().unwrap();
         let whole = decode(&source, &options).unwrap();
-        assert_eq!(pieces.channels, whole.channels);
+        assert_eq!(pieces.samples, whole.samples);
         assert!(pieces.warning.is_some() && pieces.warning == whole.warning);
     }
 
@@ -227,8 +230,8 @@ mod tests {
         let left = ramp(8000, 1);
         let options = DecodeOptions { offset_s: 0.25, duration_s: Some(0.125), ..Default::default() };
         let audio = load(&request(wav(std::slice::from_ref(&left), 8000), options)).unwrap();
-        assert_eq!(audio.channels[0].len(), 1000);
-        assert_eq!(audio.channels[0][0], left[2000] as f32 / 32768.0);
+        assert_eq!(audio.samples.frames(), 1000);
+        assert_eq!(audio.samples.plane(0)[0], left[2000] as f32 / 32768.0);
     }
 
     #[test]
@@ -255,7 +258,7 @@ mod tests {
         let decode = DecodeOptions { duration_s: Some(0.01), ..Default::default() };
         let audio =
             load(&LoadRequest { sample_rate: Some(MAX_SAMPLE_RATE), ..request(bytes.clone(), decode) }).unwrap();
-        assert_eq!(audio.channels[0].len(), 80 * 96);
+        assert_eq!(audio.samples.frames(), 80 * 96);
     }
 
     #[test]
@@ -277,9 +280,9 @@ mod tests {
             request(good, DecodeOptions { offset_s: 0.03125, ..Default::default() }),
         ];
         let results = load_batch(&requests, Some(2)).unwrap();
-        assert_eq!(results[0].as_ref().unwrap().channels[0].len(), 500);
+        assert_eq!(results[0].as_ref().unwrap().samples.frames(), 500);
         assert!(results[1].is_err());
-        assert_eq!(results[2].as_ref().unwrap().channels[0].len(), 250);
+        assert_eq!(results[2].as_ref().unwrap().samples.frames(), 250);
         assert!(load_batch(&requests, Some(0)).is_err());
     }
 }

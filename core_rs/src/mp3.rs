@@ -17,6 +17,7 @@ use nanomp3::{frames, strip_tags, SliceReader};
 
 use crate::decode::{DecodeOptions, Decoded, OpenedTrack};
 use crate::error::{Error, Result};
+use crate::planes::PlanesWriter;
 use crate::sniff::Kind;
 use crate::source::AudioSource;
 
@@ -34,37 +35,30 @@ pub(crate) fn decode(
         return Ok(None);
     }
     let Some(data) = stream_bytes(source, track.start_byte, track.byte_len) else { return Ok(None) };
-    let Some((sample_rate, count)) = one_run_of_frames(&data) else { return Ok(None) };
+    let Some((sample_rate, count, most)) = one_run_of_frames(&data) else { return Ok(None) };
     if sample_rate != track.sample_rate {
         return Ok(None);
     }
     let mut reader = SliceReader::<f32>::new(&data);
-    let Some(total) = reader.total_samples() else { return Ok(None) };
+    // A tag claiming more than the frames decode to is not believed (nor
+    // allocated for).
+    let Some(total) = reader.total_samples().filter(|&total| total <= most) else { return Ok(None) };
     let stop = end.map_or(total, |e| e.min(total));
     if start >= stop || (start > 0 && reader.seek(start).is_err()) {
         return Ok(None);
     }
     let wanted = (stop - start) as usize;
     let planes = if options.mono { 1 } else { count };
-    let room = (wanted as u64).max(capacity).min(track.byte_len.saturating_mul(16)) as usize;
-    let mut channels: Vec<Vec<f32>> = Vec::with_capacity(planes);
-    for _ in 0..planes {
-        let mut plane = Vec::new();
-        plane.try_reserve_exact(room).map_err(|_| {
-            Error::decode(source.name(), format!("out of memory for {room} frames in {planes} channels"))
-        })?;
-        channels.push(plane);
-    }
-    let mut got = 0;
-    while got < wanted {
+    let room = capacity.min(track.byte_len.saturating_mul(16)) as usize;
+    let mut out = PlanesWriter::new(planes, wanted, room)
+        .map_err(|_| Error::decode(source.name(), format!("out of memory for {wanted} frames in {planes} channels")))?;
+    while out.remaining() > 0 {
         let Ok(Some(block)) = reader.read_frame() else { break };
-        let take = (block.len() / count).min(wanted - got);
-        append(&block[..take * count], count, options.mono, &mut channels);
-        got += take;
+        out.append(block, count, |[x]| x);
     }
     // Short of the declared length: a corrupt frame was skipped, or the
     // stream ends early. symphonia's path reports which.
-    Ok((got == wanted).then(|| Decoded { channels, sample_rate, warning: track.warning.clone() }))
+    Ok(out.finish().map(|samples| Decoded { samples, sample_rate, warning: track.warning.clone() }))
 }
 
 /// The stream's bytes from `start` (after the leading tags, where [`crate::sniff`]
@@ -82,10 +76,10 @@ fn stream_bytes(source: &AudioSource, start: u64, len: u64) -> Option<Cow<'_, [u
     Some(Cow::Owned(bytes))
 }
 
-/// `(sample rate, channels)` of `data` if it is one unbroken run of layer III
-/// frames of one rate and channel count, from its first byte to its end or
-/// its trailing tags.
-fn one_run_of_frames(data: &[u8]) -> Option<(u32, usize)> {
+/// `(sample rate, channels, frames they decode to)` of `data` if it is one
+/// unbroken run of layer III frames of one rate and channel count, from its
+/// first byte to its end or its trailing tags.
+fn one_run_of_frames(data: &[u8]) -> Option<(u32, usize, u64)> {
     let end = strip_tags(data).len() + nanomp3::id3v2_len(data);
     let mut frames = frames(data);
     let first = frames.next()?;
@@ -93,31 +87,16 @@ fn one_run_of_frames(data: &[u8]) -> Option<(u32, usize)> {
         return None;
     }
     let mut next = first.data.len();
+    let mut samples = first.samples as u64;
     for frame in frames {
         let same = frame.layer == 3 && frame.sample_rate == first.sample_rate && frame.channels == first.channels;
         if !same || frame.offset != next {
             return None;
         }
         next += frame.data.len();
+        samples += frame.samples as u64;
     }
-    (next == end).then_some((first.sample_rate, first.channels.num() as usize))
-}
-
-/// Appends interleaved `block` of `count` channels to `planes`: one plane
-/// each, or their mean (the sum in channel order, then one scale, as
-/// [`crate::convert`] and librosa's `to_mono`).
-fn append(block: &[f32], count: usize, mono: bool, planes: &mut [Vec<f32>]) {
-    if count == 1 {
-        planes[0].extend_from_slice(block);
-    } else if mono {
-        let scale = 1.0 / count as f32;
-        planes[0]
-            .extend(block.chunks_exact(count).map(|frame| frame[1..].iter().fold(frame[0], |sum, &x| sum + x) * scale));
-    } else {
-        for (c, plane) in planes.iter_mut().enumerate() {
-            plane.extend(block.chunks_exact(count).map(|frame| frame[c]));
-        }
-    }
+    (next == end).then_some((first.sample_rate, first.channels.num() as usize, samples))
 }
 
 #[cfg(test)]
@@ -153,11 +132,12 @@ mod tests {
     fn a_clean_stream_decodes_gapless_through_nanomp3() {
         let whole = ours(STEREO, &DecodeOptions::default()).expect("nanomp3 takes a clean stream");
         assert_eq!(whole.sample_rate, 44_100);
-        assert_eq!(whole.channels.len(), 2);
-        assert!(whole.channels.iter().all(|c| c.len() == FRAMES) && whole.warning.is_none());
+        assert_eq!((whole.samples.channels(), whole.frames()), (2, FRAMES));
+        assert!(whole.warning.is_none());
         let mono = ours(STEREO, &DecodeOptions { mono: true, ..Default::default() }).unwrap();
-        let mean: Vec<f32> = whole.channels[0].iter().zip(&whole.channels[1]).map(|(l, r)| (l + r) * 0.5).collect();
-        assert_eq!(mono.channels, vec![mean]);
+        let (left, right) = (whole.samples.plane(0), whole.samples.plane(1));
+        let mean: Vec<f32> = left.iter().zip(right).map(|(l, r)| (l + r) * 0.5).collect();
+        assert_eq!(mono.samples.as_slice(), &mean[..]);
     }
 
     #[test]
@@ -165,11 +145,11 @@ mod tests {
         let whole = ours(STEREO, &DecodeOptions::default()).unwrap();
         let options = DecodeOptions { offset_s: 0.25, duration_s: Some(0.2), ..Default::default() };
         let part = ours(STEREO, &options).unwrap();
-        for (part, whole) in part.channels.iter().zip(&whole.channels) {
+        for (part, whole) in part.samples.planes().into_iter().zip(whole.samples.planes()) {
             assert_eq!(part[..], whole[11_025..11_025 + 8_820]);
         }
         let to_the_end = ours(STEREO, &DecodeOptions { offset_s: 0.5, duration_s: Some(9.0), ..Default::default() });
-        assert_eq!(to_the_end.unwrap().channels[1][..], whole.channels[1][22_050..]);
+        assert_eq!(to_the_end.unwrap().samples.plane(1), &whole.samples.plane(1)[22_050..]);
     }
 
     #[test]
@@ -184,7 +164,7 @@ mod tests {
             let fallback = decode_any(&source(cut), &DecodeOptions::default()).unwrap();
             assert!(fallback.warning.as_deref().is_some_and(|w| w.contains("truncated")), "{:?}", fallback.warning);
             let n = fallback.frames() - 1152;
-            assert!(snr_db(&fallback.channels[0][..n], &whole.channels[0][..n]) > 60.0);
+            assert!(snr_db(&fallback.samples.plane(0)[..n], &whole.samples.plane(0)[..n]) > 60.0);
         }
         // Junk between frames, and an offset past the end.
         let mut junk = STEREO.to_vec();
@@ -200,6 +180,6 @@ mod tests {
         tagged.extend_from_slice(b"TAG");
         tagged.resize(STEREO.len() + 128, b' ');
         let decoded = ours(&tagged, &DecodeOptions::default()).expect("an ID3v1 tag ends the frames");
-        assert_eq!(decoded.channels, ours(STEREO, &DecodeOptions::default()).unwrap().channels);
+        assert_eq!(decoded.samples, ours(STEREO, &DecodeOptions::default()).unwrap().samples);
     }
 }

@@ -52,14 +52,23 @@ const PARALLEL_CHUNK: usize = 1 << 15;
 
 /// Resamples planar `channels` from `sr_in` to `sr_out`.
 pub fn resample(channels: Vec<Vec<f32>>, sr_in: u32, sr_out: u32) -> Result<Vec<Vec<f32>>> {
+    if sr_in == sr_out && sr_in > 0 {
+        return Ok(channels);
+    }
+    let planes: Vec<&[f32]> = channels.iter().map(Vec::as_slice).collect();
+    resample_planes(&planes, sr_in, sr_out)
+}
+
+/// [`resample`] of borrowed planes (equal rates copy them).
+pub fn resample_planes(planes: &[&[f32]], sr_in: u32, sr_out: u32) -> Result<Vec<Vec<f32>>> {
     if sr_in == 0 || sr_out == 0 {
         return Err(Error::invalid(format!("sample rates must be > 0, got {sr_in} -> {sr_out}")));
     }
     if sr_in == sr_out {
-        return Ok(channels);
+        return Ok(planes.iter().map(|plane| plane.to_vec()).collect());
     }
     let kernel = kernel_for(sr_in, sr_out)?;
-    channels.iter().map(|plane| kernel.apply(plane)).collect()
+    planes.iter().map(|plane| kernel.apply(plane)).collect()
 }
 
 /// [`resample`] of a signal that arrives in pieces: every output frame is

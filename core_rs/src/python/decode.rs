@@ -30,15 +30,12 @@ impl<'a, 'py> FromPyObject<'a, 'py> for SourceArg {
 /// `(channels, n)`.
 type Loaded<'py> = (Bound<'py, PyAny>, u32, Option<String>);
 
+/// numpy takes the core's buffer over (`from_vec` moves it, and the reshape
+/// of a contiguous array is a view): the samples are not copied again.
 fn to_python<'py>(py: Python<'py>, audio: Audio, mono: bool) -> PyResult<Loaded<'py>> {
-    let count = audio.channels.len();
-    let frames = audio.channels.first().map_or(0, Vec::len);
-    let array = if mono {
-        PyArray1::from_vec(py, audio.channels.into_iter().next().unwrap_or_default()).into_any()
-    } else {
-        let flat: Vec<f32> = audio.channels.concat();
-        PyArray1::from_vec(py, flat).reshape([count, frames])?.into_any()
-    };
+    let (count, frames) = (audio.samples.channels(), audio.samples.frames());
+    let flat = PyArray1::from_vec(py, audio.samples.into_vec());
+    let array = if mono { flat.into_any() } else { flat.reshape([count, frames])?.into_any() };
     Ok((array, audio.sample_rate, audio.warning))
 }
 
