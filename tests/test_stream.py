@@ -249,17 +249,22 @@ class CountingReader(io.RawIOBase):
         return out
 
 
-def test_every_chunk_reads_only_its_own_bytes_once() -> None:
+@pytest.mark.parametrize("ahead", [False, True])
+def test_every_chunk_reads_only_its_own_bytes_once(ahead: bool) -> None:
     # A cost that grew along the stream (re-seeking, re-decoding the past)
     # would read more bytes per chunk at the end than at the start.
     sr = 16000
     data = wav_bytes(synth.noise(120.0, sr), sr)
     reader = CountingReader(data)
-    read_at_chunk = [reader.read_bytes for _ in stream(reader, sr=8000, chunk_seconds=5.0)]
-    per_chunk = np.diff(read_at_chunk)
+    read_at_chunk = [reader.read_bytes for _ in stream(reader, sr=8000, chunk_seconds=5.0, decode_ahead=ahead)]
     chunk_bytes = 5 * sr * 2
     assert reader.read_bytes == len(data)
-    assert per_chunk.max() <= chunk_bytes + 64 * 1024, per_chunk
+    if not ahead:
+        assert np.diff(read_at_chunk).max() <= chunk_bytes + 64 * 1024, read_at_chunk
+    # Decoding ahead reads at most a few chunks beyond the one handed out:
+    # one in each stage, one between them, two ready.
+    beyond = np.array(read_at_chunk) - chunk_bytes * np.arange(1, len(read_at_chunk) + 1)
+    assert beyond.max() <= 5 * chunk_bytes + 64 * 1024, read_at_chunk
 
 
 def test_memory_stays_flat_in_the_length_of_the_stream(tmp_path: Path) -> None:
@@ -352,3 +357,95 @@ def test_push_mode_reports_what_is_not_audio_on_close() -> None:
     decoder.feed(b"this is not audio at all" * 100)
     with pytest.raises(DecodeError, match="mic-7"):
         decoder.close()
+
+
+# -- decoding ahead ------------------------------------------------------------------
+
+
+def stream_threads() -> int:
+    """Threads of this process decoding ahead (the core names them
+    `audiodecode-stream-*`; /proc shows the first 15 characters)."""
+    names = []
+    for task in os.listdir("/proc/self/task"):
+        try:
+            names.append(Path(f"/proc/self/task/{task}/comm").read_text())
+        except FileNotFoundError:  # ended while listed
+            pass
+    return sum(name.startswith("audiodecode-str") for name in names)
+
+
+def wait_for_no_stream_threads(seconds: float = 10.0) -> int:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while stream_threads() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return stream_threads()
+
+
+@pytest.mark.parametrize("fmt", ["flac", "mp3"])
+def test_decoding_ahead_gives_the_same_chunks_as_decoding_inline(clips: dict, fmt: str) -> None:
+    path = clips[fmt, 44100]
+    for sr, mono in ((16000, True), (None, False)):
+        ahead = list(stream(path, sr=sr, mono=mono, chunk_seconds=0.7, overlap_seconds=0.2))
+        inline = list(stream(path, sr=sr, mono=mono, chunk_seconds=0.7, overlap_seconds=0.2, decode_ahead=False))
+        assert [s for _, s in ahead] == [s for _, s in inline]
+        for (a, _), (b, _) in zip(ahead, inline):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_no_thread_outlives_its_stream(clips: dict) -> None:
+    path = clips["flac", 44100]
+    assert wait_for_no_stream_threads() == 0
+    decoder = stream(path, sr=16000, chunk_seconds=0.2)
+    next(decoder)
+    assert stream_threads() == 2  # the decoder and the resampler
+    decoder.close()  # waits for them
+    assert stream_threads() == 0
+    assert next(decoder, None) is None
+    with stream(path, chunk_seconds=0.2) as decoder:  # no resampling: one thread
+        next(decoder)
+        assert stream_threads() == 1
+    assert stream_threads() == 0
+    for _ in stream(path, sr=16000, chunk_seconds=0.2):  # an early break, then garbage collection
+        break
+    import gc
+
+    gc.collect()
+    assert wait_for_no_stream_threads() == 0
+    list(stream(path, sr=16000, chunk_seconds=0.2))  # read to the end
+    assert wait_for_no_stream_threads() == 0
+
+
+class FailingReader(io.RawIOBase):
+    """Gives `limit` bytes of `data`, then raises."""
+
+    def __init__(self, data: bytes, limit: int) -> None:
+        self.data, self.limit, self.pos = data, limit, 0
+        self.name = "flaky-socket"
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        if self.pos >= self.limit:
+            raise ConnectionResetError("peer went away")
+        out = self.data[self.pos : min(self.pos + n, self.limit)]
+        self.pos += len(out)
+        return out
+
+
+@pytest.mark.parametrize("ahead", [False, True])
+def test_a_failure_reaches_the_consumer_after_every_chunk_before_it(ahead: bool) -> None:
+    sr = 16000
+    y = synth.noise(20.0, sr)
+    data = wav_bytes(y, sr)
+    got = []
+    with pytest.raises(OSError, match="flaky-socket: reading failed: ConnectionResetError: peer went away"):
+        for chunk, _ in stream(FailingReader(data, 44 + 2 * sr * 15 // 2), chunk_seconds=1.0, decode_ahead=ahead):
+            got.append(chunk)
+    # Every whole chunk before the failure, exactly, in both modes.
+    assert len(got) == 7
+    whole = audiodecode.load(data, sr=None)[0]
+    np.testing.assert_allclose(np.concatenate(got), whole[: 7 * sr], atol=1e-6, rtol=0)
+    assert wait_for_no_stream_threads() == 0

@@ -1,17 +1,23 @@
 //! Bindings for streaming: `StreamReader`, the pull decoder behind
-//! `audiodecode.stream`.
+//! `audiodecode.stream`, and `UrlSource`, an object read forward through
+//! the native read engine.
 
 use std::io::Read;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 
 use numpy::{PyArray1, PyArrayMethods};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
+use super::storage::{kind_name, policy, PolicyArg};
 use crate::load::guard_panics;
 use crate::source::AudioSource;
-use crate::stream::{StreamDecoder, StreamOptions, StreamSource};
+use crate::storage::blocks::Progress;
+use crate::storage::{redact, scrub, BlockReader, StoreOptions};
+use crate::stream::{DecodeAhead, StreamDecoder, StreamOptions, StreamSource};
 
 /// The most bytes one call of a file-like object's `read` is asked for:
 /// the input is pulled in bounded blocks, never whole.
@@ -55,18 +61,88 @@ impl Read for PyReader {
     }
 }
 
-/// A stream being decoded: `read(min_frames)` returns the next block of
-/// output frames, `(channels, n)` float32, or `None` at the end.
+/// An object of the native read engine (`s3://`, `gs://`, `az://`,
+/// `http(s)://`), read forward in ranged blocks with the next ones in
+/// flight; given to `StreamReader` as its source (once). Its counters and
+/// the error that ended its reads stay readable here.
 #[pyclass(module = "audiodecode._core")]
-struct StreamReader {
-    inner: Mutex<StreamDecoder>,
+struct UrlSource {
+    reader: Mutex<Option<BlockReader>>,
+    progress: Arc<Progress>,
+    options: StoreOptions,
     name: String,
 }
 
 #[pymethods]
+impl UrlSource {
+    /// `size` and `etag` as `storage_head` gave them: every block is pinned
+    /// to that version of the object.
+    #[new]
+    #[pyo3(signature = (url, size, etag, options, policy_arg, block_bytes, blocks_ahead))]
+    fn new(
+        url: String,
+        size: u64,
+        etag: Option<String>,
+        options: StoreOptions,
+        policy_arg: PolicyArg,
+        block_bytes: u64,
+        blocks_ahead: usize,
+    ) -> PyResult<Self> {
+        let policy = policy(policy_arg)?;
+        let reader = BlockReader::open(&url, size, etag, &options, policy, block_bytes, blocks_ahead)
+            .map_err(|err| PyValueError::new_err(scrub(err.message, &options)))?;
+        let progress = reader.progress();
+        Ok(UrlSource { reader: Mutex::new(Some(reader)), progress, options, name: redact(&url) })
+    }
+
+    /// `(kind, message)` of the error that ended the reads (kinds as
+    /// `storage_read_batch` gives them), or None.
+    #[getter]
+    fn error(&self) -> Option<(String, String)> {
+        self.progress.error().map(|err| (kind_name(err.kind).to_string(), scrub(err.message, &self.options)))
+    }
+
+    /// Requests that succeeded, bytes received and retries so far.
+    #[getter]
+    fn stats(&self) -> (u64, u64, u64) {
+        let p = &self.progress;
+        (p.requests.load(Ordering::Relaxed), p.bytes.load(Ordering::Relaxed), p.retries.load(Ordering::Relaxed))
+    }
+
+    #[getter]
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+}
+
+/// The decoder, in the caller's thread or running ahead on its own.
+enum State {
+    Inline(StreamDecoder),
+    Ahead(DecodeAhead),
+    Closed,
+}
+
+/// A stream being decoded: `read(min_frames)` returns the next block of
+/// output frames, `(channels, n)` float32, or `None` at the end.
+#[pyclass(module = "audiodecode._core")]
+struct StreamReader {
+    state: Mutex<State>,
+    name: String,
+    sample_rate: u32,
+    native_rate: u32,
+}
+
 impl StreamReader {
-    /// `source`: a path, bytes, or an object with `read(n) -> bytes` (read
-    /// forward only); `name` names the latter in messages.
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[pymethods]
+impl StreamReader {
+    /// `source`: a path, bytes, a `UrlSource`, or an object with
+    /// `read(n) -> bytes` (read forward only); `name` names the latter in
+    /// messages.
     #[new]
     #[pyo3(signature = (source, sr=None, mono=true, offset=0.0, duration=None, strict=false, name=None))]
     #[allow(clippy::too_many_arguments)]
@@ -82,6 +158,12 @@ impl StreamReader {
     ) -> PyResult<Self> {
         let source = if let Ok(bytes) = source.cast::<PyBytes>() {
             StreamSource::Audio(AudioSource::bytes(bytes.as_bytes(), name.unwrap_or_else(|| "<bytes>".into())))
+        } else if let Ok(url) = source.cast::<UrlSource>() {
+            let url = url.borrow();
+            let reader = url.reader.lock().unwrap_or_else(|e| e.into_inner()).take();
+            let reader = reader
+                .ok_or_else(|| PyValueError::new_err(format!("{}: this UrlSource was read already", url.name)))?;
+            StreamSource::Forward { reader: Box::new(reader), name: url.name.clone() }
         } else if source.hasattr("read")? {
             let name = name.unwrap_or_else(|| "<stream>".into());
             StreamSource::Forward { reader: Box::new(PyReader { file: source.unbind() }), name }
@@ -95,44 +177,93 @@ impl StreamReader {
         let options = StreamOptions { sample_rate: sr, mono, offset_s: offset, duration_s: duration, strict };
         let guard = AudioSource::bytes(Vec::new(), display.clone());
         let decoder = py.detach(|| guard_panics(&guard, || StreamDecoder::open(source, options)))?;
-        Ok(StreamReader { inner: Mutex::new(decoder), name: display })
+        Ok(StreamReader {
+            sample_rate: decoder.sample_rate(),
+            native_rate: decoder.native_rate(),
+            state: Mutex::new(State::Inline(decoder)),
+            name: display,
+        })
+    }
+
+    /// From now on decode (and resample) ahead on threads of their own, in
+    /// blocks of about `block_frames` output frames, `depth` blocks
+    /// buffered per stage. Before the first `read`.
+    #[pyo3(signature = (block_frames, depth=2))]
+    fn decode_ahead(&self, block_frames: usize, depth: usize) -> PyResult<()> {
+        let mut state = self.state();
+        if block_frames == 0 {
+            return Err(PyValueError::new_err(format!("block_frames must be >= 1, got {block_frames}")));
+        }
+        match std::mem::replace(&mut *state, State::Closed) {
+            State::Inline(decoder) => {
+                *state = State::Ahead(DecodeAhead::start(decoder, block_frames, depth)?);
+                Ok(())
+            }
+            other => {
+                *state = other;
+                Err(PyValueError::new_err(format!(
+                    "{}: decode_ahead() on a stream already running ahead or closed",
+                    self.name
+                )))
+            }
+        }
     }
 
     /// The next block of at least `min_frames` frames (fewer only at the
     /// end) as `(channels, n)` float32, or `None` when the stream is over.
-    /// The GIL is released while decoding.
+    /// The GIL is released while decoding or waiting.
     fn read<'py>(&self, py: Python<'py>, min_frames: usize) -> PyResult<Option<Bound<'py, PyAny>>> {
         let guard = AudioSource::bytes(Vec::new(), self.name.clone());
-        let block = py.detach(|| {
-            let mut decoder = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-            guard_panics(&guard, || decoder.next_block(min_frames))
+        let block = py.detach(|| match &mut *self.state() {
+            State::Inline(decoder) => guard_panics(&guard, || decoder.next_block(min_frames)),
+            State::Ahead(ahead) => ahead.next_block(min_frames),
+            State::Closed => Ok(None),
         })?;
         let Some(planes) = block else { return Ok(None) };
         let (count, frames) = (planes.len(), planes.first().map_or(0, Vec::len));
         Ok(Some(PyArray1::from_vec(py, planes.concat()).reshape([count, frames])?.into_any()))
     }
 
-    /// Warnings (each naming the stream) since the last call.
+    /// Stops decoding: the threads running ahead end (waited for a few
+    /// seconds at most) and the source is let go; `read` returns None.
+    fn close(&self, py: Python<'_>) {
+        let state = std::mem::replace(&mut *self.state(), State::Closed);
+        py.detach(move || {
+            if let State::Ahead(mut ahead) = state {
+                ahead.close();
+            }
+        });
+    }
+
+    /// Warnings (each naming the stream) up to the last block read.
     fn take_warnings(&self) -> Vec<String> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).take_warnings()
+        match &mut *self.state() {
+            State::Inline(decoder) => decoder.take_warnings(),
+            State::Ahead(ahead) => ahead.take_warnings(),
+            State::Closed => Vec::new(),
+        }
     }
 
     /// The output rate.
     #[getter]
     fn sample_rate(&self) -> u32 {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).sample_rate()
+        self.sample_rate
     }
 
     /// The stream's own rate.
     #[getter]
     fn native_rate(&self) -> u32 {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).native_rate()
+        self.native_rate
     }
 
-    /// Damaged packets skipped so far.
+    /// Damaged packets skipped up to the last block read.
     #[getter]
     fn damaged_packets(&self) -> u64 {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).damaged_packets()
+        match &*self.state() {
+            State::Inline(decoder) => decoder.damaged_packets(),
+            State::Ahead(ahead) => ahead.damaged_packets(),
+            State::Closed => 0,
+        }
     }
 
     #[getter]
@@ -142,5 +273,6 @@ impl StreamReader {
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<UrlSource>()?;
     m.add_class::<StreamReader>()
 }

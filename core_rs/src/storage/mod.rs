@@ -12,6 +12,7 @@
 //! length is checked against the range asked for, so a short or whole-object
 //! answer never becomes a record's bytes.
 
+pub mod blocks;
 mod coalesce;
 mod fetch;
 pub mod runtime;
@@ -19,6 +20,7 @@ pub mod stores;
 
 use std::time::Duration;
 
+pub use blocks::BlockReader;
 pub use bytes::Bytes;
 pub use fetch::{head, read_batch};
 pub use stores::{redact, scrub, StoreOptions, SCHEMES};

@@ -53,8 +53,9 @@ pub struct StreamDecoder {
     options: StreamOptions,
     sample_rate: u32,
     /// Created with the first decoded packet, whose channel count is the
-    /// output's (as in `decode`).
+    /// output's (as in `decode`), from the stream's rate to `resample_to`.
     resampler: Option<ResampleStream>,
+    resample_to: u32,
     /// Timeline frames: the first wanted, the end wanted, taken so far.
     start: u64,
     end: Option<u64>,
@@ -89,14 +90,16 @@ impl StreamDecoder {
             }
         }
         let warnings = track.warning.iter().cloned().collect();
+        let sample_rate = options.sample_rate.unwrap_or(track.sample_rate);
         Ok(StreamDecoder {
-            sample_rate: options.sample_rate.unwrap_or(track.sample_rate),
+            sample_rate,
             name,
             track,
             decoder,
             interleaved_s16,
             options,
             resampler: None,
+            resample_to: sample_rate,
             start,
             end,
             taken: 0,
@@ -118,6 +121,20 @@ impl StreamDecoder {
     /// The stream's own rate.
     pub fn native_rate(&self) -> u32 {
         self.track.sample_rate
+    }
+
+    /// Hands the resampling to the caller: blocks come out at the stream's
+    /// own rate (for a resampler on another thread, [`super::ahead`]).
+    /// Only before the first block.
+    pub fn native_blocks(&mut self) {
+        if self.resampler.is_none() {
+            self.resample_to = self.track.sample_rate;
+        }
+    }
+
+    /// The name messages give the stream.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// Damaged packets skipped so far.
@@ -200,7 +217,7 @@ impl StreamDecoder {
                 return Err(Error::decode(name, "stream has no channels"));
             }
             let planes = if self.options.mono { 1 } else { count };
-            self.resampler = Some(ResampleStream::new(planes, self.track.sample_rate, self.sample_rate)?);
+            self.resampler = Some(ResampleStream::new(planes, self.track.sample_rate, self.resample_to)?);
             self.native = vec![Vec::new(); planes];
             self.ready = vec![Vec::new(); planes];
         }
