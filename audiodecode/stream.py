@@ -187,6 +187,14 @@ class StreamDecoder:
         """The source's name, as messages give it."""
         return self._reader.name
 
+    @property
+    def mode(self) -> str:
+        """How the stream is decoded: "inline" (in the caller's thread when
+        it asks for a chunk), "ahead" (on threads of the core), "ahead in
+        pieces" (a long path or bytes: the next pieces at once on the core's
+        pool, as `load` splits a long file), or "closed"."""
+        return self._reader.mode
+
     def __iter__(self) -> Iterator[tuple[np.ndarray, float]]:
         return self
 

@@ -398,10 +398,11 @@ def test_no_thread_outlives_its_stream(clips: dict) -> None:
     path = clips["flac", 44100]
     assert wait_for_no_stream_threads() == 0
     decoder = stream(path, sr=16000, chunk_seconds=0.2)
+    assert decoder.mode == "ahead"  # 3.3 s: one piece
     next(decoder)
     assert stream_threads() == 2  # the decoder and the resampler
     decoder.close()  # waits for them
-    assert stream_threads() == 0
+    assert stream_threads() == 0 and decoder.mode == "closed"
     assert next(decoder, None) is None
     with stream(path, chunk_seconds=0.2) as decoder:  # no resampling: one thread
         next(decoder)
@@ -449,3 +450,45 @@ def test_a_failure_reaches_the_consumer_after_every_chunk_before_it(ahead: bool)
     whole = audiodecode.load(data, sr=None)[0]
     np.testing.assert_allclose(np.concatenate(got), whole[: 7 * sr], atol=1e-6, rtol=0)
     assert wait_for_no_stream_threads() == 0
+
+
+@pytest.fixture(scope="module")
+def long_clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """45 s of 44.1 kHz stereo: long enough to be decoded ahead in pieces."""
+    folder = tmp_path_factory.mktemp("long")
+    sr = 44100
+    y = np.stack([synth.speech_like(45.0, sr), synth.noise(45.0, sr, amplitude=0.1, seed=5)])
+    return {fmt: synth.make(folder, "long", y, sr, fmt) for fmt in ("wav", "flac", "mp3", "ogg")}
+
+
+@pytest.mark.parametrize("fmt", ["wav", "flac", "mp3", "ogg"])
+def test_a_long_stream_decoded_ahead_in_pieces_equals_the_inline_decode(long_clips: dict, fmt: str) -> None:
+    path = long_clips[fmt]
+    for sr, mono, offset, duration in ((16000, True, 0.0, None), (None, False, 3.3, 31.1)):
+        kw = dict(sr=sr, mono=mono, offset=offset, duration=duration, chunk_seconds=4.0, overlap_seconds=1.0)
+        decoder = stream(path, **kw)
+        # MP3 pieces would each scan the whole file (nanomp3 vouching for it).
+        assert decoder.mode == ("ahead" if fmt == "mp3" else "ahead in pieces")
+        ahead = list(decoder)
+        inline = list(stream(path, decode_ahead=False, **kw))
+        assert [s for _, s in ahead] == [s for _, s in inline]
+        for (a, _), (b, _) in zip(ahead, inline):
+            np.testing.assert_allclose(a, b, atol=1e-6, rtol=0)
+        want = audiodecode.load(path, sr=sr, mono=mono, offset=offset, duration=duration)[0]
+        overlap = int(round(1.0 * (sr or 44100)))
+        np.testing.assert_allclose(joined(ahead, overlap), want, atol=1e-6, rtol=0)
+
+
+def test_damage_in_a_piece_hands_the_rest_to_one_sequential_decode(long_clips: dict) -> None:
+    data = bytearray(long_clips["flac"].read_bytes())
+    at = len(data) * 2 // 3
+    data[at : at + 600] = np.random.default_rng(1).integers(0, 256, 600, dtype=np.uint8).tobytes()
+    results = {}
+    for ahead in (True, False):
+        with pytest.warns(DecodeWarning, match="skipped (a damaged packet|damaged data)"):
+            decoder = stream(bytes(data), sr=16000, chunk_seconds=2.0, decode_ahead=ahead)
+            assert decoder.mode == ("ahead in pieces" if ahead else "inline")
+            results[ahead] = joined(list(decoder), 0)
+        assert decoder.damaged_packets >= 1
+    # The clean pieces before the damage, then the one-go decode: as inline.
+    np.testing.assert_array_equal(results[True], results[False])

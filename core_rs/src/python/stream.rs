@@ -266,6 +266,19 @@ impl StreamReader {
         }
     }
 
+    /// How the stream is decoded: "inline" (in the caller's thread),
+    /// "ahead" (on threads of its own), "ahead in pieces" (two pieces at
+    /// once on the core's pool), or "closed".
+    #[getter]
+    fn mode(&self) -> &'static str {
+        match &*self.state() {
+            State::Inline(_) => "inline",
+            State::Ahead(ahead) if ahead.in_pieces() => "ahead in pieces",
+            State::Ahead(_) => "ahead",
+            State::Closed => "closed",
+        }
+    }
+
     #[getter]
     fn name(&self) -> String {
         self.name.clone()

@@ -22,14 +22,20 @@ use std::time::{Duration, Instant};
 
 use crate::error::{catch_panics, Error, Result};
 use crate::resample::ResampleStream;
+use crate::stream::pieces::piece_stage;
 use crate::stream::StreamDecoder;
+
+/// Pieces a path or bytes is decoded in, two at once (see [`super::pieces`]):
+/// long enough that opening and seeking for each costs little, short
+/// enough that the pieces in flight stay a few megabytes.
+const PIECE_SECONDS: f64 = 10.0;
 
 /// A block (`Ok(Some)`), the end (`Ok(None)`) or the failure of a stage,
 /// with the warnings and the damaged-packet count as of that point.
-struct Message {
-    result: Result<Option<Vec<Vec<f32>>>>,
-    warnings: Vec<String>,
-    damaged: u64,
+pub(super) struct Message {
+    pub(super) result: Result<Option<Vec<Vec<f32>>>>,
+    pub(super) warnings: Vec<String>,
+    pub(super) damaged: u64,
 }
 
 /// How long [`DecodeAhead::close`] waits for its threads: one block's
@@ -38,6 +44,8 @@ const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 pub struct DecodeAhead {
     name: String,
+    /// Decoded in pieces on the pool ([`super::pieces`]), not in one go.
+    in_pieces: bool,
     blocks: Option<Receiver<Message>>,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
@@ -65,16 +73,21 @@ impl DecodeAhead {
         };
         let (to_caller, blocks) = sync_channel(depth);
         let mut threads = Vec::new();
+        decoder.native_blocks();
+        let native_frames = (block_frames as u128 * native as u128).div_ceil(out as u128) as usize;
+        let pieces = decoder.pieces(PIECE_SECONDS);
+        let in_pieces = pieces.is_some();
+        let flag = stop.clone();
+        let decode = move |to: SyncSender<Message>| match pieces {
+            Some(plan) => piece_stage(decoder, plan, native_frames, to, flag),
+            None => decode_stage(decoder, native_frames, to, flag),
+        };
         if native == out {
-            let flag = stop.clone();
-            threads.push(spawn("decode", Box::new(move || decode_stage(decoder, block_frames, to_caller, flag)))?);
+            threads.push(spawn("decode", Box::new(move || decode(to_caller)))?);
         } else {
-            decoder.native_blocks();
-            let native_frames = (block_frames as u128 * native as u128).div_ceil(out as u128) as usize;
             // One block between the stages: the resampler keeps pace.
             let (to_resampler, natives) = sync_channel(1);
-            let flag = stop.clone();
-            threads.push(spawn("decode", Box::new(move || decode_stage(decoder, native_frames, to_resampler, flag)))?);
+            threads.push(spawn("decode", Box::new(move || decode(to_resampler)))?);
             let (flag, label) = (stop.clone(), name.clone());
             let resample = move || resample_stage(natives, to_caller, (native, out), flag, label);
             match spawn("resample", Box::new(resample)) {
@@ -87,6 +100,7 @@ impl DecodeAhead {
         }
         Ok(DecodeAhead {
             name,
+            in_pieces,
             blocks: Some(blocks),
             stop,
             threads,
@@ -95,6 +109,11 @@ impl DecodeAhead {
             damaged: 0,
             done: false,
         })
+    }
+
+    /// Whether the stream is decoded in pieces, two at once.
+    pub fn in_pieces(&self) -> bool {
+        self.in_pieces
     }
 
     /// Damaged packets skipped up to the last block handed out.
@@ -165,7 +184,7 @@ impl Drop for DecodeAhead {
     }
 }
 
-fn decode_stage(mut decoder: StreamDecoder, frames: usize, to: SyncSender<Message>, stop: Arc<AtomicBool>) {
+pub(super) fn decode_stage(mut decoder: StreamDecoder, frames: usize, to: SyncSender<Message>, stop: Arc<AtomicBool>) {
     while !stop.load(Ordering::Relaxed) {
         let name = decoder.name().to_string();
         let result = catch_panics(

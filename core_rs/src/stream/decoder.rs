@@ -17,7 +17,7 @@ use symphonia::core::meta::MetadataOptions;
 use crate::convert::{append_mean, append_planar, Frames};
 use crate::decode::{check_window, frame_window, interleaved_s16_channels, make_decoder, open, probe, OpenedTrack};
 use crate::error::{Error, Result, UNSUPPORTED};
-use crate::load::MAX_SAMPLE_RATE;
+use crate::load::{seams_are_exact, MAX_SAMPLE_RATE};
 use crate::resample::ResampleStream;
 use crate::samples::has_non_finite;
 use crate::sniff::{sniff, Kind};
@@ -46,6 +46,8 @@ pub struct StreamOptions {
 
 pub struct StreamDecoder {
     name: String,
+    /// A path or bytes (seekable): what [`Self::pieces`] decodes from.
+    source: Option<AudioSource>,
     track: OpenedTrack,
     decoder: Box<dyn AudioDecoder>,
     /// Channels of 16-bit PCM read straight from the packets, as `decode`.
@@ -76,9 +78,9 @@ pub struct StreamDecoder {
 impl StreamDecoder {
     pub fn open(source: StreamSource, options: StreamOptions) -> Result<Self> {
         validate(&options)?;
-        let (track, name) = match source {
-            StreamSource::Audio(source) => (open(&source)?, source.name()),
-            StreamSource::Forward { reader, name } => (open_forward(reader, &name)?, name),
+        let (track, name, source) = match source {
+            StreamSource::Audio(source) => (open(&source)?, source.name(), Some(source)),
+            StreamSource::Forward { reader, name } => (open_forward(reader, &name)?, name, None),
         };
         let (params, decoder) = make_decoder(&track, &name)?;
         let interleaved_s16 = interleaved_s16_channels(&params);
@@ -94,6 +96,7 @@ impl StreamDecoder {
         Ok(StreamDecoder {
             sample_rate,
             name,
+            source,
             track,
             decoder,
             interleaved_s16,
@@ -130,6 +133,33 @@ impl StreamDecoder {
         if self.resampler.is_none() {
             self.resample_to = self.track.sample_rate;
         }
+    }
+
+    /// The stream cut into pieces of about `seconds` that can be decoded
+    /// apart, each from its own reader, as `load` cuts a long file: for a
+    /// path or bytes whose codec restarts exactly after a seek (PCM, FLAC,
+    /// Vorbis), with a declared length and at least two pieces to the
+    /// range; only before the first block. `None`: decode in one go.
+    pub fn pieces(&self, seconds: f64) -> Option<Pieces> {
+        let source = self.source.clone()?;
+        let declared = self.track.declared_frames?;
+        // Not MP3: a piece of it goes through nanomp3, which reads and scans
+        // the whole stream to vouch for it, so every piece would cost the file.
+        let codec = self.track.codec.as_str();
+        if self.resampler.is_some() || self.track.priming > 0 || codec == "mp3" || !seams_are_exact(codec) {
+            return None;
+        }
+        let end = self.end.map_or(declared, |end| end.min(declared));
+        let piece = (seconds * self.track.sample_rate as f64) as u64;
+        let count = end.saturating_sub(self.start) / piece.max(1);
+        (count >= 2).then(|| Pieces {
+            source,
+            bounds: (0..=count).map(|k| self.start + (end - self.start) * k / count).collect(),
+            open_ended: self.end.is_none(),
+            sample_rate: self.track.sample_rate,
+            mono: self.options.mono,
+            strict: self.options.strict,
+        })
     }
 
     /// The name messages give the stream.
@@ -305,6 +335,19 @@ impl StreamDecoder {
             }
         }
     }
+}
+
+/// A stream cut into pieces by [`StreamDecoder::pieces`].
+#[derive(Clone, Debug)]
+pub struct Pieces {
+    pub source: AudioSource,
+    /// Frame bounds on the timeline: piece `k` is `bounds[k]..bounds[k + 1]`.
+    pub bounds: Vec<u64>,
+    /// The last piece reads to the end of the stream (no duration asked).
+    pub open_ended: bool,
+    pub sample_rate: u32,
+    pub mono: bool,
+    pub strict: bool,
 }
 
 /// [`crate::decode::open`] for a forward-only stream: sniffed on the bytes

@@ -10,6 +10,7 @@
 pub mod ahead;
 pub mod decoder;
 pub mod forward;
+mod pieces;
 
 pub use ahead::DecodeAhead;
 pub use decoder::{StreamDecoder, StreamOptions, StreamSource};
