@@ -279,8 +279,10 @@ def stream(
     ----------
     source : path, URL, bytes or binary file object
         A file object is read forward in blocks of at most 64 KiB through
-        its `read` (a pipe, `sys.stdin.buffer`, a socket's `makefile("rb")`,
-        an HTTP response body); it need not seek, except for MP4/M4A, whose
+        its `read1` where it has one (what has arrived: a live pipe is not
+        waited on for a whole block), else its `read` (a pipe,
+        `sys.stdin.buffer`, a socket's `makefile("rb")`, an HTTP response
+        body); it need not seek, except for MP4/M4A, whose
         index may sit at the end (pass a path or the bytes). A URL
         (``s3://``, ``gs://``, ``az://``, ``http(s)://``; any other fsspec
         protocol) is read forward too, through `storage`.

@@ -492,3 +492,32 @@ def test_damage_in_a_piece_hands_the_rest_to_one_sequential_decode(long_clips: d
         assert decoder.damaged_packets >= 1
     # The clean pieces before the damage, then the one-go decode: as inline.
     np.testing.assert_array_equal(results[True], results[False])
+
+
+# -- live sources --------------------------------------------------------------------
+
+
+def test_a_live_mp3_gives_its_first_chunk_without_waiting_for_the_sniff_window(clips: dict) -> None:
+    # A frame run from the first byte is recognised from its first frames,
+    # not after the 120 KB the search past junk reads (7 s at 128 kbit/s).
+    data = clips["mp3", 44100].read_bytes()
+    reader = CountingReader(data)
+    decoder = stream(reader, sr=16000, chunk_seconds=0.25, decode_ahead=False)
+    first, _ = next(decoder)
+    assert first.shape == (4000,)
+    assert reader.read_bytes < 40_000, reader.read_bytes
+    want = audiodecode.load(data, sr=16000)[0]
+    np.testing.assert_allclose(np.concatenate([first, *(c for c, _ in decoder)]), want, atol=1e-6, rtol=0)
+
+
+def test_a_live_wav_ending_mid_packet_ends_without_a_warning() -> None:
+    # ffmpeg writing WAV to a pipe leaves 0xFFFFFFFF as the sizes, and stops
+    # wherever its input does: that is the end of the stream, not damage.
+    sr = 44100
+    y = synth.speech_like(2.0, sr)[: sr * 2 - 333]
+    data = wav_bytes(y, sr, unknown_length=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DecodeWarning)
+        got = joined(list(stream(io.BytesIO(data), chunk_seconds=0.5)), 0)
+    np.testing.assert_allclose(got, y, atol=1 / 32768, rtol=0)
+    assert got.shape == y.shape

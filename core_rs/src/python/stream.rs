@@ -23,17 +23,21 @@ use crate::stream::{DecodeAhead, StreamDecoder, StreamOptions, StreamSource};
 /// the input is pulled in bounded blocks, never whole.
 const READ_BLOCK: usize = 64 * 1024;
 
-/// A Python file-like object read forward through its `read` method, the
-/// GIL taken for each call only.
+/// A Python file-like object read forward through its `read1` method
+/// where it has one, else `read`, the GIL taken for each call only.
+/// `read1` (buffered files: a pipe's `Popen.stdout`, a socket's
+/// `makefile("rb")`) returns what has arrived; a buffered `read(n)` would
+/// wait for all `n` bytes, seconds of a live stream.
 struct PyReader {
     file: Py<PyAny>,
+    method: &'static str,
 }
 
 impl Read for PyReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let want = buf.len().min(READ_BLOCK);
         Python::attach(|py| {
-            let data = self.file.bind(py).call_method1("read", (want,)).map_err(|err| {
+            let data = self.file.bind(py).call_method1(self.method, (want,)).map_err(|err| {
                 // The exception, named, becomes the I/O error's message.
                 std::io::Error::other(format!(
                     "{}: {}",
@@ -166,7 +170,8 @@ impl StreamReader {
             StreamSource::Forward { reader: Box::new(reader), name: url.name.clone() }
         } else if source.hasattr("read")? {
             let name = name.unwrap_or_else(|| "<stream>".into());
-            StreamSource::Forward { reader: Box::new(PyReader { file: source.unbind() }), name }
+            let method = if source.hasattr("read1")? { "read1" } else { "read" };
+            StreamSource::Forward { reader: Box::new(PyReader { file: source.unbind(), method }), name }
         } else {
             StreamSource::Audio(AudioSource::path(source.extract::<PathBuf>()?))
         };

@@ -201,6 +201,11 @@ impl StreamDecoder {
             Ok(Some(packet)) => packet,
             Ok(None) | Err(SymphoniaError::ResetRequired) => return self.finish(),
             Err(SymphoniaError::IoError(err)) if err.kind() == std::io::ErrorKind::UnexpectedEof => {
+                if self.track.kind == Kind::Wave && self.track.declared_frames.is_none() {
+                    // A live WAV (its length a placeholder) ends where its
+                    // writer stopped, mid-packet: the end, not damage.
+                    return self.finish();
+                }
                 if self.options.strict {
                     return Err(Error::decode(name, "stream is truncated"));
                 }
