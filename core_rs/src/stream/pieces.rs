@@ -23,6 +23,9 @@ use crate::stream::{StreamDecoder, StreamOptions, StreamSource};
 /// Pieces decoded at once (the pool's threads) plus the one waited for.
 const IN_FLIGHT: usize = 3;
 
+/// Where piece `k`'s planes arrive (`None`: it was not clean).
+type PieceResult = (usize, Receiver<Option<Vec<Vec<f32>>>>);
+
 pub(super) fn piece_stage(
     mut decoder: StreamDecoder,
     plan: Pieces,
@@ -34,7 +37,7 @@ pub(super) fn piece_stage(
     let count = plan.bounds.len() - 1;
     // The opening's warnings (a skipped tag, ...) go with the first block.
     let mut warnings = decoder.take_warnings();
-    let mut in_flight: VecDeque<(usize, Receiver<Option<Vec<Vec<f32>>>>)> = VecDeque::new();
+    let mut in_flight: VecDeque<PieceResult> = VecDeque::new();
     let mut next = 0;
     loop {
         while in_flight.len() < IN_FLIGHT && next < count {
