@@ -2,11 +2,13 @@
 //! threads of their own while the caller consumes the current one.
 //!
 //! Two stages, each a thread, joined by bounded channels: the decoder
-//! (demux, decode, mix down: blocks at the stream's own rate) and the
+//! (demux, decode, mix down: blocks at the stream's own rate; for a long
+//! path or bytes, pieces decoded two at once, [`super::pieces`]) and the
 //! resampler (the same stateful [`ResampleStream`] the inline decoder
 //! uses, fed the same frames in the same order, so the output is
 //! bit-identical). On two cores the stages and the consumer overlap, and
-//! memory is the `depth` blocks each channel holds.
+//! memory is the blocks in flight: one in each stage, one between them and
+//! `depth` ready for the caller.
 //!
 //! Warnings and errors travel in order with the blocks: the consumer sees
 //! every block decoded before a failure, then the failure. A stage stops
