@@ -123,7 +123,8 @@ impl UrlSource {
 enum State {
     Inline(StreamDecoder),
     Ahead(DecodeAhead),
-    Closed,
+    /// With the damaged packets counted before.
+    Closed(u64),
 }
 
 /// A stream being decoded: `read(min_frames)` returns the next block of
@@ -191,15 +192,15 @@ impl StreamReader {
     }
 
     /// From now on decode (and resample) ahead on threads of their own, in
-    /// blocks of about `block_frames` output frames, `depth` blocks
-    /// buffered per stage. Before the first `read`.
+    /// blocks of about `block_frames` output frames, `depth` of them ready
+    /// for the caller. Before the first `read`.
     #[pyo3(signature = (block_frames, depth=2))]
     fn decode_ahead(&self, block_frames: usize, depth: usize) -> PyResult<()> {
         let mut state = self.state();
         if block_frames == 0 {
             return Err(PyValueError::new_err(format!("block_frames must be >= 1, got {block_frames}")));
         }
-        match std::mem::replace(&mut *state, State::Closed) {
+        match std::mem::replace(&mut *state, State::Closed(0)) {
             State::Inline(decoder) => {
                 *state = State::Ahead(DecodeAhead::start(decoder, block_frames, depth)?);
                 Ok(())
@@ -222,7 +223,7 @@ impl StreamReader {
         let block = py.detach(|| match &mut *self.state() {
             State::Inline(decoder) => guard_panics(&guard, || decoder.next_block(min_frames)),
             State::Ahead(ahead) => ahead.next_block(min_frames),
-            State::Closed => Ok(None),
+            State::Closed(_) => Ok(None),
         })?;
         let Some(planes) = block else { return Ok(None) };
         let (count, frames) = (planes.len(), planes.first().map_or(0, Vec::len));
@@ -232,7 +233,14 @@ impl StreamReader {
     /// Stops decoding: the threads running ahead end (waited for a few
     /// seconds at most) and the source is let go; `read` returns None.
     fn close(&self, py: Python<'_>) {
-        let state = std::mem::replace(&mut *self.state(), State::Closed);
+        let mut slot = self.state();
+        let damaged = match &*slot {
+            State::Inline(decoder) => decoder.damaged_packets(),
+            State::Ahead(ahead) => ahead.damaged_packets(),
+            State::Closed(damaged) => *damaged,
+        };
+        let state = std::mem::replace(&mut *slot, State::Closed(damaged));
+        drop(slot);
         py.detach(move || {
             if let State::Ahead(mut ahead) = state {
                 ahead.close();
@@ -245,7 +253,7 @@ impl StreamReader {
         match &mut *self.state() {
             State::Inline(decoder) => decoder.take_warnings(),
             State::Ahead(ahead) => ahead.take_warnings(),
-            State::Closed => Vec::new(),
+            State::Closed(_) => Vec::new(),
         }
     }
 
@@ -267,7 +275,7 @@ impl StreamReader {
         match &*self.state() {
             State::Inline(decoder) => decoder.damaged_packets(),
             State::Ahead(ahead) => ahead.damaged_packets(),
-            State::Closed => 0,
+            State::Closed(damaged) => *damaged,
         }
     }
 
@@ -280,7 +288,7 @@ impl StreamReader {
             State::Inline(_) => "inline",
             State::Ahead(ahead) if ahead.in_pieces() => "ahead in pieces",
             State::Ahead(_) => "ahead",
-            State::Closed => "closed",
+            State::Closed(_) => "closed",
         }
     }
 
