@@ -397,8 +397,9 @@ class PushDecoder:
     unknown length, as a live encoder writes it), FLAC, MP3, Ogg Vorbis and
     Opus (where the core reads them), ADTS AAC. MP4/M4A is refused: its
     index may come last. Decoding runs on a thread of its own, so `feed`
-    does not wait for it; a format found from its first frames (MP3, ADTS)
-    gives its first chunk once about 120 KB have arrived.
+    does not wait for it. A raw frame stream (MP3, ADTS) is recognised
+    from its first four frames when they start it (a few KB); one that
+    starts mid-frame or after junk waits for up to 120 KB (the search).
 
     Parameters are those of :func:`stream` (no source, offset or duration);
     `name` names the stream in messages; `max_pending_bytes` bounds the
