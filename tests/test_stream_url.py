@@ -7,6 +7,7 @@ a failing server is a named error."""
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -149,3 +150,20 @@ def test_other_protocols_stream_through_fsspec(files: dict[str, Path]) -> None:
 def test_bad_block_sizes_are_named() -> None:
     with pytest.raises(ValueError, match="block_bytes"):
         stream("http://127.0.0.1:1/x.wav", block_bytes=0)
+
+
+def test_an_object_rewritten_mid_stream_is_a_named_error_not_a_splice(files: dict[str, Path], tmp_path: Path) -> None:
+    from audiodecode.data.sources.storage import ObjectChangedError
+
+    path = tmp_path / "talk.wav"
+    path.write_bytes(files["wav"].read_bytes())
+    with RangeServer(tmp_path) as server:
+        decoder = stream(f"{server.url}/talk.wav", chunk_seconds=0.25, storage=Storage(retry=FAST),
+                         block_bytes=BLOCK, decode_ahead=False)
+        next(decoder)
+        data = bytearray(path.read_bytes())
+        data[-1000:] = bytes(1000)  # a new version, same size
+        path.write_bytes(bytes(data))
+        os.utime(path, ns=(1, 1))  # and a new ETag (the server's is the mtime and size)
+        with pytest.raises(ObjectChangedError, match=f"{server.url}/talk.wav bytes .*changed"):
+            list(decoder)
