@@ -19,10 +19,12 @@ the caller consumes the current one.
 
 from __future__ import annotations
 
+import atexit
 import os
 import queue
 import threading
 import warnings
+import weakref
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +49,18 @@ _AHEAD_FRAMES = 1 << 21
 _AHEAD_DEPTH = 2
 #: Ranged requests of a URL kept in flight beyond the block being decoded.
 _BLOCKS_AHEAD = 2
+
+
+#: Streams decoding ahead, closed at exit: a core thread still reading a
+#: Python file object when the interpreter shuts down would be ended by
+#: CPython from inside its wait for the GIL, which aborts the process.
+_RUNNING_AHEAD: weakref.WeakSet[StreamDecoder] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_running_streams() -> None:
+    for decoder in list(_RUNNING_AHEAD):
+        decoder.close()
 
 
 def _strict(on_error: str) -> bool:
@@ -177,6 +191,7 @@ class StreamDecoder:
         if decode_ahead:
             # Blocks of one step: after the first chunk, one block per chunk.
             self._reader.decode_ahead(min(self.step_frames, _AHEAD_FRAMES), _AHEAD_DEPTH)
+            _RUNNING_AHEAD.add(self)
 
     @property
     def damaged_packets(self) -> int:
@@ -220,6 +235,7 @@ class StreamDecoder:
 
     def close(self) -> None:
         """Stops decoding: the threads decoding ahead end, the source is let go."""
+        _RUNNING_AHEAD.discard(self)
         self._reader.close()
         self._account()
         self._ended, self._pending = True, []

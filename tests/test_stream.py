@@ -522,3 +522,34 @@ def test_a_live_wav_ending_mid_packet_ends_without_a_warning() -> None:
         got = joined(list(stream(io.BytesIO(data), chunk_seconds=0.5)), 0)
     np.testing.assert_allclose(got, y, atol=1 / 32768, rtol=0)
     assert got.shape == y.shape
+
+
+def test_the_interpreter_exits_cleanly_with_a_live_stream_decoding_ahead() -> None:
+    # A core thread reading a Python pipe when the interpreter shuts down
+    # must stop first (an atexit close, and no GIL wait once closed): CPython
+    # ends a thread waiting for the GIL at shutdown, which aborts a Rust one.
+    code = textwrap.dedent(
+        """
+        import os, threading, time, audiodecode
+        from tests.test_stream import wav_bytes
+        from tests import synth
+        data = wav_bytes(synth.noise(30.0, 16000), 16000, unknown_length=True)
+        read_fd, write_fd = os.pipe()
+
+        def write():  # a live producer, 0.1 s of audio every 10 ms
+            with os.fdopen(write_fd, "wb") as out:
+                for at in range(0, len(data), 3200):
+                    out.write(data[at : at + 3200])
+                    out.flush()
+                    time.sleep(0.01)
+
+        threading.Thread(target=write, daemon=True).start()
+        decoder = audiodecode.stream(os.fdopen(read_fd, "rb"), chunk_seconds=0.5)
+        next(decoder)
+        print("exiting", flush=True)
+        """
+    )
+    for _ in range(3):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                             cwd=Path(__file__).parent.parent)  # fmt: skip
+        assert out.returncode == 0 and "exiting" in out.stdout, out.stderr[-2000:]

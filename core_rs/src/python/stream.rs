@@ -4,7 +4,7 @@
 
 use std::io::Read;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use numpy::{PyArray1, PyArrayMethods};
@@ -28,15 +28,28 @@ const READ_BLOCK: usize = 64 * 1024;
 /// `read1` (buffered files: a pipe's `Popen.stdout`, a socket's
 /// `makefile("rb")`) returns what has arrived; a buffered `read(n)` would
 /// wait for all `n` bytes, seconds of a live stream.
+///
+/// A thread decoding ahead must not wait for the GIL once its stream is
+/// closed or the interpreter is shutting down (CPython ends such a thread
+/// from inside its wait, which a Rust thread does not survive): `closed`
+/// and `Python::try_attach` stop it with an error instead.
 struct PyReader {
     file: Py<PyAny>,
     method: &'static str,
+    closed: Arc<AtomicBool>,
 }
 
 impl Read for PyReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let want = buf.len().min(READ_BLOCK);
-        Python::attach(|py| {
+        let stopped = || std::io::Error::other("the stream was closed");
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(stopped());
+        }
+        Python::try_attach(|py| {
+            if self.closed.load(Ordering::Relaxed) {
+                return Err(stopped());
+            }
             let data = self.file.bind(py).call_method1(self.method, (want,)).map_err(|err| {
                 // The exception, named, becomes the I/O error's message.
                 std::io::Error::other(format!(
@@ -62,6 +75,7 @@ impl Read for PyReader {
             buf[..n].copy_from_slice(&bytes[..n]);
             Ok(n)
         })
+        .unwrap_or_else(|| Err(std::io::Error::other("the interpreter is shutting down")))
     }
 }
 
@@ -132,9 +146,17 @@ enum State {
 #[pyclass(module = "audiodecode._core")]
 struct StreamReader {
     state: Mutex<State>,
+    /// Set on close and drop: a Python source is not read any more.
+    closed: Arc<AtomicBool>,
     name: String,
     sample_rate: u32,
     native_rate: u32,
+}
+
+impl Drop for StreamReader {
+    fn drop(&mut self) {
+        self.closed.store(true, Ordering::Relaxed);
+    }
 }
 
 impl StreamReader {
@@ -161,6 +183,7 @@ impl StreamReader {
         strict: bool,
         name: Option<String>,
     ) -> PyResult<Self> {
+        let closed = Arc::new(AtomicBool::new(false));
         let source = if let Ok(bytes) = source.cast::<PyBytes>() {
             StreamSource::Audio(AudioSource::bytes(bytes.as_bytes(), name.unwrap_or_else(|| "<bytes>".into())))
         } else if let Ok(url) = source.cast::<UrlSource>() {
@@ -172,7 +195,8 @@ impl StreamReader {
         } else if source.hasattr("read")? {
             let name = name.unwrap_or_else(|| "<stream>".into());
             let method = if source.hasattr("read1")? { "read1" } else { "read" };
-            StreamSource::Forward { reader: Box::new(PyReader { file: source.unbind(), method }), name }
+            let reader = PyReader { file: source.unbind(), method, closed: closed.clone() };
+            StreamSource::Forward { reader: Box::new(reader), name }
         } else {
             StreamSource::Audio(AudioSource::path(source.extract::<PathBuf>()?))
         };
@@ -187,6 +211,7 @@ impl StreamReader {
             sample_rate: decoder.sample_rate(),
             native_rate: decoder.native_rate(),
             state: Mutex::new(State::Inline(decoder)),
+            closed,
             name: display,
         })
     }
@@ -233,6 +258,7 @@ impl StreamReader {
     /// Stops decoding: the threads running ahead end (waited for a few
     /// seconds at most) and the source is let go; `read` returns None.
     fn close(&self, py: Python<'_>) {
+        self.closed.store(true, Ordering::Relaxed);
         let mut slot = self.state();
         let damaged = match &*slot {
             State::Inline(decoder) => decoder.damaged_packets(),
