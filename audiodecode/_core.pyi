@@ -60,6 +60,26 @@ def storage_put_file(
 def storage_shutdown() -> None: ...
 
 # Streaming (core_rs/src/python/stream.rs; audiodecode/stream.py wraps it).
+class UrlSource:
+    """An object of the native read engine read forward in ranged blocks (a `StreamReader` source, used once)."""
+
+    def __init__(
+        self,
+        url: str,
+        size: int,
+        etag: str | None,
+        options: list[tuple[str, str]],
+        policy_arg: tuple[int, float, float, float, int, int, int],
+        block_bytes: int,
+        blocks_ahead: int,
+    ) -> None: ...
+    @property
+    def error(self) -> tuple[str, str] | None: ...
+    @property
+    def stats(self) -> tuple[int, int, int]: ...
+    @property
+    def name(self) -> str: ...
+
 class StreamReader:
     """A pull decoder: `read(min_frames)` returns the next `(channels, n)` block or None at the end."""
 
@@ -73,8 +93,12 @@ class StreamReader:
         strict: bool = False,
         name: str | None = None,
     ) -> None: ...
+    def decode_ahead(self, block_frames: int, depth: int = 2) -> None: ...
     def read(self, min_frames: int) -> npt.NDArray[np.float32] | None: ...
+    def close(self) -> None: ...
     def take_warnings(self) -> list[str]: ...
+    @property
+    def mode(self) -> str: ...
     @property
     def sample_rate(self) -> int: ...
     @property

@@ -249,17 +249,22 @@ class CountingReader(io.RawIOBase):
         return out
 
 
-def test_every_chunk_reads_only_its_own_bytes_once() -> None:
+@pytest.mark.parametrize("ahead", [False, True])
+def test_every_chunk_reads_only_its_own_bytes_once(ahead: bool) -> None:
     # A cost that grew along the stream (re-seeking, re-decoding the past)
     # would read more bytes per chunk at the end than at the start.
     sr = 16000
     data = wav_bytes(synth.noise(120.0, sr), sr)
     reader = CountingReader(data)
-    read_at_chunk = [reader.read_bytes for _ in stream(reader, sr=8000, chunk_seconds=5.0)]
-    per_chunk = np.diff(read_at_chunk)
+    read_at_chunk = [reader.read_bytes for _ in stream(reader, sr=8000, chunk_seconds=5.0, decode_ahead=ahead)]
     chunk_bytes = 5 * sr * 2
     assert reader.read_bytes == len(data)
-    assert per_chunk.max() <= chunk_bytes + 64 * 1024, per_chunk
+    if not ahead:
+        assert np.diff(read_at_chunk).max() <= chunk_bytes + 64 * 1024, read_at_chunk
+    # Decoding ahead reads at most a few chunks beyond the one handed out:
+    # one in each stage, one between them, two ready.
+    beyond = np.array(read_at_chunk) - chunk_bytes * np.arange(1, len(read_at_chunk) + 1)
+    assert beyond.max() <= 5 * chunk_bytes + 64 * 1024, read_at_chunk
 
 
 def test_memory_stays_flat_in_the_length_of_the_stream(tmp_path: Path) -> None:
@@ -352,3 +357,199 @@ def test_push_mode_reports_what_is_not_audio_on_close() -> None:
     decoder.feed(b"this is not audio at all" * 100)
     with pytest.raises(DecodeError, match="mic-7"):
         decoder.close()
+
+
+# -- decoding ahead ------------------------------------------------------------------
+
+
+def stream_threads() -> int:
+    """Threads of this process decoding ahead (the core names them
+    `audiodecode-stream-*`; /proc shows the first 15 characters)."""
+    names = []
+    for task in os.listdir("/proc/self/task"):
+        try:
+            names.append(Path(f"/proc/self/task/{task}/comm").read_text())
+        except FileNotFoundError:  # ended while listed
+            pass
+    return sum(name.startswith("audiodecode-str") for name in names)
+
+
+def wait_for_no_stream_threads(seconds: float = 10.0) -> int:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while stream_threads() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return stream_threads()
+
+
+@pytest.mark.parametrize("fmt", ["flac", "mp3"])
+def test_decoding_ahead_gives_the_same_chunks_as_decoding_inline(clips: dict, fmt: str) -> None:
+    path = clips[fmt, 44100]
+    for sr, mono in ((16000, True), (None, False)):
+        ahead = list(stream(path, sr=sr, mono=mono, chunk_seconds=0.7, overlap_seconds=0.2))
+        inline = list(stream(path, sr=sr, mono=mono, chunk_seconds=0.7, overlap_seconds=0.2, decode_ahead=False))
+        assert [s for _, s in ahead] == [s for _, s in inline]
+        for (a, _), (b, _) in zip(ahead, inline):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_no_thread_outlives_its_stream(clips: dict) -> None:
+    path = clips["flac", 44100]
+    assert wait_for_no_stream_threads() == 0
+    decoder = stream(path, sr=16000, chunk_seconds=0.2)
+    assert decoder.mode == "ahead"  # 3.3 s: one piece
+    next(decoder)
+    assert stream_threads() == 2  # the decoder and the resampler
+    decoder.close()  # waits for them
+    assert stream_threads() == 0 and decoder.mode == "closed"
+    assert next(decoder, None) is None
+    with stream(path, chunk_seconds=0.2) as decoder:  # no resampling: one thread
+        next(decoder)
+        assert stream_threads() == 1
+    assert stream_threads() == 0
+    for _ in stream(path, sr=16000, chunk_seconds=0.2):  # an early break, then garbage collection
+        break
+    import gc
+
+    gc.collect()
+    assert wait_for_no_stream_threads() == 0
+    list(stream(path, sr=16000, chunk_seconds=0.2))  # read to the end
+    assert wait_for_no_stream_threads() == 0
+
+
+class FailingReader(io.RawIOBase):
+    """Gives `limit` bytes of `data`, then raises."""
+
+    def __init__(self, data: bytes, limit: int) -> None:
+        self.data, self.limit, self.pos = data, limit, 0
+        self.name = "flaky-socket"
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        if self.pos >= self.limit:
+            raise ConnectionResetError("peer went away")
+        out = self.data[self.pos : min(self.pos + n, self.limit)]
+        self.pos += len(out)
+        return out
+
+
+@pytest.mark.parametrize("ahead", [False, True])
+def test_a_failure_reaches_the_consumer_after_every_chunk_before_it(ahead: bool) -> None:
+    sr = 16000
+    y = synth.noise(20.0, sr)
+    data = wav_bytes(y, sr)
+    got = []
+    with pytest.raises(OSError, match="flaky-socket: reading failed: ConnectionResetError: peer went away"):
+        for chunk, _ in stream(FailingReader(data, 44 + 2 * sr * 15 // 2), chunk_seconds=1.0, decode_ahead=ahead):
+            got.append(chunk)
+    # Every whole chunk before the failure, exactly, in both modes.
+    assert len(got) == 7
+    whole = audiodecode.load(data, sr=None)[0]
+    np.testing.assert_allclose(np.concatenate(got), whole[: 7 * sr], atol=1e-6, rtol=0)
+    assert wait_for_no_stream_threads() == 0
+
+
+@pytest.fixture(scope="module")
+def long_clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """45 s of 44.1 kHz stereo: long enough to be decoded ahead in pieces."""
+    folder = tmp_path_factory.mktemp("long")
+    sr = 44100
+    y = np.stack([synth.speech_like(45.0, sr), synth.noise(45.0, sr, amplitude=0.1, seed=5)])
+    return {fmt: synth.make(folder, "long", y, sr, fmt) for fmt in ("wav", "flac", "mp3", "ogg")}
+
+
+@pytest.mark.parametrize("fmt", ["wav", "flac", "mp3", "ogg"])
+def test_a_long_stream_decoded_ahead_in_pieces_equals_the_inline_decode(long_clips: dict, fmt: str) -> None:
+    path = long_clips[fmt]
+    for sr, mono, offset, duration in ((16000, True, 0.0, None), (None, False, 3.3, 31.1)):
+        kw = dict(sr=sr, mono=mono, offset=offset, duration=duration, chunk_seconds=4.0, overlap_seconds=1.0)
+        decoder = stream(path, **kw)
+        # MP3 pieces would each scan the whole file (nanomp3 vouching for it).
+        assert decoder.mode == ("ahead" if fmt == "mp3" else "ahead in pieces")
+        ahead = list(decoder)
+        inline = list(stream(path, decode_ahead=False, **kw))
+        assert [s for _, s in ahead] == [s for _, s in inline]
+        for (a, _), (b, _) in zip(ahead, inline):
+            np.testing.assert_allclose(a, b, atol=1e-6, rtol=0)
+        want = audiodecode.load(path, sr=sr, mono=mono, offset=offset, duration=duration)[0]
+        overlap = int(round(1.0 * (sr or 44100)))
+        np.testing.assert_allclose(joined(ahead, overlap), want, atol=1e-6, rtol=0)
+
+
+def test_damage_in_a_piece_hands_the_rest_to_one_sequential_decode(long_clips: dict) -> None:
+    data = bytearray(long_clips["flac"].read_bytes())
+    at = len(data) * 2 // 3
+    data[at : at + 600] = np.random.default_rng(1).integers(0, 256, 600, dtype=np.uint8).tobytes()
+    results = {}
+    for ahead in (True, False):
+        with pytest.warns(DecodeWarning, match="skipped (a damaged packet|damaged data)"):
+            decoder = stream(bytes(data), sr=16000, chunk_seconds=2.0, decode_ahead=ahead)
+            assert decoder.mode == ("ahead in pieces" if ahead else "inline")
+            results[ahead] = joined(list(decoder), 0)
+        decoder.close()
+        assert decoder.damaged_packets >= 1  # still counted once closed
+    # The clean pieces before the damage, then the one-go decode: as inline.
+    np.testing.assert_array_equal(results[True], results[False])
+
+
+# -- live sources --------------------------------------------------------------------
+
+
+def test_a_live_mp3_gives_its_first_chunk_without_waiting_for_the_sniff_window(clips: dict) -> None:
+    # A frame run from the first byte is recognised from its first frames,
+    # not after the 120 KB the search past junk reads (7 s at 128 kbit/s).
+    data = clips["mp3", 44100].read_bytes()
+    reader = CountingReader(data)
+    decoder = stream(reader, sr=16000, chunk_seconds=0.25, decode_ahead=False)
+    first, _ = next(decoder)
+    assert first.shape == (4000,)
+    assert reader.read_bytes < 40_000, reader.read_bytes
+    want = audiodecode.load(data, sr=16000)[0]
+    np.testing.assert_allclose(np.concatenate([first, *(c for c, _ in decoder)]), want, atol=1e-6, rtol=0)
+
+
+def test_a_live_wav_ending_mid_packet_ends_without_a_warning() -> None:
+    # ffmpeg writing WAV to a pipe leaves 0xFFFFFFFF as the sizes, and stops
+    # wherever its input does: that is the end of the stream, not damage.
+    sr = 44100
+    y = synth.speech_like(2.0, sr)[: sr * 2 - 333]
+    data = wav_bytes(y, sr, unknown_length=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DecodeWarning)
+        got = joined(list(stream(io.BytesIO(data), chunk_seconds=0.5)), 0)
+    np.testing.assert_allclose(got, y, atol=1 / 32768, rtol=0)
+    assert got.shape == y.shape
+
+
+def test_the_interpreter_exits_cleanly_with_a_live_stream_decoding_ahead() -> None:
+    # A core thread reading a Python pipe when the interpreter shuts down
+    # must stop first (an atexit close, and no GIL wait once closed): CPython
+    # ends a thread waiting for the GIL at shutdown, which aborts a Rust one.
+    code = textwrap.dedent(
+        """
+        import os, threading, time, audiodecode
+        from tests.test_stream import wav_bytes
+        from tests import synth
+        data = wav_bytes(synth.noise(30.0, 16000), 16000, unknown_length=True)
+        read_fd, write_fd = os.pipe()
+
+        def write():  # a live producer, 0.1 s of audio every 10 ms
+            with os.fdopen(write_fd, "wb") as out:
+                for at in range(0, len(data), 3200):
+                    out.write(data[at : at + 3200])
+                    out.flush()
+                    time.sleep(0.01)
+
+        threading.Thread(target=write, daemon=True).start()
+        decoder = audiodecode.stream(os.fdopen(read_fd, "rb"), chunk_seconds=0.5)
+        next(decoder)
+        print("exiting", flush=True)
+        """
+    )
+    for _ in range(3):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                             cwd=Path(__file__).parent.parent)  # fmt: skip
+        assert out.returncode == 0 and "exiting" in out.stdout, out.stderr[-2000:]

@@ -128,7 +128,7 @@ fn plan_pieces(track: &OpenedTrack, options: &DecodeOptions, threads: usize) -> 
 /// continuous decode (tests/test_decode.py checks each). Not AAC: its
 /// perceptual noise substitution draws from a decoder-wide random state,
 /// so a decode that starts mid-file fills those bands with other noise.
-fn seams_are_exact(codec: &str) -> bool {
+pub(crate) fn seams_are_exact(codec: &str) -> bool {
     codec.starts_with("pcm") || matches!(codec, "flac" | "mp3" | "vorbis")
 }
 

@@ -30,6 +30,12 @@ pub fn run<T: Send>(threads: Option<usize>, work: impl FnOnce() -> T + Send) -> 
     Ok(pool.install(work))
 }
 
+/// Runs `work` on the default pool without waiting for it.
+pub fn spawn(work: impl FnOnce() + Send + 'static) -> Result<()> {
+    default_pool()?.spawn(work);
+    Ok(())
+}
+
 fn default_pool() -> Result<Arc<ThreadPool>> {
     let pid = std::process::id();
     let mut slot = DEFAULT.lock().unwrap_or_else(|e| e.into_inner());

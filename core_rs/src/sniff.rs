@@ -25,6 +25,9 @@ const FRAMES_AFTER_JUNK: usize = 7;
 /// Bytes read to look for the first frames: the search, and seven frames of
 /// the largest kind (free-format layer III at 640 kbit/s and 8 kHz).
 const FRAME_HEAD_BYTES: u64 = (FRAME_SEARCH_BYTES + 7 * 8 * 1024) as u64;
+/// Bytes read first for a frame stream starting at its first byte: four
+/// frames of layer III up to 320 kbit/s at 32 kHz (1,441 bytes each).
+const FIRST_FRAMES_BYTES: u64 = 6 * 1024;
 /// Bytes read to find a container's magic (and FLAC's STREAMINFO).
 const MAGIC_BYTES: u64 = 64;
 /// FLAC metadata blocks walked to find the first frame (a file has a few).
@@ -137,6 +140,16 @@ pub(crate) fn sniff(input: &mut (impl Read + Seek + ?Sized), len: u64, name: &st
         return Err(Error::decode(name, format!("{UNSUPPORTED} format ({format})")));
     }
     let rest = len - start;
+    // A frame run from the very first byte is told from its first frames:
+    // a live stream (a pipe from an encoder) need not deliver the whole
+    // search window, seconds of audio, before its first chunk. The answer
+    // is the one the whole window gives (its search finds offset 0 first).
+    let first = read_at(input, start, FIRST_FRAMES_BYTES).map_err(io)?;
+    if let Some(kind) = frame_kind(&first) {
+        if frame_run(&first, kind, rest).0 >= FRAMES_AT_START {
+            return Ok(sniffed(kind));
+        }
+    }
     let head = read_at(input, start, FRAME_HEAD_BYTES).map_err(io)?;
     if let Some((offset, kind)) = frame_stream(&head, rest) {
         return Ok(Sniffed { start: start + offset as u64, ..sniffed(kind) });

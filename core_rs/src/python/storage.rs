@@ -12,14 +12,14 @@ use crate::storage::{self, ErrorKind, RangeRequest, ReadError, ReadPolicy, Store
 
 /// `(attempts, backoff_s, max_backoff_s, timeout_s, max_in_flight,
 /// coalesce_gap, max_request)`, as `audiodecode.data.sources.storage` passes it.
-type PolicyArg = (u32, f64, f64, f64, usize, u64, u64);
+pub(super) type PolicyArg = (u32, f64, f64, f64, usize, u64, u64);
 
 fn seconds(name: &str, value: f64) -> PyResult<Duration> {
     Duration::try_from_secs_f64(value)
         .map_err(|_| PyValueError::new_err(format!("{name} must be >= 0 seconds, got {value}")))
 }
 
-fn policy(arg: PolicyArg) -> PyResult<ReadPolicy> {
+pub(super) fn policy(arg: PolicyArg) -> PyResult<ReadPolicy> {
     let (attempts, backoff_s, max_backoff_s, timeout_s, max_in_flight, coalesce_gap, max_request) = arg;
     Ok(ReadPolicy {
         attempts,
@@ -32,7 +32,7 @@ fn policy(arg: PolicyArg) -> PyResult<ReadPolicy> {
     })
 }
 
-fn kind_name(kind: ErrorKind) -> &'static str {
+pub(super) fn kind_name(kind: ErrorKind) -> &'static str {
     match kind {
         ErrorKind::NotFound => "not_found",
         ErrorKind::PermissionDenied => "permission",

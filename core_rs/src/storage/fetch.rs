@@ -142,6 +142,20 @@ pub(super) fn failed(request: &RangeRequest, kind: ErrorKind, why: String) -> Re
     ReadError { kind, message: format!("{} bytes {}-{end}: {why}", redact(&request.url), request.start) }
 }
 
+/// Bytes `range` of the object at `location`, retried as a batch's
+/// requests are; the error names the URL and the range. For readers that
+/// spawn their requests on the runtime themselves ([`super::blocks`]).
+pub(super) async fn fetch_range(
+    location: std::sync::Arc<Location>,
+    request: RangeRequest,
+    policy: ReadPolicy,
+) -> Result<(Bytes, u64), ReadError> {
+    let range = request.start..request.end.unwrap_or(u64::MAX);
+    let outcome = fetch(&location, Some(range), request.etag.as_deref(), &policy).await;
+    let retries = outcome.tries.saturating_sub(1);
+    outcome.result.map(|body| (body, retries)).map_err(|(kind, why)| failed(&request, kind, why))
+}
+
 /// One planned request, retried.
 async fn fetch(
     location: &Location,

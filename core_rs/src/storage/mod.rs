@@ -13,6 +13,7 @@
 //! length is checked against the range asked for, so a short or whole-object
 //! answer never becomes a record's bytes.
 
+pub mod blocks;
 mod coalesce;
 mod fetch;
 pub mod runtime;
@@ -21,6 +22,7 @@ mod upload;
 
 use std::time::Duration;
 
+pub use blocks::BlockReader;
 pub use bytes::Bytes;
 pub use fetch::{head, read_batch};
 pub use stores::{redact, scrub, StoreOptions, SCHEMES};

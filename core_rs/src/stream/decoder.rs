@@ -17,7 +17,7 @@ use symphonia::core::meta::MetadataOptions;
 use crate::convert::{append_mean, append_planar, Frames};
 use crate::decode::{check_window, frame_window, interleaved_s16_channels, make_decoder, open, probe, OpenedTrack};
 use crate::error::{Error, Result, UNSUPPORTED};
-use crate::load::MAX_SAMPLE_RATE;
+use crate::load::{seams_are_exact, MAX_SAMPLE_RATE};
 use crate::resample::ResampleStream;
 use crate::samples::has_non_finite;
 use crate::sniff::{sniff, Kind};
@@ -46,6 +46,8 @@ pub struct StreamOptions {
 
 pub struct StreamDecoder {
     name: String,
+    /// A path or bytes (seekable): what [`Self::pieces`] decodes from.
+    source: Option<AudioSource>,
     track: OpenedTrack,
     decoder: Box<dyn AudioDecoder>,
     /// Channels of 16-bit PCM read straight from the packets, as `decode`.
@@ -53,8 +55,9 @@ pub struct StreamDecoder {
     options: StreamOptions,
     sample_rate: u32,
     /// Created with the first decoded packet, whose channel count is the
-    /// output's (as in `decode`).
+    /// output's (as in `decode`), from the stream's rate to `resample_to`.
     resampler: Option<ResampleStream>,
+    resample_to: u32,
     /// Timeline frames: the first wanted, the end wanted, taken so far.
     start: u64,
     end: Option<u64>,
@@ -75,9 +78,9 @@ pub struct StreamDecoder {
 impl StreamDecoder {
     pub fn open(source: StreamSource, options: StreamOptions) -> Result<Self> {
         validate(&options)?;
-        let (track, name) = match source {
-            StreamSource::Audio(source) => (open(&source)?, source.name()),
-            StreamSource::Forward { reader, name } => (open_forward(reader, &name)?, name),
+        let (track, name, source) = match source {
+            StreamSource::Audio(source) => (open(&source)?, source.name(), Some(source)),
+            StreamSource::Forward { reader, name } => (open_forward(reader, &name)?, name, None),
         };
         let (params, decoder) = make_decoder(&track, &name)?;
         let interleaved_s16 = interleaved_s16_channels(&params);
@@ -89,14 +92,17 @@ impl StreamDecoder {
             }
         }
         let warnings = track.warning.iter().cloned().collect();
+        let sample_rate = options.sample_rate.unwrap_or(track.sample_rate);
         Ok(StreamDecoder {
-            sample_rate: options.sample_rate.unwrap_or(track.sample_rate),
+            sample_rate,
             name,
+            source,
             track,
             decoder,
             interleaved_s16,
             options,
             resampler: None,
+            resample_to: sample_rate,
             start,
             end,
             taken: 0,
@@ -118,6 +124,47 @@ impl StreamDecoder {
     /// The stream's own rate.
     pub fn native_rate(&self) -> u32 {
         self.track.sample_rate
+    }
+
+    /// Hands the resampling to the caller: blocks come out at the stream's
+    /// own rate (for a resampler on another thread, [`super::ahead`]).
+    /// Only before the first block.
+    pub fn native_blocks(&mut self) {
+        if self.resampler.is_none() {
+            self.resample_to = self.track.sample_rate;
+        }
+    }
+
+    /// The stream cut into pieces of about `seconds` that can be decoded
+    /// apart, each from its own reader, as `load` cuts a long file: for a
+    /// path or bytes whose codec restarts exactly after a seek (PCM, FLAC,
+    /// Vorbis), with a declared length and at least two pieces to the
+    /// range; only before the first block. `None`: decode in one go.
+    pub fn pieces(&self, seconds: f64) -> Option<Pieces> {
+        let source = self.source.clone()?;
+        let declared = self.track.declared_frames?;
+        // Not MP3: a piece of it goes through nanomp3, which reads and scans
+        // the whole stream to vouch for it, so every piece would cost the file.
+        let codec = self.track.codec.as_str();
+        if self.resampler.is_some() || self.track.priming > 0 || codec == "mp3" || !seams_are_exact(codec) {
+            return None;
+        }
+        let end = self.end.map_or(declared, |end| end.min(declared));
+        let piece = (seconds * self.track.sample_rate as f64) as u64;
+        let count = end.saturating_sub(self.start) / piece.max(1);
+        (count >= 2).then(|| Pieces {
+            source,
+            bounds: (0..=count).map(|k| self.start + (end - self.start) * k / count).collect(),
+            open_ended: self.end.is_none(),
+            sample_rate: self.track.sample_rate,
+            mono: self.options.mono,
+            strict: self.options.strict,
+        })
+    }
+
+    /// The name messages give the stream.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// Damaged packets skipped so far.
@@ -154,6 +201,11 @@ impl StreamDecoder {
             Ok(Some(packet)) => packet,
             Ok(None) | Err(SymphoniaError::ResetRequired) => return self.finish(),
             Err(SymphoniaError::IoError(err)) if err.kind() == std::io::ErrorKind::UnexpectedEof => {
+                if self.track.kind == Kind::Wave && self.track.declared_frames.is_none() {
+                    // A live WAV (its length a placeholder) ends where its
+                    // writer stopped, mid-packet: the end, not damage.
+                    return self.finish();
+                }
                 if self.options.strict {
                     return Err(Error::decode(name, "stream is truncated"));
                 }
@@ -200,7 +252,7 @@ impl StreamDecoder {
                 return Err(Error::decode(name, "stream has no channels"));
             }
             let planes = if self.options.mono { 1 } else { count };
-            self.resampler = Some(ResampleStream::new(planes, self.track.sample_rate, self.sample_rate)?);
+            self.resampler = Some(ResampleStream::new(planes, self.track.sample_rate, self.resample_to)?);
             self.native = vec![Vec::new(); planes];
             self.ready = vec![Vec::new(); planes];
         }
@@ -288,6 +340,19 @@ impl StreamDecoder {
             }
         }
     }
+}
+
+/// A stream cut into pieces by [`StreamDecoder::pieces`].
+#[derive(Clone, Debug)]
+pub struct Pieces {
+    pub source: AudioSource,
+    /// Frame bounds on the timeline: piece `k` is `bounds[k]..bounds[k + 1]`.
+    pub bounds: Vec<u64>,
+    /// The last piece reads to the end of the stream (no duration asked).
+    pub open_ended: bool,
+    pub sample_rate: u32,
+    pub mono: bool,
+    pub strict: bool,
 }
 
 /// [`crate::decode::open`] for a forward-only stream: sniffed on the bytes
