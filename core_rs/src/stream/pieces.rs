@@ -87,7 +87,9 @@ fn decode_piece(plan: &Pieces, k: usize) -> Option<Vec<Vec<f32>>> {
     };
     let decoded = decode_track(open_for(&plan.source, &options).ok()?, &plan.source, &options, frames).ok()?;
     let whole = decoded.warning.is_none() && (open_ended || decoded.frames() as u64 == frames);
-    whole.then_some(decoded.channels)
+    // The stream's stages pass a Vec per channel; a piece is 10 s, so the
+    // copy out of the planar buffer is small next to its decode.
+    whole.then(|| decoded.samples.planes().into_iter().map(<[f32]>::to_vec).collect())
 }
 
 /// The rest of the stream from piece `k` on, decoded in one go.
