@@ -105,6 +105,15 @@ IMPORTS = {
 }
 
 
+def peak_rss_kib() -> int:
+    """This process's peak resident set (VmHWM), in KiB. Not ru_maxrss:
+    Linux carries that across exec from the parent, so a run started by a
+    parent that had just synthesised an hour of audio reported the
+    parent's peak as its own."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+
+
 def one(tool: str, path: str, chunk_s: float) -> dict:
     """Runs one tool over one file in this process; returns its figures.
     Imports come first: neither their time nor their memory is the run's."""
@@ -114,7 +123,7 @@ def one(tool: str, path: str, chunk_s: float) -> dict:
     for module in IMPORTS[tool]:
         importlib.import_module(module)
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    before, cpu_before = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
+    before, cpu_before = peak_rss_kib(), usage.ru_utime + usage.ru_stime
     times, frames = [], 0
     t0 = last = time.perf_counter()
     for chunk in chunks_of(tool, path, chunk_s):
@@ -124,7 +133,7 @@ def one(tool: str, path: str, chunk_s: float) -> dict:
         last = now
     wall = time.perf_counter() - t0
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    peak, cpu = usage.ru_maxrss - before, usage.ru_utime + usage.ru_stime - cpu_before
+    peak, cpu = peak_rss_kib() - before, usage.ru_utime + usage.ru_stime - cpu_before
     times = np.array(times[:-1] if len(times) > 10 else times)  # the flush of a resampler is no chunk
     return {
         "wall_s": wall,
