@@ -116,8 +116,8 @@ def _open_url(url: str, storage: Storage | None, block_bytes: int) -> Any:
         raise ValueError(f"block_bytes must be an int >= 1, got {block_bytes!r}")
     storage = Storage() if storage is None else storage
     if storage.is_native(url):
-        size, etag = storage._head(url)
-        return _core.UrlSource(url, size, etag, storage.native_options(url), storage._policy(), block_bytes,
+        size, etag = storage.head(url)
+        return _core.UrlSource(url, size, etag, storage.native_options(url), storage.engine_policy(), block_bytes,
                                _BLOCKS_AHEAD)
     return _RangeReader(storage, url, block_bytes)
 

@@ -289,7 +289,7 @@ def test_put_file_uploads_whole_through_the_engine_retried_and_refusals_named(s3
     assert FAKE_SECRET not in str(caught.value)
     with pytest.raises(SourceReadError, match="cannot read"):
         storage.put_file("s3://data/up/none", str(tmp_path / "missing"))
-    size, error = _core.storage_put_file(f"file://{tmp_path}/copy", str(local), [], storage._policy())
+    size, error = _core.storage_put_file(f"file://{tmp_path}/copy", str(local), [], storage.engine_policy())
     assert size is None and error[0] == "invalid" and "not local paths" in error[1]
 
 

@@ -275,13 +275,18 @@ class Storage:
         protocol = url.partition("://")[0].lower()
         return native_options(protocol, self.options_for(protocol))
 
-    def _policy(self) -> tuple[int, float, float, float, int, int, int]:
+    def engine_policy(self) -> tuple[int, float, float, float, int, int, int]:
+        """The retry policy and request limits as the native engine takes
+        them: (attempts, backoff_s, max_backoff_s, timeout_s, max_in_flight,
+        coalesce_gap, the largest coalesced request)."""
         r = self.retry
         return (r.attempts, r.backoff_s, r.max_backoff_s, r.timeout_s, self.max_in_flight, self.coalesce_gap,
                 max(self.coalesce_gap, 1) * 64)
 
-    def _head(self, url: str) -> tuple[int, str | None]:
-        size, etag, error = _core.storage_head(url, self.native_options(url), self._policy())
+    def head(self, url: str) -> tuple[int, str | None]:
+        """The size in bytes and the ETag (None where the store gives none)
+        of an object the native engine reads, retried like a read."""
+        size, etag, error = _core.storage_head(url, self.native_options(url), self.engine_policy())
         if error is not None:
             self._count(failures=1)
             raise _native_error(*error)
@@ -292,7 +297,7 @@ class Storage:
         if is_local(url):
             return os.stat(local_path(url)).st_size
         if self.is_native(url):
-            return self._head(url)[0]
+            return self.head(url)[0]
         fs, path = self.filesystem(url)
         return int(self._retrying(ByteRange(url), lambda: fs.size(path)))
 
@@ -303,7 +308,7 @@ class Storage:
             st = os.stat(local_path(url))
             return f"{st.st_size}-{st.st_mtime_ns}"
         if self.is_native(url):
-            size, etag = self._head(url)
+            size, etag = self.head(url)
             return f"{size}-{etag or ''}"
         fs, path = self.filesystem(url)
         info = self._retrying(ByteRange(url), lambda: fs.info(path))
@@ -344,7 +349,7 @@ class Storage:
         """
         if self.is_native(url):
             self._check_process()
-            size, error = _core.storage_put_file(url, path, self.native_options(url), self._policy())
+            size, error = _core.storage_put_file(url, path, self.native_options(url), self.engine_policy())
             if error is not None:
                 self._count(failures=1)
                 raise _native_error(*error)
@@ -412,7 +417,7 @@ class Storage:
         for positions in by_protocol.values():
             batch = [(ranges[i].url, ranges[i].start, ranges[i].end, ranges[i].etag) for i in positions]
             results, (requests, nbytes, retries, latencies) = _core.storage_read_batch(
-                batch, self.native_options(ranges[positions[0]].url), self._policy()
+                batch, self.native_options(ranges[positions[0]].url), self.engine_policy()
             )
             failures = 0
             for i, got in zip(positions, results):
