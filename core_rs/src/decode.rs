@@ -300,12 +300,13 @@ pub(crate) fn decode_track(
             return Ok(decoded);
         }
     }
-    let (track_params, mut decoder) = make_decoder(&track, &name)?;
-    let interleaved_s16 = interleaved_s16_channels(&track_params);
-    // Layer III through the faster decoder where it vouches for the stream.
+    // Layer III through the faster decoder where it vouches for the stream
+    // (no symphonia decoder is made for it).
     if let Some(decoded) = crate::mp3::decode(&track, source, options, (start, end), capacity)? {
         return Ok(decoded);
     }
+    let (track_params, mut decoder) = make_decoder(&track, &name)?;
+    let interleaved_s16 = interleaved_s16_channels(&track_params);
     if track.priming > 0 {
         // An MP4 edit list also ends the track before the encoder's padding
         // (FFmpeg keeps that padding; the gapless length is the declared one).
