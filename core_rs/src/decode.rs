@@ -410,7 +410,8 @@ pub(crate) fn decode_track(
                 }
                 let planes = if options.mono { 1 } else { count };
                 let frames = expected.min(cap / planes as u64) as usize;
-                let writer = PlanesWriter::new(planes, frames, room).map_err(|_| out_of_memory(&name, frames, planes))?;
+                let writer =
+                    PlanesWriter::new(planes, frames, room).map_err(|_| out_of_memory(&name, frames, planes))?;
                 out.insert(writer)
             }
         };
