@@ -416,7 +416,8 @@ pub(crate) fn decode_track(
             }
         };
         if count != in_channels.unwrap_or(count) {
-            // A chained stream of another layout: not this output's audio.
+            // Another layout than the first packet's, which laid out the
+            // planes: not this output's audio.
             let reason = format!("a packet of {count} channels in a stream of {}", in_channels.unwrap_or(0));
             if options.strict {
                 return Err(Error::decode(&name, format!("damaged packet ({reason})")));
