@@ -1,4 +1,5 @@
-//! Decoded sample buffers to planar f32, or to their channel mean.
+//! Decoded sample buffers to planar f32, or to their channel mean, written
+//! straight into the caller's [`PlanesWriter`].
 //!
 //! symphonia's generic `copy_to_slice_planar` converts sample by sample
 //! through its `Sample` traits and cost more than decoding a WAV file; these
@@ -8,14 +9,7 @@
 
 use symphonia::core::audio::{Audio, AudioBuffer, GenericAudioBufferRef};
 
-/// Where converted frames go.
-#[derive(Clone, Copy)]
-enum Sink {
-    /// One output plane per input plane.
-    Planar,
-    /// One output plane: the mean of the input planes.
-    Mean,
-}
+use crate::planes::PlanesWriter;
 
 /// The frames of one packet: a decoder's buffer, or 16-bit little-endian
 /// PCM read straight from the packet (a WAV file's usual content, where
@@ -41,101 +35,51 @@ impl Frames<'_> {
     }
 }
 
-/// Appends frames `skip..skip + take` of every plane of `frames` to the
-/// matching `channels` entry.
-pub fn append_planar(frames: &Frames<'_>, skip: usize, take: usize, channels: &mut [Vec<f32>]) {
+/// Appends frames `skip..skip + take` of `frames` to `out`: each plane
+/// into its own, or their mean when `out` has one plane (the sum in plane
+/// order, then one scale, exactly as librosa's `to_mono`). The caller made
+/// the room ([`PlanesWriter::make_room`]).
+pub fn append(frames: &Frames<'_>, skip: usize, take: usize, out: &mut PlanesWriter) {
     match frames {
-        Frames::Buffer(buffer) => dispatch(buffer, skip, take, channels, Sink::Planar),
+        Frames::Buffer(buffer) => dispatch(buffer, skip, take, out),
         Frames::InterleavedS16 { data, channels: count } => {
-            let rows = || data.chunks_exact(2 * count).skip(skip).take(take);
-            for (c, dst) in channels.iter_mut().enumerate() {
-                dst.extend(rows().map(|row| s16_at(row, c)));
-            }
+            let row = 2 * count;
+            let rows = data.get(skip * row..(skip + take) * row).unwrap_or_default();
+            out.append(rows, *count, |bytes: [u8; 2]| i16::from_le_bytes(bytes) as f32 * (1.0 / 32768.0));
         }
     }
 }
 
-/// Appends the mean over planes of frames `skip..skip + take` to `mono`:
-/// the sum in plane order, then one scale, exactly as librosa's `to_mono`.
-pub fn append_mean(frames: &Frames<'_>, skip: usize, take: usize, mono: &mut Vec<f32>) {
-    match frames {
-        Frames::Buffer(buffer) => dispatch(buffer, skip, take, std::slice::from_mut(mono), Sink::Mean),
-        // The same operations, in the same order, as `emit` on planes.
-        Frames::InterleavedS16 { data, channels: 1 } => {
-            mono.extend(data.chunks_exact(2).skip(skip).take(take).map(|row| s16_at(row, 0)))
-        }
-        Frames::InterleavedS16 { data, channels: count } => {
-            let scale = 1.0 / *count as f32;
-            mono.extend(data.chunks_exact(2 * count).skip(skip).take(take).map(|row| {
-                let sum = (1..*count).fold(s16_at(row, 0), |sum, c| sum + s16_at(row, c));
-                sum * scale
-            }));
-        }
-    }
-}
-
-/// Sample `c` of an interleaved 16-bit little-endian frame, scaled to [-1, 1).
-#[inline(always)]
-fn s16_at(row: &[u8], c: usize) -> f32 {
-    i16::from_le_bytes([row[2 * c], row[2 * c + 1]]) as f32 * (1.0 / 32768.0)
-}
-
-fn dispatch(buffer: &GenericAudioBufferRef<'_>, skip: usize, take: usize, out: &mut [Vec<f32>], sink: Sink) {
+fn dispatch(buffer: &GenericAudioBufferRef<'_>, skip: usize, take: usize, out: &mut PlanesWriter) {
     match buffer {
-        GenericAudioBufferRef::F32(buf) => append(buf, skip, take, out, sink, |x| x),
-        GenericAudioBufferRef::F64(buf) => append(buf, skip, take, out, sink, |x| x as f32),
-        GenericAudioBufferRef::S16(buf) => append(buf, skip, take, out, sink, |x| x as f32 * (1.0 / 32768.0)),
+        GenericAudioBufferRef::F32(buf) => append_buffer(buf, skip, take, out, |x| x),
+        GenericAudioBufferRef::F64(buf) => append_buffer(buf, skip, take, out, |x| x as f32),
+        GenericAudioBufferRef::S16(buf) => append_buffer(buf, skip, take, out, |x| x as f32 * (1.0 / 32768.0)),
         GenericAudioBufferRef::S32(buf) => {
-            append(buf, skip, take, out, sink, |x| (x as f64 * (1.0 / 2147483648.0)) as f32)
+            append_buffer(buf, skip, take, out, |x| (x as f64 * (1.0 / 2147483648.0)) as f32)
         }
-        GenericAudioBufferRef::S24(buf) => append(buf, skip, take, out, sink, |x| x.inner() as f32 * (1.0 / 8388608.0)),
-        GenericAudioBufferRef::U8(buf) => append(buf, skip, take, out, sink, |x| (x as f32 - 128.0) * (1.0 / 128.0)),
+        GenericAudioBufferRef::S24(buf) => {
+            append_buffer(buf, skip, take, out, |x| x.inner() as f32 * (1.0 / 8388608.0))
+        }
+        GenericAudioBufferRef::U8(buf) => append_buffer(buf, skip, take, out, |x| (x as f32 - 128.0) * (1.0 / 128.0)),
         other => {
             // Rare formats (u16, u24, u32, i8): symphonia's own conversion.
             let frames = other.frames();
             let mut whole: Vec<Vec<f32>> = vec![vec![0.0; frames]; other.num_planes()];
             other.copy_to_slice_planar::<f32, _>(&mut whole);
-            let planes: Vec<&[f32]> = whole.iter().map(|p| &p[skip..skip + take]).collect();
-            emit(&planes, out, sink, |x| x);
+            let planes: Vec<&[f32]> = whole.iter().map(Vec::as_slice).collect();
+            out.append_planes(&planes, skip, take, |x| x);
         }
     }
 }
 
-fn append<S: symphonia::core::audio::sample::Sample + Copy>(
+fn append_buffer<S: symphonia::core::audio::sample::Sample + Copy>(
     buf: &AudioBuffer<S>,
     skip: usize,
     take: usize,
-    out: &mut [Vec<f32>],
-    sink: Sink,
-    to_f32: impl Fn(S) -> f32 + Copy,
+    out: &mut PlanesWriter,
+    to_f32: impl Fn(S) -> f32,
 ) {
-    let planes: Vec<&[S]> = (0..buf.num_planes()).filter_map(|i| buf.plane(i)).map(|p| &p[skip..skip + take]).collect();
-    emit(&planes, out, sink, to_f32);
-}
-
-fn emit<S: Copy>(planes: &[&[S]], out: &mut [Vec<f32>], sink: Sink, to_f32: impl Fn(S) -> f32 + Copy) {
-    match sink {
-        Sink::Planar => {
-            for (dst, plane) in out.iter_mut().zip(planes) {
-                dst.extend(plane.iter().map(|&x| to_f32(x)));
-            }
-        }
-        Sink::Mean => {
-            let dst = &mut out[0];
-            let at = dst.len();
-            let Some((first, rest)) = planes.split_first() else { return };
-            dst.extend(first.iter().map(|&x| to_f32(x)));
-            if rest.is_empty() {
-                return;
-            }
-            let acc = &mut dst[at..];
-            for plane in rest {
-                for (a, &x) in acc.iter_mut().zip(plane.iter()) {
-                    *a += to_f32(x);
-                }
-            }
-            let scale = 1.0 / planes.len() as f32;
-            acc.iter_mut().for_each(|a| *a *= scale);
-        }
-    }
+    let planes: Vec<&[S]> = (0..buf.num_planes()).filter_map(|i| buf.plane(i)).collect();
+    out.append_planes(&planes, skip, take, to_f32);
 }

@@ -12,10 +12,10 @@ use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::units::Timestamp;
 
-use crate::convert::{append_mean, append_planar, Frames};
+use crate::convert::{append, Frames};
 use crate::error::{Error, Result, UNSUPPORTED};
 use crate::mp4_edit;
-use crate::planes::Planes;
+use crate::planes::{Planes, PlanesWriter};
 use crate::sniff::{sniff, Kind};
 use crate::source::{AudioSource, Window};
 
@@ -300,12 +300,13 @@ pub(crate) fn decode_track(
             return Ok(decoded);
         }
     }
-    let (track_params, mut decoder) = make_decoder(&track, &name)?;
-    let interleaved_s16 = interleaved_s16_channels(&track_params);
-    // Layer III through the faster decoder where it vouches for the stream.
+    // Layer III through the faster decoder where it vouches for the stream
+    // (no symphonia decoder is made for it).
     if let Some(decoded) = crate::mp3::decode(&track, source, options, (start, end), capacity)? {
         return Ok(decoded);
     }
+    let (track_params, mut decoder) = make_decoder(&track, &name)?;
+    let interleaved_s16 = interleaved_s16_channels(&track_params);
     if track.priming > 0 {
         // An MP4 edit list also ends the track before the encoder's padding
         // (FFmpeg keeps that padding; the gapless length is the declared one).
@@ -329,24 +330,27 @@ pub(crate) fn decode_track(
         }
     }
 
-    let mut channels: Vec<Vec<f32>> = Vec::new();
+    // Made at the first packet that decodes to frames (its channel count is
+    // the output's), then filled packet by packet in place.
+    let mut out: Option<PlanesWriter> = None;
     let mut warning: Option<String> = None;
-    // Frames already reserved, capped by the file size so that a header
-    // declaring gigabytes cannot make a tiny file allocate them.
-    let reserve = end
-        .map(|e| e - start)
-        .or(track.declared_frames.map(|n| n.saturating_sub(start)))
-        .unwrap_or(0)
-        .max(capacity)
-        .min(track.byte_len.saturating_mul(16));
+    // Frames reserved up front: what the request or the header says, capped
+    // by the file size so that a header declaring gigabytes cannot make a
+    // tiny file allocate them (more is made room for as it decodes).
+    let cap = track.byte_len.saturating_mul(16);
+    let expected = end.map(|e| e - start).or(track.declared_frames.map(|n| n.saturating_sub(start))).unwrap_or(0);
+    let room = capacity.max(expected).min(cap) as usize;
+    let decoded_frames = |out: &Option<PlanesWriter>| out.as_ref().map_or(0, PlanesWriter::filled);
     // What the frames of a raw frame stream cover, to tell audio from a few
     // frame headers found in other bytes.
     let (mut packets, mut packet_bytes) = (0u64, 0u64);
+    // The channel count of the first packet that decoded to frames.
+    let mut in_channels: Option<usize> = None;
     let mut ended = false;
 
     loop {
         if let Some(end) = end {
-            if channels.first().is_some_and(|c| c.len() as u64 >= end - start) {
+            if decoded_frames(&out) as u64 >= end - start {
                 break;
             }
         }
@@ -365,7 +369,7 @@ pub(crate) fn decode_track(
                 break;
             }
             Err(err) => {
-                if options.strict || channels.first().is_none_or(Vec::is_empty) {
+                if options.strict || decoded_frames(&out) == 0 {
                     return Err(Error::decode(&name, format!("damaged stream ({err})")));
                 }
                 warning.get_or_insert_with(|| format!("{name}: damaged stream ({err}); decoded up to the damage"));
@@ -380,7 +384,7 @@ pub(crate) fn decode_track(
         let buffer = if let Some(count) = interleaved_s16 {
             Frames::InterleavedS16 { data: &packet.data, channels: count }
         } else {
-            let decoded_some = channels.first().is_some_and(|c| !c.is_empty());
+            let decoded_some = decoded_frames(&out) > 0;
             match decoder.decode(&packet) {
                 Ok(buffer) => Frames::Buffer(buffer),
                 Err(err) => match damage(&err, decoded_some) {
@@ -397,20 +401,36 @@ pub(crate) fn decode_track(
         if frames == 0 {
             continue;
         }
-        if channels.is_empty() {
-            let count = buffer.channels();
-            if count == 0 {
-                return Err(Error::decode(&name, "stream has no channels"));
+        let count = buffer.channels();
+        let writer = match &mut out {
+            Some(writer) => writer,
+            None => {
+                if count == 0 {
+                    return Err(Error::decode(&name, "stream has no channels"));
+                }
+                let planes = if options.mono { 1 } else { count };
+                let frames = expected.min(cap / planes as u64) as usize;
+                let writer =
+                    PlanesWriter::new(planes, frames, room).map_err(|_| out_of_memory(&name, frames, planes))?;
+                out.insert(writer)
             }
-            let planes = if options.mono { 1 } else { count };
-            channels = (0..planes).map(|_| Vec::new()).collect();
-            reserve_frames(&mut channels, reserve / planes as u64, &name)?;
+        };
+        if count != in_channels.unwrap_or(count) {
+            // Another layout than the first packet's, which laid out the
+            // planes: not this output's audio.
+            let reason = format!("a packet of {count} channels in a stream of {}", in_channels.unwrap_or(0));
+            if options.strict {
+                return Err(Error::decode(&name, format!("damaged packet ({reason})")));
+            }
+            warning.get_or_insert_with(|| format!("{name}: skipped a damaged packet ({reason})"));
+            continue;
         }
+        in_channels = Some(count);
         // Timeline position of the buffer's first frame: the packet's pts,
         // plus what gapless trimming removed, minus the MP4 priming.
         let first = packet.pts.get() + packet.trim_start.get() as i64 - track.priming as i64;
         let last = first + frames as i64;
-        let want_from = start as i64 + channels[0].len() as i64;
+        let want_from = start as i64 + writer.filled() as i64;
         let want_to = end.map_or(i64::MAX, |e| e as i64);
         let from = first.max(want_from);
         let to = last.min(want_to);
@@ -421,12 +441,9 @@ pub(crate) fn decode_track(
             continue;
         }
         let (skip, take) = ((from - first) as usize, (to - from) as usize);
-        reserve_frames(&mut channels, take as u64, &name)?;
-        if options.mono {
-            append_mean(&buffer, skip, take, &mut channels[0]);
-        } else {
-            append_planar(&buffer, skip, take, &mut channels);
-        }
+        let planes = if options.mono { 1 } else { count };
+        writer.make_room(take).map_err(|_| out_of_memory(&name, writer.filled() + take, planes))?;
+        append(&buffer, skip, take, writer);
     }
 
     let after_start = track.byte_len - track.start_byte;
@@ -441,7 +458,7 @@ pub(crate) fn decode_track(
             format!("not audio: only {packets} frames ({packet_bytes} bytes) in the {after_start} bytes of the stream"),
         ));
     }
-    if channels.first().is_none_or(Vec::is_empty) {
+    if decoded_frames(&out) == 0 {
         if start > 0 && track.declared_frames.is_some_and(|n| start >= n) {
             return Err(Error::invalid(format!(
                 "{name}: offset {:.3} s is past the end of the audio ({:.3} s)",
@@ -460,7 +477,7 @@ pub(crate) fn decode_track(
         (e, n) => e.or(n),
     };
     if let Some(wanted) = wanted {
-        let got = start + channels[0].len() as u64;
+        let got = start + decoded_frames(&out) as u64;
         if got < wanted && warning.is_none() {
             let message = format!("file is truncated: {got} of {wanted} frames");
             if options.strict {
@@ -474,20 +491,16 @@ pub(crate) fn decode_track(
         (Some(quirk), Some(damage)) => Some(format!("{quirk}; {}", damage.trim_start_matches(&format!("{name}: ")))),
         (quirk, damage) => quirk.or(damage),
     };
-    Ok(Decoded { samples: Planes::from_planes(channels), sample_rate: track.sample_rate, warning })
+    let samples = out
+        .and_then(PlanesWriter::into_planes)
+        .ok_or_else(|| Error::decode(&name, "decoded planes did not match the stream's layout"))?;
+    Ok(Decoded { samples, sample_rate: track.sample_rate, warning })
 }
 
-/// Room for `frames` more in each plane, or a decode error: an allocation
-/// that fails (under an address-space limit) must fail the call, not abort
-/// the process.
-fn reserve_frames(channels: &mut [Vec<f32>], frames: u64, name: &str) -> Result<()> {
-    let count = channels.len();
-    for plane in channels {
-        plane
-            .try_reserve(frames as usize)
-            .map_err(|_| Error::decode(name, format!("out of memory for {frames} more frames in {count} channels")))?;
-    }
-    Ok(())
+/// The decode error for an allocation that failed (under an address-space
+/// limit): it must fail the call, not abort the process.
+fn out_of_memory(name: &str, frames: impl std::fmt::Display, channels: usize) -> Error {
+    Error::decode(name, format!("out of memory for {frames} frames in {channels} channels"))
 }
 
 fn validate(options: &DecodeOptions) -> Result<()> {

@@ -72,15 +72,21 @@ impl Planes {
     }
 }
 
-/// Fills a [`Planes`] of known size from interleaved blocks, each sample
-/// converted once, straight into its place (its channel's, or the channels'
-/// mean). The buffer is not zeroed first: a fresh allocation's pages are
-/// faulted in by the writes that fill them, once.
+/// Fills a [`Planes`] from interleaved blocks or a decoder's planes, each
+/// sample converted once, straight into its place (its channel's, or the
+/// channels' mean). The buffer is not zeroed first: a fresh allocation's
+/// pages are faulted in by the writes that fill them, once.
+///
+/// Sized up front where the stream vouches for its length (WAV, nanomp3's
+/// MP3); grown geometrically by [`PlanesWriter::make_room`] where it does
+/// not (symphonia's packets), and cut to what was written by
+/// [`PlanesWriter::into_planes`].
 pub struct PlanesWriter {
     /// Capacity for `channels * frames` samples (or more), length 0 until
-    /// [`PlanesWriter::finish`].
+    /// [`PlanesWriter::finish`]: plane `c` starts at `c * frames`.
     data: Vec<f32>,
     channels: usize,
+    /// Frames each plane has room for.
     frames: usize,
     /// Frames written in every plane.
     filled: usize,
@@ -137,6 +143,110 @@ impl PlanesWriter {
             }
         }
         self.filled += n;
+    }
+
+    /// Frames written in every plane.
+    pub fn filled(&self) -> usize {
+        self.filled
+    }
+
+    /// Room for at least `frames` more frames in every plane: the planes
+    /// move to a buffer with twice the room (or what is asked, if more)
+    /// when they are full.
+    pub fn make_room(&mut self, frames: usize) -> Result<(), TryReserveError> {
+        if self.remaining() >= frames {
+            return Ok(());
+        }
+        let room = self.filled.saturating_add(frames).max(self.frames.saturating_mul(2));
+        let mut data = Vec::new();
+        data.try_reserve_exact(self.channels.saturating_mul(room))?;
+        let spare = data.spare_capacity_mut();
+        for c in 0..self.channels {
+            for (slot, &x) in spare[c * room..].iter_mut().zip(self.written(c)) {
+                slot.write(x);
+            }
+        }
+        self.data = data;
+        self.frames = room;
+        Ok(())
+    }
+
+    /// The frames written so far in plane `c < channels`.
+    fn written(&self, c: usize) -> &[f32] {
+        debug_assert!(c < self.channels);
+        // SAFETY: plane `c` starts at `c * frames` within the capacity
+        // `new`/`make_room` reserved, and its first `filled` slots were
+        // written (`append`, `append_planes`, `make_room`'s copy).
+        unsafe { std::slice::from_raw_parts(self.data.as_ptr().add(c * self.frames), self.filled) }
+    }
+
+    /// Appends `take` frames from `skip` on of a decoder's `planes` (one
+    /// slice per channel, each at least `skip + take` long), converted by
+    /// `to_f32`, up to the room [`PlanesWriter::make_room`] made. Into one
+    /// plane each, or, when the writer has one plane and the block more,
+    /// their mean: the sum in plane order, then one scale, as
+    /// [`PlanesWriter::append`].
+    pub fn append_planes<S: Copy>(&mut self, planes: &[&[S]], skip: usize, take: usize, to_f32: impl Fn(S) -> f32) {
+        let mean = self.channels == 1 && planes.len() > 1;
+        let short = planes.iter().any(|plane| plane.len() < skip + take);
+        if planes.is_empty() || short || !(mean || planes.len() == self.channels) {
+            self.broken = true;
+            return;
+        }
+        let n = take.min(self.remaining());
+        let (frames, filled) = (self.frames, self.filled);
+        let spare: &mut [MaybeUninit<f32>] = self.data.spare_capacity_mut();
+        if mean {
+            // A block at a time on the stack, so that each plane's pass is
+            // a plain loop the compiler vectorises.
+            const BLOCK: usize = 256;
+            let scale = 1.0 / planes.len() as f32;
+            let mut sum = [0.0f32; BLOCK];
+            for at in (0..n).step_by(BLOCK) {
+                let len = BLOCK.min(n - at);
+                let from = skip + at;
+                for (s, &x) in sum[..len].iter_mut().zip(&planes[0][from..from + len]) {
+                    *s = to_f32(x);
+                }
+                for plane in &planes[1..] {
+                    for (s, &x) in sum[..len].iter_mut().zip(&plane[from..from + len]) {
+                        *s += to_f32(x);
+                    }
+                }
+                for (slot, &s) in spare[filled + at..filled + at + len].iter_mut().zip(&sum[..len]) {
+                    slot.write(s * scale);
+                }
+            }
+        } else {
+            for (c, plane) in planes.iter().enumerate() {
+                let at = c * frames + filled;
+                for (slot, &x) in spare[at..at + n].iter_mut().zip(&plane[skip..skip + n]) {
+                    slot.write(to_f32(x));
+                }
+            }
+        }
+        self.filled += n;
+    }
+
+    /// The planes as far as they were written (every plane moved up to
+    /// follow the one before where the room was larger); `None` if a block
+    /// did not fit the layout.
+    pub fn into_planes(mut self) -> Option<Planes> {
+        if self.broken {
+            return None;
+        }
+        let (channels, frames, filled) = (self.channels, self.frames, self.filled);
+        if filled < frames {
+            let base = self.data.as_mut_ptr();
+            for c in 1..channels {
+                // SAFETY: both ranges lie within the capacity (`c * filled <=
+                // c * frames`), the source's `filled` slots were written, and
+                // `copy` allows the overlap.
+                unsafe { std::ptr::copy(base.add(c * frames), base.add(c * filled), filled) };
+            }
+        }
+        self.frames = filled;
+        self.finish()
     }
 
     /// The planes, once every frame of every plane was written; `None`
@@ -201,6 +311,48 @@ mod tests {
         mismatched.append(&[0.0f32; 3], 3, |[x]| x);
         assert!(mismatched.finish().is_none());
         assert!(PlanesWriter::new(usize::MAX / 2, 3, 0).is_err());
+    }
+
+    #[test]
+    fn decoder_planes_grow_and_are_cut_to_what_was_written() {
+        let left: Vec<i16> = (0..1000).map(|i| i * 3).collect();
+        let right: Vec<i16> = (0..1000).map(|i| -i).collect();
+        let third: Vec<i16> = (0..1000).map(|i| i % 7).collect();
+        let to_f32 = |x: i16| x as f32 / 32768.0;
+        // Room for 10 frames, then packets of 300 frames of which the first
+        // 50 are skipped: three moves, and room for more than is written.
+        let mut writer = PlanesWriter::new(2, 10, 0).unwrap();
+        for packet in 0..3 {
+            let at = packet * 300;
+            writer.make_room(250).unwrap();
+            writer.append_planes(&[&left[at..at + 300], &right[at..at + 300]], 50, 250, to_f32);
+        }
+        assert_eq!(writer.filled(), 750);
+        let planes = writer.into_planes().unwrap();
+        assert_eq!((planes.channels(), planes.frames()), (2, 750));
+        let want = |plane: &[i16]| -> Vec<f32> {
+            (0..3).flat_map(|p| plane[p * 300 + 50..p * 300 + 300].iter().map(|&x| to_f32(x))).collect()
+        };
+        assert_eq!(planes.plane(0), &want(&left)[..]);
+        assert_eq!(planes.plane(1), &want(&right)[..]);
+
+        // The mean over more frames than one stack block, summed in plane
+        // order then scaled, as `append`'s.
+        let mut mono = PlanesWriter::new(1, 0, 0).unwrap();
+        mono.make_room(1000).unwrap();
+        mono.append_planes(&[&left[..], &right[..], &third[..]], 0, 1000, to_f32);
+        let interleaved: Vec<i16> = (0..1000).flat_map(|i| [left[i], right[i], third[i]]).collect();
+        let mut by_rows = PlanesWriter::new(1, 1000, 0).unwrap();
+        by_rows.append(&interleaved, 3, |[x]| to_f32(x));
+        assert_eq!(mono.into_planes().unwrap(), by_rows.finish().unwrap());
+
+        // A packet of another channel count, or shorter than asked, breaks it.
+        let mut mismatched = PlanesWriter::new(2, 10, 0).unwrap();
+        mismatched.append_planes(&[&left[..10]], 0, 10, to_f32);
+        assert!(mismatched.into_planes().is_none());
+        let mut short = PlanesWriter::new(2, 10, 0).unwrap();
+        short.append_planes(&[&left[..5], &right[..5]], 0, 10, to_f32);
+        assert!(short.into_planes().is_none());
     }
 
     #[test]

@@ -14,10 +14,11 @@ use symphonia::core::formats::{FormatOptions, TrackType};
 use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
 use symphonia::core::meta::MetadataOptions;
 
-use crate::convert::{append_mean, append_planar, Frames};
+use crate::convert::{append, Frames};
 use crate::decode::{check_window, frame_window, interleaved_s16_channels, make_decoder, open, probe, OpenedTrack};
 use crate::error::{Error, Result, UNSUPPORTED};
 use crate::load::{seams_are_exact, MAX_SAMPLE_RATE};
+use crate::planes::PlanesWriter;
 use crate::resample::ResampleStream;
 use crate::samples::has_non_finite;
 use crate::sniff::{sniff, Kind};
@@ -62,8 +63,8 @@ pub struct StreamDecoder {
     start: u64,
     end: Option<u64>,
     taken: u64,
-    /// One packet's frames at the native rate, reused.
-    native: Vec<Vec<f32>>,
+    /// The output's channel count (one when mixed down).
+    planes: usize,
     /// Output frames decoded beyond the last block handed out.
     ready: Vec<Vec<f32>>,
     warnings: Vec<String>,
@@ -106,7 +107,7 @@ impl StreamDecoder {
             start,
             end,
             taken: 0,
-            native: Vec::new(),
+            planes: 0,
             ready: Vec::new(),
             warnings,
             damaged_packets: 0,
@@ -253,7 +254,7 @@ impl StreamDecoder {
             }
             let planes = if self.options.mono { 1 } else { count };
             self.resampler = Some(ResampleStream::new(planes, self.track.sample_rate, self.resample_to)?);
-            self.native = vec![Vec::new(); planes];
+            self.planes = planes;
             self.ready = vec![Vec::new(); planes];
         }
         // The packet's place on the timeline, trimmed to the range wanted,
@@ -280,18 +281,19 @@ impl StreamDecoder {
             return if first >= want_to { self.finish() } else { Ok(()) };
         }
         let (skip, take) = ((from - first) as usize, (to - from) as usize);
-        self.native.iter_mut().for_each(Vec::clear);
-        if self.options.mono {
-            append_mean(&buffer, skip, take, &mut self.native[0]);
-        } else {
-            append_planar(&buffer, skip, take, &mut self.native);
-        }
-        if self.native.iter().any(|plane| has_non_finite(plane)) {
+        // One packet's frames at the native rate, planar.
+        let mut writer = PlanesWriter::new(self.planes, take, 0)
+            .map_err(|_| Error::decode(name, format!("out of memory for {take} frames")))?;
+        append(&buffer, skip, take, &mut writer);
+        let count = buffer.channels();
+        let Some(native) = writer.finish() else {
+            return self.skip_packet(format!("a packet of {count} channels in a stream of {}", self.planes));
+        };
+        if has_non_finite(native.as_slice()) {
             return Err(Error::decode(name, "the audio contains NaN or infinite samples"));
         }
         self.taken += take as u64;
-        let planes: Vec<&[f32]> = self.native.iter().map(Vec::as_slice).collect();
-        let out = self.resampler.as_mut().expect("created above").push(&planes);
+        let out = self.resampler.as_mut().expect("created above").push(&native.planes());
         self.append(out);
         Ok(())
     }
