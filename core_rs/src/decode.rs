@@ -7,7 +7,7 @@ use symphonia::core::codecs::audio::well_known::CODEC_ID_PCM_S16LE;
 use symphonia::core::codecs::audio::{AudioCodecParameters, AudioDecoder, AudioDecoderOptions};
 use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::probe::{Hint, Probe, ProbeOptions};
-use symphonia::core::formats::{FormatOptions, FormatReader, SeekMode, SeekTo, TrackType};
+use symphonia::core::formats::{FormatOptions, FormatReader, SeekMode, SeekTo, Track, TrackType};
 use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::units::Timestamp;
@@ -136,30 +136,9 @@ pub(crate) fn open(source: &AudioSource) -> Result<OpenedTrack> {
         // probe found another format's marker a few bytes in.
         return Err(Error::decode(&name, format!("damaged {:?} header", sniffed.kind)));
     }
-    let track = format
-        .default_track(TrackType::Audio)
-        .ok_or_else(|| Error::decode(&name, format!("{UNSUPPORTED}: no audio track in {container}")))?;
-    let params = track
-        .codec_params
-        .as_ref()
-        .and_then(|params| params.audio())
-        .ok_or_else(|| Error::decode(&name, format!("{UNSUPPORTED}: no audio codec parameters")))?;
-    let registered = symphonia::default::get_codecs().get_audio_decoder(params.codec);
-    let codec = match registered {
-        Some(registered) => registered.codec.info.short_name.to_string(),
-        None => return Err(Error::decode(&name, format!("{UNSUPPORTED} codec ({})", params.codec))),
-    };
-    let sample_rate = params
-        .sample_rate
-        .filter(|&sr| sr > 0)
-        .ok_or_else(|| Error::decode(&name, "no sample rate in the stream header"))?;
-    let channels = params.channels.as_ref().map(|c| c.count());
-    match channels {
-        Some(count) if count == 0 || count > MAX_CHANNELS => {
-            return Err(Error::decode(&name, format!("implausible channel count {count} in the stream header")))
-        }
-        None => return Err(Error::decode(&name, "no channel count in the stream header")),
-        Some(_) => {}
+    let AudioTrack { track, params, codec, sample_rate, channels } = audio_track(&*format, &name, container)?;
+    if channels.is_none() {
+        return Err(Error::decode(&name, "no channel count in the stream header"));
     }
     let channel_count = channels.unwrap_or(1) as u64;
     if let Some(n) = params.max_frames_per_packet {
@@ -194,6 +173,42 @@ pub(crate) fn open(source: &AudioSource) -> Result<OpenedTrack> {
         start_byte: sniffed.start,
         warning: sniffed.warning.map(|w| format!("{name}: {w}")),
     })
+}
+
+/// The default audio track of a probed container and what its header
+/// declares, checked: a registered codec, a sample rate, a plausible channel
+/// count where one is given.
+pub(crate) struct AudioTrack<'a> {
+    pub track: &'a Track,
+    pub params: &'a AudioCodecParameters,
+    /// symphonia's short name of the codec.
+    pub codec: String,
+    pub sample_rate: u32,
+    pub channels: Option<usize>,
+}
+
+pub(crate) fn audio_track<'a>(format: &'a dyn FormatReader, name: &str, container: &str) -> Result<AudioTrack<'a>> {
+    let track = format
+        .default_track(TrackType::Audio)
+        .ok_or_else(|| Error::decode(name, format!("{UNSUPPORTED}: no audio track in {container}")))?;
+    let params = track
+        .codec_params
+        .as_ref()
+        .and_then(|params| params.audio())
+        .ok_or_else(|| Error::decode(name, format!("{UNSUPPORTED}: no audio codec parameters")))?;
+    let codec = match symphonia::default::get_codecs().get_audio_decoder(params.codec) {
+        Some(registered) => registered.codec.info.short_name.to_string(),
+        None => return Err(Error::decode(name, format!("{UNSUPPORTED} codec ({})", params.codec))),
+    };
+    let sample_rate = params
+        .sample_rate
+        .filter(|&sr| sr > 0)
+        .ok_or_else(|| Error::decode(name, "no sample rate in the stream header"))?;
+    let channels = params.channels.as_ref().map(|c| c.count());
+    if let Some(count) = channels.filter(|&count| count == 0 || count > MAX_CHANNELS) {
+        return Err(Error::decode(name, format!("implausible channel count {count} in the stream header")));
+    }
+    Ok(AudioTrack { track, params, codec, sample_rate, channels })
 }
 
 /// An upper bound on the frames `bytes` of a stream of `codec` can hold:

@@ -135,7 +135,8 @@ impl UrlSource {
 
 /// The decoder, in the caller's thread or running ahead on its own.
 enum State {
-    Inline(StreamDecoder),
+    // Boxed: the decoder is large beside the other states.
+    Inline(Box<StreamDecoder>),
     Ahead(DecodeAhead),
     /// With the damaged packets counted before.
     Closed(u64),
@@ -210,7 +211,7 @@ impl StreamReader {
         Ok(StreamReader {
             sample_rate: decoder.sample_rate(),
             native_rate: decoder.native_rate(),
-            state: Mutex::new(State::Inline(decoder)),
+            state: Mutex::new(State::Inline(Box::new(decoder))),
             closed,
             name: display,
         })
@@ -227,7 +228,7 @@ impl StreamReader {
         }
         match std::mem::replace(&mut *state, State::Closed(0)) {
             State::Inline(decoder) => {
-                *state = State::Ahead(DecodeAhead::start(decoder, block_frames, depth)?);
+                *state = State::Ahead(DecodeAhead::start(*decoder, block_frames, depth)?);
                 Ok(())
             }
             other => {

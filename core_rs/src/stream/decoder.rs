@@ -10,12 +10,15 @@
 use symphonia::core::codecs::audio::{AudioCodecParameters, AudioDecoder};
 use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::probe::Hint;
-use symphonia::core::formats::{FormatOptions, TrackType};
+use symphonia::core::formats::FormatOptions;
 use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
 use symphonia::core::meta::MetadataOptions;
 
 use crate::convert::{append, Frames};
-use crate::decode::{check_window, frame_window, interleaved_s16_channels, make_decoder, open, probe, OpenedTrack};
+use crate::decode::{
+    audio_track, check_window, frame_window, interleaved_s16_channels, make_decoder, open, probe, AudioTrack,
+    OpenedTrack,
+};
 use crate::error::{Error, Result, UNSUPPORTED};
 use crate::load::{seams_are_exact, MAX_SAMPLE_RATE};
 use crate::planes::PlanesWriter;
@@ -383,23 +386,7 @@ fn open_forward(reader: ForwardRead, name: &str) -> Result<OpenedTrack> {
     if !sniffed.kind.read_by(container) {
         return Err(Error::decode(name, format!("damaged {:?} header", sniffed.kind)));
     }
-    let track = format
-        .default_track(TrackType::Audio)
-        .ok_or_else(|| Error::decode(name, format!("{UNSUPPORTED}: no audio track in {container}")))?;
-    let params = track
-        .codec_params
-        .as_ref()
-        .and_then(|params| params.audio())
-        .ok_or_else(|| Error::decode(name, format!("{UNSUPPORTED}: no audio codec parameters")))?;
-    let sample_rate = params
-        .sample_rate
-        .filter(|&sr| sr > 0)
-        .ok_or_else(|| Error::decode(name, "no sample rate in the stream header"))?;
-    let channels = params.channels.as_ref().map(|c| c.count());
-    let codec = match symphonia::default::get_codecs().get_audio_decoder(params.codec) {
-        Some(registered) => registered.codec.info.short_name.to_string(),
-        None => return Err(Error::decode(name, format!("{UNSUPPORTED} codec ({})", params.codec))),
-    };
+    let AudioTrack { track, params, codec, sample_rate, channels } = audio_track(&*format, name, container)?;
     let declared = declared_frames(track.num_frames, params, sniffed.kind);
     Ok(OpenedTrack {
         track_id: track.id,
