@@ -11,7 +11,9 @@ from pathlib import Path
 def _task_name(task: str) -> str:
     try:
         return Path(f"/proc/self/task/{task}/comm").read_text()
-    except FileNotFoundError:  # the thread ended while we listed them
+    except (FileNotFoundError, ProcessLookupError):
+        # The thread ended while we listed them: its folder is gone, or still
+        # there with nothing behind it (ESRCH on read).
         return ""
 
 
