@@ -71,6 +71,8 @@ LINTED := audiodecode demo tests benchmarks fuzz tools
 lint: $(VENV)/.extras-$(EXTRAS_HASH)
 	cargo fmt --manifest-path core_rs/Cargo.toml --check
 	cargo clippy --manifest-path core_rs/Cargo.toml --all-targets --quiet -- -D warnings
+	@# The binding layer too: it is compiled only with the python feature.
+	cargo clippy --manifest-path core_rs/Cargo.toml --features python --quiet -- -D warnings
 	$(VENV)/bin/ruff check $(LINTED)
 
 test-python: build
