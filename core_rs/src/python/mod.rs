@@ -1,6 +1,7 @@
 //! The Python binding layer: the one `#[pymodule]`, thin wrappers that
 //! convert arguments, release the GIL around core work and map errors.
 
+mod allocator;
 mod augment;
 mod decode;
 mod errors;
@@ -19,6 +20,7 @@ fn owned_elements<T: Copy>(view: ArrayViewD<'_, T>) -> Vec<T> {
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    allocator::configure();
     // Benchmarks refuse to time a test build (see benchmarks/common.py).
     m.add("DEBUG_BUILD", cfg!(debug_assertions))?;
     // The argument bounds, so that the Python layer checks the same ones.
