@@ -134,6 +134,15 @@ impl PlanesWriter {
                 let sum = (1..in_channels).fold(sample(row, 0), |sum, c| sum + sample(row, c));
                 slot.write(sum * scale);
             }
+        } else if in_channels == 2 {
+            // Stereo, the common case, in one pass over the block: a pass
+            // per plane read every row twice (6% of an MP3 clip's decode).
+            let (first, second) = spare.split_at_mut(frames);
+            let slots = first[filled..filled + n].iter_mut().zip(&mut second[filled..filled + n]);
+            for ((left, right), row) in slots.zip(rows()) {
+                left.write(sample(row, 0));
+                right.write(sample(row, 1));
+            }
         } else {
             for c in 0..in_channels {
                 let at = c * frames + filled;
@@ -276,18 +285,21 @@ mod tests {
     #[test]
     fn interleaved_blocks_land_in_their_planes() {
         let frames: Vec<[i16; 3]> = (0..10).map(|i| [i, 100 + i, -i]).collect();
-        let bytes: Vec<u8> = frames.iter().flatten().flat_map(|s| s.to_le_bytes()).collect();
-        let mut writer = PlanesWriter::new(3, 10, 0).unwrap();
-        // Blocks of 4 frames, the last one short, and a partial frame ignored.
-        for block in bytes.chunks(4 * 6) {
-            writer.append(block, 3, s16);
-        }
-        writer.append(&bytes[..5], 3, s16);
-        let planes = writer.finish().unwrap();
-        assert_eq!((planes.channels(), planes.frames()), (3, 10));
-        for c in 0..3 {
-            let want: Vec<f32> = frames.iter().map(|f| f[c] as f32 / 32768.0).collect();
-            assert_eq!(planes.plane(c), &want[..]);
+        // Stereo (its own one-pass loop) and three channels.
+        for channels in [2, 3] {
+            let bytes: Vec<u8> = frames.iter().flat_map(|f| &f[..channels]).flat_map(|s| s.to_le_bytes()).collect();
+            let mut writer = PlanesWriter::new(channels, 10, 0).unwrap();
+            // Blocks of 4 frames, the last one short, and a partial frame ignored.
+            for block in bytes.chunks(4 * 2 * channels) {
+                writer.append(block, channels, s16);
+            }
+            writer.append(&bytes[..5], channels, s16);
+            let planes = writer.finish().unwrap();
+            assert_eq!((planes.channels(), planes.frames()), (channels, 10));
+            for c in 0..channels {
+                let want: Vec<f32> = frames.iter().map(|f| f[c] as f32 / 32768.0).collect();
+                assert_eq!(planes.plane(c), &want[..]);
+            }
         }
     }
 
