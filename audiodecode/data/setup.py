@@ -178,8 +178,8 @@ def measure_read_ahead(
     sample batches fetched at once, and the larger is kept. A loader keeps
     several batches in flight, whose requests wait in the store's queue
     together, so the latency it sees is the second: measured alone, it was
-    a half to a third of what the loaders then saw (35-45 ms against
-    90-140 ms per batch through the 20 ms benchmark server), which called
+    a half to a quarter of what the loaders then saw (32-56 ms against
+    90-240 ms per batch through the 20 ms benchmark server), which called
     for too shallow a read-ahead.
 
     Means, not medians: Little's law holds for means, and in the
