@@ -77,6 +77,8 @@ def test_the_latency_is_measured_with_the_batches_in_flight() -> None:
     assert ahead.depth == read_ahead_depth(ahead.fetch_s, ahead.work_s, ahead.lanes, headroom=READ_AHEAD_HEADROOM)
     assert ahead.depth > read_ahead_depth(ahead.fetch_alone_s, ahead.work_s, ahead.lanes,
                                           headroom=READ_AHEAD_HEADROOM)
+    # No sample batch (an empty shard): nothing to measure, nothing read.
+    assert measure_read_ahead(store, [], num_threads=1) is None  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")

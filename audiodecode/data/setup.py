@@ -187,7 +187,7 @@ def measure_read_ahead(
     while a few wait for a new one. The blocks read before are dropped
     before each pass, so those waits are measured."""
     storage = getattr(probe.files.source, "storage", None)
-    if storage is None:
+    if storage is None or not samples:
         return None
     blocks = getattr(probe.files.source, "blocks", None)
     fetches, works = [], []
