@@ -5,8 +5,9 @@ The tar shards of `sources.py` (its data set, `--clips`, written by it
 first) are read for one epoch by `AudioDataLoader` (torch) and by
 `audiodecode.jax.loader` with the same settings as there (2 Rust threads,
 batches of 32, 1 s random crops at 16 kHz, no cache), once from local disk
-and once through `tests/rangeserver.py` waiting `--delay` seconds before
-each answer, alternating for `--rounds` rounds. `--prefetch` fixes the
+and once through an HTTP server (`--server`: `tests/leanserver.py`, or
+`tests/rangeserver.py`, aiohttp's) waiting `--delay` seconds before each
+answer, alternating for `--rounds` rounds. `--prefetch` fixes the
 read-ahead of both (default: each chooses its own, as a user's loader
 does), which separates the pipelines from the depth they are given.
 
@@ -24,6 +25,7 @@ measured around the timed epoch:
   process's less the core's Rust threads') and the server's child process.
 
     python benchmarks/remote_loaders.py [--clips 1000] [--delay 0.02] [--rounds 4] [--prefetch N]
+                                        [--server lean|aiohttp]
 """
 
 from __future__ import annotations
@@ -40,7 +42,18 @@ from common import header, table
 
 from audiodecode.data.records import AudioFiles
 from audiodecode.data.sources import Storage, tar_shards
-from sources import BATCH, LOADER, PER_SHARD, SR, EpochClock, HttpServer, forget_tuning_blocks, make_corpus, write_formats
+from sources import (
+    BATCH,
+    LOADER,
+    PER_SHARD,
+    SERVERS,
+    SR,
+    EpochClock,
+    HttpServer,
+    forget_tuning_blocks,
+    make_corpus,
+    write_formats,
+)
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -117,9 +130,12 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=0.02, help="seconds the server waits before each answer")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--prefetch", type=int, default=None, help="read-ahead of both loaders (default: autotuned)")
+    parser.add_argument("--server", choices=sorted(SERVERS), default="lean",
+                        help="the HTTP server: tests/leanserver.py (default) or tests/rangeserver.py (aiohttp)")
     args = parser.parse_args()
     LOADER["prefetch"] = args.prefetch
-    header(f"remote loaders: torch and JAX over an HTTP server {args.delay * 1e3:.0f} ms away, {args.clips} clips, "
+    header(f"remote loaders: torch and JAX over an HTTP server ({SERVERS[args.server]}) {args.delay * 1e3:.0f} ms away, "
+           f"{args.clips} clips, "
            f"batches of {BATCH}, {args.prefetch or 'autotuned'} read ahead")
     root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "audiodecode" / f"bench-sources-{args.clips}"
     files = make_corpus(root, args.clips)
@@ -127,7 +143,7 @@ def main() -> None:
     n_shards = -(-args.clips // PER_SHARD)
     local = tar_shards(str(root / f"shards/train-{{000000..{n_shards - 1:06d}}}.tar"), storage=Storage(),
                        index_dir=str(root / "tar-index"))
-    server = HttpServer(root)
+    server = HttpServer(root, args.server)
     rows = []
     try:
         server.command(f"delay {args.delay}")

@@ -18,9 +18,12 @@ before answering. Bytes read are what the source fetched (`Storage`
 counters), or for loose local files what the process read (`rchar`).
 
 "http" runs (`--http`, or alone with `--http-only`) read the same tar
-shards through an HTTP range server (aiohttp's `FileResponse`,
-`tests/rangeserver.py`, in a child process: one core) that waits 0, 20 and
-50 ms before answering each request, side by side: the native read engine
+shards through an HTTP range server in a child process (one core) that
+waits 0, 20 and 50 ms before answering each request: `tests/leanserver.py`
+(an asyncio protocol answering from memory, about 0.05 ms of CPU per
+request), or with `--server aiohttp` `tests/rangeserver.py` (aiohttp's
+`FileResponse`, about 0.5 ms per request: on 2 cores it answers fewer
+requests per second than the loaders ask for). Side by side: the native read engine
 (`Storage()`: the whole batch in one call to the Rust core) in the exact
 global shuffle and in the shard-streaming order (`shuffle_buffer=500`:
 whole shards in 4 MiB blocks through a shuffle buffer; the blocks the
@@ -43,6 +46,7 @@ The competitor is webdataset's pipeline as its documentation shows it:
 torch `DataLoader`; the best of `num_workers` 1 and 2 is shown.
 
     python benchmarks/sources.py [--clips 2000] [--quick] [--http | --http-only] [--repeats 3] [--prefetch N]
+                                 [--server lean|aiohttp]
 """
 
 from __future__ import annotations
@@ -83,6 +87,8 @@ CLIP_S = 1.0
 PER_SHARD = 100
 LATENCY_S = 0.02
 HTTP_DELAYS_S = (0.0, 0.02, 0.05)
+# The HTTP servers the "http" runs may read from (`--server`), in tests/.
+SERVERS = {"lean": "leanserver.py", "aiohttp": "rangeserver.py"}
 # Shard-streaming rows: records through a shuffle buffer of this many
 # (webdataset's pipeline below shuffles with the same buffer).
 BUFFER = 500
@@ -201,10 +207,10 @@ class Server(ChildServer):
 
 
 class HttpServer(ChildServer):
-    """tests/rangeserver.py serving `root` in a child process."""
+    """tests/leanserver.py (or `server`: a key of `SERVERS`) serving `root` in a child process."""
 
-    def __init__(self, root: Path) -> None:
-        self.proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "rangeserver.py"), str(root)],
+    def __init__(self, root: Path, server: str = "lean") -> None:
+        self.proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / SERVERS[server]), str(root)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.url = self.proc.stdout.readline().strip()
 
@@ -232,20 +238,22 @@ def http_ceiling(server: HttpServer, url: str, in_flight: int = 256, rounds: int
     return (int(server.command("requests")) - before) / elapsed
 
 
-def http_section(root: Path, n: int, local_records: AudioFiles, repeats: int) -> list[list[str]]:
+def http_section(
+    root: Path, n: int, local_records: AudioFiles, repeats: int, server_name: str = "lean"
+) -> list[list[str]]:
     """Tar shards (and the ArrayRecord file) through the HTTP range server
     at each delay, each reader beside the same reader on the local copies
     (medians of `repeats` alternating rounds); webdataset (best of 1 and 2
     workers) against the local native run. Rows for the table."""
     n_shards = -(-n // PER_SHARD)
-    server = HttpServer(root)
+    server = HttpServer(root, server_name)
     local_array = array_records(str(root / "clips.array_record"), storage=Storage())
     rows = []
     try:
         shards = f"{server.url}/shards/train-{{000000..{n_shards - 1:06d}}}.tar"
         ceiling = http_ceiling(server, f"{server.url}/shards/train-000000.tar")
-        print(f"# HTTP range server, no added delay, 256 ranged reads in flight: {ceiling:.0f} requests/s",
-              flush=True)
+        print(f"# HTTP range server ({SERVERS[server_name]}), no added delay, 256 ranged reads in flight: "
+              f"{ceiling:.0f} requests/s", flush=True)
         # reader -> (loader, options, local records); remote records are opened per delay.
         readers = {
             "tar, native engine": ("torch", {}, local_records),
@@ -479,6 +487,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="alternating runs per HTTP delay (medians)")
     parser.add_argument("--prefetch", type=int, default=None,
                         help="batches the loaders read ahead (default: chosen from the measured latency)")
+    parser.add_argument("--server", choices=sorted(SERVERS), default="lean",
+                        help="the HTTP server: tests/leanserver.py (default) or tests/rangeserver.py (aiohttp)")
     args = parser.parse_args()
     LOADER["prefetch"] = args.prefetch
     n = 200 if args.quick else args.clips
@@ -497,7 +507,7 @@ def main() -> None:
         local_tar = tar_shards(where["tar"], storage=local, index_dir=index_dir)
         print_shuffle_mix(local_tar)
         print_bytes_cost(local_tar)
-        print_http(http_section(root, n, local_tar, args.repeats))
+        print_http(http_section(root, n, local_tar, args.repeats, args.server))
         return
     opened = {
         "loose files": (files, None),
@@ -561,7 +571,7 @@ def main() -> None:
     tar_local = results[("tar shards", "local")][0]
     print(f"\naudiodecode over tar shards / webdataset + librosa: {tar_local / competitor:.1f}x")
     if args.http:
-        print_http(http_section(root, n, opened["tar shards"][0], args.repeats))
+        print_http(http_section(root, n, opened["tar shards"][0], args.repeats, args.server))
 
 
 def print_shuffle_mix(records: AudioFiles) -> None:
