@@ -18,9 +18,12 @@ before answering. Bytes read are what the source fetched (`Storage`
 counters), or for loose local files what the process read (`rchar`).
 
 "http" runs (`--http`, or alone with `--http-only`) read the same tar
-shards through an HTTP range server (aiohttp's `FileResponse`,
-`tests/rangeserver.py`, in a child process: one core) that waits 0, 20 and
-50 ms before answering each request, side by side: the native read engine
+shards through an HTTP range server in a child process (one core) that
+waits 0, 20 and 50 ms before answering each request: `tests/leanserver.py`
+(an asyncio protocol answering from memory, about 0.05 ms of CPU per
+request), or with `--server aiohttp` `tests/rangeserver.py` (aiohttp's
+`FileResponse`, about 0.5 ms per request: on 2 cores it answers fewer
+requests per second than the loaders ask for). Side by side: the native read engine
 (`Storage()`: the whole batch in one call to the Rust core) in the exact
 global shuffle and in the shard-streaming order (`shuffle_buffer=500`:
 whole shards in 4 MiB blocks through a shuffle buffer; the blocks the
@@ -31,7 +34,9 @@ ArrayRecord file staged over HTTP, then read; and webdataset's pipeline
 streaming the shards over HTTP. Each is divided by the same loader and
 order on the local copies, measured in the same rounds. The server's own
 ceiling (ranged requests per second it answers with no added delay, 256
-in flight from the native engine) is printed with them. The loaders'
+in flight from the native engine) is printed with them, and so are the
+CPU seconds each timed epoch cost the loader's process and the server's
+(the server shares the two cores: a store elsewhere would not). The loaders'
 read-ahead is chosen by the autotuner from the measured latency unless
 `--prefetch` fixes it.
 
@@ -41,6 +46,7 @@ The competitor is webdataset's pipeline as its documentation shows it:
 torch `DataLoader`; the best of `num_workers` 1 and 2 is shown.
 
     python benchmarks/sources.py [--clips 2000] [--quick] [--http | --http-only] [--repeats 3] [--prefetch N]
+                                 [--server lean|aiohttp]
 """
 
 from __future__ import annotations
@@ -81,6 +87,8 @@ CLIP_S = 1.0
 PER_SHARD = 100
 LATENCY_S = 0.02
 HTTP_DELAYS_S = (0.0, 0.02, 0.05)
+# The HTTP servers the "http" runs may read from (`--server`), in tests/.
+SERVERS = {"lean": "leanserver.py", "aiohttp": "rangeserver.py"}
 # Shard-streaming rows: records through a shuffle buffer of this many
 # (webdataset's pipeline below shuffles with the same buffer).
 BUFFER = 500
@@ -94,6 +102,36 @@ def rchar() -> int:
             if line.startswith("rchar:"):
                 return int(line.split()[1])
     raise RuntimeError("no rchar in /proc/self/io")
+
+
+def cpu_seconds(pid: int | None = None) -> float:
+    """User + system CPU seconds of process `pid` (None: this one), all its threads."""
+    if pid is None:
+        t = os.times()
+        return t.user + t.system
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class EpochClock:
+    """Wall time and CPU seconds of one timed epoch: this process's (the
+    loader, its threads and the engine's) and the HTTP server's, whose
+    child process shares the machine's cores with it."""
+
+    def __init__(self, server_pid: int | None = None) -> None:
+        self.server_pid = server_pid
+        self.wall = self.cpu = self.server_cpu = 0.0
+
+    def __enter__(self) -> EpochClock:
+        self._start = (time.perf_counter(), cpu_seconds(), cpu_seconds(self.server_pid) if self.server_pid else 0.0)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        wall, cpu, server = self._start
+        self.wall = time.perf_counter() - wall
+        self.cpu = cpu_seconds() - cpu
+        self.server_cpu = (cpu_seconds(self.server_pid) - server) if self.server_pid else 0.0
 
 
 def make_corpus(root: Path, n: int) -> AudioFiles:
@@ -169,10 +207,10 @@ class Server(ChildServer):
 
 
 class HttpServer(ChildServer):
-    """tests/rangeserver.py serving `root` in a child process."""
+    """tests/leanserver.py (or `server`: a key of `SERVERS`) serving `root` in a child process."""
 
-    def __init__(self, root: Path) -> None:
-        self.proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "rangeserver.py"), str(root)],
+    def __init__(self, root: Path, server: str = "lean") -> None:
+        self.proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / SERVERS[server]), str(root)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.url = self.proc.stdout.readline().strip()
 
@@ -200,20 +238,22 @@ def http_ceiling(server: HttpServer, url: str, in_flight: int = 256, rounds: int
     return (int(server.command("requests")) - before) / elapsed
 
 
-def http_section(root: Path, n: int, local_records: AudioFiles, repeats: int) -> list[list[str]]:
+def http_section(
+    root: Path, n: int, local_records: AudioFiles, repeats: int, server_name: str = "lean"
+) -> list[list[str]]:
     """Tar shards (and the ArrayRecord file) through the HTTP range server
     at each delay, each reader beside the same reader on the local copies
     (medians of `repeats` alternating rounds); webdataset (best of 1 and 2
     workers) against the local native run. Rows for the table."""
     n_shards = -(-n // PER_SHARD)
-    server = HttpServer(root)
+    server = HttpServer(root, server_name)
     local_array = array_records(str(root / "clips.array_record"), storage=Storage())
     rows = []
     try:
         shards = f"{server.url}/shards/train-{{000000..{n_shards - 1:06d}}}.tar"
         ceiling = http_ceiling(server, f"{server.url}/shards/train-000000.tar")
-        print(f"# HTTP range server, no added delay, 256 ranged reads in flight: {ceiling:.0f} requests/s",
-              flush=True)
+        print(f"# HTTP range server ({SERVERS[server_name]}), no added delay, 256 ranged reads in flight: "
+              f"{ceiling:.0f} requests/s", flush=True)
         # reader -> (loader, options, local records); remote records are opened per delay.
         readers = {
             "tar, native engine": ("torch", {}, local_records),
@@ -253,12 +293,19 @@ def http_section(root: Path, n: int, local_records: AudioFiles, repeats: int) ->
             latency: dict[str, list[float]] = {name: [] for name in readers}
             requests: dict[str, int] = {}
             ahead: dict[str, int] = {}
+            # CPU seconds of the timed epochs: (loader, server) remote, loader local.
+            cpu: dict[str, list[tuple[float, float]]] = {name: [] for name in readers}
+            local_cpu: dict[str, list[float]] = {name: [] for name in readers}
             for _ in range(repeats):
                 for name, (which, options, local) in readers.items():
-                    local_rates.setdefault(name, []).append(run_epoch(which, local, None, **options)[0])
+                    clock = EpochClock()
+                    local_rates.setdefault(name, []).append(run_epoch(which, local, None, clock, **options)[0])
+                    local_cpu[name].append(clock.cpu)
                     storage = storages[name]
                     storage.reset_stats()
-                    rate, _, prefetch = run_epoch(which, opened[name], storage, **options)
+                    clock = EpochClock(server.proc.pid)
+                    rate, _, prefetch = run_epoch(which, opened[name], storage, clock, **options)
+                    cpu[name].append((clock.cpu, clock.server_cpu))
                     rates.setdefault(name, []).append(rate)
                     stats = storage.stats()
                     requests[name] = int(stats["requests"])
@@ -268,17 +315,19 @@ def http_section(root: Path, n: int, local_records: AudioFiles, repeats: int) ->
             for name in readers:
                 rate, local = float(np.median(rates[name])), float(np.median(local_rates[name]))
                 where = label + (f" (staged in {staged_s:.1f} s)" if name.startswith("ArrayRecord") else "")
+                loader_cpu, server_cpu = np.median(cpu[name], axis=0)
                 rows.append([name, where, f"{ahead[name]}", f"{rate:.0f}", f"{local:.0f}", f"{rate / local:.2f}",
-                             f"{requests[name]}", f"{np.median(latency[name]) * 1e3:.0f}"])
+                             f"{requests[name]}", f"{np.median(latency[name]) * 1e3:.0f}",
+                             f"{loader_cpu:.2f} ({np.median(local_cpu[name]):.2f})", f"{server_cpu:.2f}"])
                 print(f"# {name}, {label}: {rate:.0f} clips/s, {ahead[name]} ahead (local {local:.0f}; runs "
                       f"{', '.join(f'{r:.0f}' for r in rates[name])})", flush=True)
             local = float(np.median(local_rates["tar, native engine"]))
             competitor = competitors[delay]
             rows.append(["webdataset + librosa", label, "", f"{competitor:.0f}", f"{local:.0f}",
-                         f"{competitor / local:.2f}", "", ""])
+                         f"{competitor / local:.2f}", "", "", "", ""])
     finally:
         server.close()
-    rows.append(["(server ceiling, one core)", "HTTP, 0 ms", "", f"{ceiling:.0f} requests/s", "", "", "", ""])
+    rows.append(["(server ceiling, one core)", "HTTP, 0 ms", "", f"{ceiling:.0f} requests/s", "", "", "", "", "", ""])
     return rows
 
 
@@ -343,11 +392,15 @@ def server_ceiling(server: Server, latency_s: float, url: str, in_flight: int = 
     return 3 * in_flight / (time.perf_counter() - t0)
 
 
-def run_epoch(which: str, files: AudioFiles, storage: Storage | None, **options: object) -> tuple[float, int, int]:
+def run_epoch(
+    which: str, files: AudioFiles, storage: Storage | None, clock: EpochClock | None = None, **options: object
+) -> tuple[float, int, int]:
     """Clips per second, bytes read and the read-ahead of one epoch of the
-    torch loader ("torch", `epoch`) or the JAX loader ("jax")."""
+    torch loader ("torch", `epoch`) or the JAX loader ("jax"); `clock`
+    times the epoch (not the loader's start-up)."""
+    clock = clock or EpochClock()
     if which == "torch":
-        return epoch(files, storage, **options)
+        return epoch(files, storage, clock, **options)
     from audiodecode.jax import loader
 
     settings = {k: v for k, v in LOADER.items() if k not in ("target_sr", "device", "drop_last")}
@@ -356,10 +409,9 @@ def run_epoch(which: str, files: AudioFiles, storage: Storage | None, **options:
         forget_tuning_blocks(it.plan.files)
         if storage is not None:
             storage.reset_stats()
-        t0 = time.perf_counter()
-        n = sum(int(b["label"].shape[0]) for b in it)
-        elapsed = time.perf_counter() - t0
-        return n / elapsed, 0, it.tuning.choice.prefetch
+        with clock:
+            n = sum(int(b["label"].shape[0]) for b in it)
+        return n / clock.wall, 0, it.tuning.choice.prefetch
     finally:
         it.close()
 
@@ -373,9 +425,12 @@ def forget_tuning_blocks(files: AudioFiles) -> None:
         blocks.clear()
 
 
-def epoch(files: AudioFiles, storage: Storage | None, **options: object) -> tuple[float, int, int]:
+def epoch(
+    files: AudioFiles, storage: Storage | None, clock: EpochClock | None = None, **options: object
+) -> tuple[float, int, int]:
     """Clips per second, bytes read and the read-ahead for one epoch of the
     torch loader."""
+    clock = clock or EpochClock()
 
     loader = AudioDataLoader(files, **LOADER, **options)
     try:
@@ -383,9 +438,8 @@ def epoch(files: AudioFiles, storage: Storage | None, **options: object) -> tupl
         if storage is not None:
             storage.reset_stats()
         before = rchar()
-        t0 = time.perf_counter()
-        n = sum(len(labels) for _, labels in loader)
-        elapsed = time.perf_counter() - t0
+        with clock:
+            n = sum(len(labels) for _, labels in loader)
         # rchar counts every read() and pread() of the process (local files,
         # the Rust decoder's and array-record's reads, a staged copy), not
         # network receives: remote bytes come from the Storage counters.
@@ -395,7 +449,7 @@ def epoch(files: AudioFiles, storage: Storage | None, **options: object) -> tupl
         prefetch = loader.tuning.choice.prefetch
     finally:
         loader.close()
-    return n / elapsed, read, prefetch
+    return n / clock.wall, read, prefetch
 
 
 def webdataset_epoch(urls: str, workers: int) -> float:
@@ -433,6 +487,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="alternating runs per HTTP delay (medians)")
     parser.add_argument("--prefetch", type=int, default=None,
                         help="batches the loaders read ahead (default: chosen from the measured latency)")
+    parser.add_argument("--server", choices=sorted(SERVERS), default="lean",
+                        help="the HTTP server: tests/leanserver.py (default) or tests/rangeserver.py (aiohttp)")
     args = parser.parse_args()
     LOADER["prefetch"] = args.prefetch
     n = 200 if args.quick else args.clips
@@ -451,7 +507,7 @@ def main() -> None:
         local_tar = tar_shards(where["tar"], storage=local, index_dir=index_dir)
         print_shuffle_mix(local_tar)
         print_bytes_cost(local_tar)
-        print_http(http_section(root, n, local_tar, args.repeats))
+        print_http(http_section(root, n, local_tar, args.repeats, args.server))
         return
     opened = {
         "loose files": (files, None),
@@ -515,7 +571,7 @@ def main() -> None:
     tar_local = results[("tar shards", "local")][0]
     print(f"\naudiodecode over tar shards / webdataset + librosa: {tar_local / competitor:.1f}x")
     if args.http:
-        print_http(http_section(root, n, opened["tar shards"][0], args.repeats))
+        print_http(http_section(root, n, opened["tar shards"][0], args.repeats, args.server))
 
 
 def print_shuffle_mix(records: AudioFiles) -> None:
@@ -543,7 +599,9 @@ def print_bytes_cost(records: AudioFiles) -> None:
 def print_http(rows: list[list[str]]) -> None:
     print("\nTar shards through the HTTP range server:")
     print(table(rows, ["reader", "where", "read ahead", "clips/s", "local clips/s", "vs local", "requests",
-                       "p50 latency ms"]))
+                       "p50 latency ms", "loader CPU s (local)", "server CPU s"]))
+    print("CPU s: CPU seconds of the timed epoch (medians), the loader's process (all its threads) and the HTTP "
+          "server's; in brackets the same loader on the local copies.")
 
 
 if __name__ == "__main__":

@@ -5,14 +5,21 @@ reports about it, against a delayed range server on 127.0.0.1."""
 
 from __future__ import annotations
 
+import threading
+import time
+from contextlib import ExitStack
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 import audiodecode as ad
 from audiodecode.data.records import AudioFiles, audio_files
+from audiodecode.data.setup import measure_read_ahead
 from audiodecode.data.sources import RetryPolicy, Storage, tar_shards, write_tar_shards
-from audiodecode.data.tuning import MAX_READ_AHEAD, read_ahead_depth
+from audiodecode.data.stats import PipelineStats
+from audiodecode.data.tuning import MAX_READ_AHEAD, READ_AHEAD_HEADROOM, read_ahead_depth
 from synth import make, speech_like
 
 SR = 16000
@@ -36,6 +43,42 @@ def test_littles_law_depth() -> None:
         read_ahead_depth(-1.0, 0.1)
     with pytest.raises(ValueError, match="headroom"):
         read_ahead_depth(0.1, 0.1, headroom=0.5)
+
+
+class _QueuedStore:
+    """A reader whose fetches wait in one queue, as a store answering one
+    request at a time does: each fetch holds the queue `fetch_s`, so
+    batches fetched together wait for each other. Then `work_s` of work."""
+
+    def __init__(self, fetch_s: float, work_s: float) -> None:
+        self.fetch_s, self.work_s = fetch_s, work_s
+        self.stats = PipelineStats()
+        self.queue = threading.Lock()
+        storage = SimpleNamespace(stats=lambda: {"p50_latency_s": fetch_s})
+        self.files = SimpleNamespace(source=SimpleNamespace(storage=storage))
+
+    def read(self, epochs: np.ndarray, indices: np.ndarray, num_threads: int | None = None) -> None:
+        with self.stats.stage("fetch"), self.queue:
+            time.sleep(self.fetch_s)
+        time.sleep(self.work_s)
+
+
+def test_the_latency_is_measured_with_the_batches_in_flight() -> None:
+    # A loader keeps several batches in flight, and their requests queue at
+    # the store together: one at a time, a batch waits 30 ms; four at
+    # once, 30, 60, 90 and 120 ms (75 ms on average). The depth must come
+    # from the second, which one batch at a time never sees.
+    store = _QueuedStore(fetch_s=0.03, work_s=0.01)
+    samples = [(np.zeros(2, np.int64), np.arange(2 * b, 2 * b + 2)) for b in range(4)]
+    ahead = measure_read_ahead(store, samples, num_threads=1)  # type: ignore[arg-type]
+    assert ahead is not None
+    assert 0.03 <= ahead.fetch_alone_s < ahead.fetch_s
+    assert ahead.fetch_s >= 1.5 * ahead.fetch_alone_s, ahead
+    assert ahead.depth == read_ahead_depth(ahead.fetch_s, ahead.work_s, ahead.lanes, headroom=READ_AHEAD_HEADROOM)
+    assert ahead.depth > read_ahead_depth(ahead.fetch_alone_s, ahead.work_s, ahead.lanes,
+                                          headroom=READ_AHEAD_HEADROOM)
+    # No sample batch (an empty shard): nothing to measure, nothing read.
+    assert measure_read_ahead(store, [], num_threads=1) is None  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
@@ -97,3 +140,44 @@ def test_local_records_keep_the_measured_prefetch(clips: AudioFiles, tmp_path: P
     assert stats["parallelism"]["read_ahead"] is None
     assert stats["parallelism"]["prefetch"] == stats["storage"]["read_ahead"] == 3
     assert stats["storage"]["p50_latency_s"] is None
+
+
+def test_the_jax_loader_keeps_as_many_batches_in_flight_as_the_torch_loader(
+    clips: AudioFiles, tmp_path: Path
+) -> None:
+    # The same read-ahead in both pipelines (Grain's prefetch threads and
+    # buffer in the JAX loader, the Prefetcher in the torch loader): with a
+    # quarter second per request, every batch of the depth is being fetched
+    # at once in both, and both choose the depth the same way.
+    torch_loader = pytest.importorskip("audiodecode.torch")
+    jax_loader = pytest.importorskip("audiodecode.jax")
+    pytest.importorskip("aiohttp")
+    from rangeserver import RangeServer
+
+    root = tmp_path / "www"
+    write_tar_shards([(p, int(label)) for p, label in zip(clips.paths, clips.labels)], str(root / "s-{:02d}.tar"),
+                     per_shard=8)
+    settings = dict(batch_size=2, clip_seconds=0.2, cache=None, num_threads=1, prefetch=4)
+    stats = {}
+    with RangeServer(root, delay_s=0.25) as server, ExitStack() as stack:
+        for which in ("torch", "jax"):
+            storage = Storage(retry=RetryPolicy(attempts=2, timeout_s=10))
+            records = tar_shards(f"{server.url}/s-{{00..01}}.tar", storage=storage, index_dir=str(tmp_path / "idx"))
+            if which == "torch":
+                loader = torch_loader.AudioDataLoader(records, target_sr=SR, device="cpu", **settings)
+                stack.callback(loader.close)
+                storage.reset_stats()  # the tuning's reads are not the loader's
+                rows = sum(len(labels) for _, labels in loader)
+            else:
+                loader = jax_loader.loader(records, sr=SR, num_epochs=1, **settings)
+                stack.callback(loader.close)
+                storage.reset_stats()
+                rows = sum(int(batch["label"].shape[0]) for batch in loader)
+            assert rows == len(clips)
+            stats[which] = loader.stats()
+    for which, s in stats.items():
+        ahead = s["parallelism"]["read_ahead"]
+        assert ahead is not None and ahead["fetch_s"] >= ahead["fetch_alone_s"] >= 0.25, (which, ahead)
+        assert s["storage"]["read_ahead"] == s["parallelism"]["prefetch"] == 4
+        # Every batch of the depth waits for its bytes at the same time.
+        assert s["storage"]["peak_in_flight"] == 4, (which, s["storage"])

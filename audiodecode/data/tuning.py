@@ -16,8 +16,10 @@ batch spends a latency L fetching its bytes, then W seconds of host work
 (decode, crop, augment, collate). To keep the cores as busy as local files
 do, more batches must be in flight than the CPU alone needs: by Little's
 law, `lanes * (L + W) / W` (`read_ahead_depth`), where `lanes` is the
-number of batches the cores work on at once. The loaders measure L and W
-on a few batches and read at least twice that many ahead (`ReadAhead`).
+number of batches the cores work on at once. The loaders measure W on a
+few batches read one at a time and L on the same batches fetched at once
+(the store queues a loader's requests: L under that load is what the
+loader sees), and read at least twice that many ahead (`ReadAhead`).
 """
 
 from __future__ import annotations
@@ -81,9 +83,13 @@ class ReadAhead:
     Attributes
     ----------
     fetch_s : float
-        Wall time one batch waited for its bytes (mean of the batches
-        measured; every request of a batch goes out at once, so this is
-        about the slowest request's latency).
+        Wall time one batch waited for its bytes with the sample batches
+        fetched at once (mean; every request of a batch goes out at once,
+        so this is about the slowest request's latency). A loader keeps
+        several batches in flight, whose requests queue at the store
+        together; this is the latency they see, not `fetch_alone_s`.
+    fetch_alone_s : float
+        The same with one batch in flight at a time (no queue).
     work_s : float
         Host time one batch took apart from the fetch (decode, crop,
         augmentation, collation), with the chosen Rust threads.
@@ -94,6 +100,7 @@ class ReadAhead:
     """
 
     fetch_s: float
+    fetch_alone_s: float
     work_s: float
     lanes: int
     depth: int
