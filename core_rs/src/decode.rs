@@ -120,7 +120,7 @@ pub(crate) fn open(source: &AudioSource) -> Result<OpenedTrack> {
         return Err(Error::decode(&name, "empty file (0 bytes)"));
     }
     let sniffed = sniff(&mut *media, byte_len, &name)?;
-    let window = Window::new(media, sniffed.start, byte_len, sniffed.patch)
+    let window = Window::new(media, sniffed.start, byte_len, sniffed.patches)
         .map_err(|err| Error::Io { path: name.clone(), message: err.to_string() })?;
     let mss = MediaSourceStream::new(Box::new(window), MediaSourceStreamOptions::default());
     // No extension hint: the container is found from the content alone.
@@ -157,7 +157,12 @@ pub(crate) fn open(source: &AudioSource) -> Result<OpenedTrack> {
     // A length the bytes cannot hold (twice over: a file cut in half still
     // says how long it was) is damage, not a fact to report or plan by.
     let holds = frames_the_bytes_hold(&codec, params, channel_count, byte_len - sniffed.start);
-    let declared_frames = track.num_frames.map(|n| n.saturating_sub(priming)).filter(|&n| n <= holds.saturating_mul(2));
+    // An RF64 data chunk of 4 GiB or more is unbounded to symphonia: its
+    // frames are counted from the ds64 chunk's size.
+    let num_frames = track
+        .num_frames
+        .or_else(|| sniffed.rf64_data_len.and_then(|len| crate::wav::frames_in(params, channel_count, len)));
+    let declared_frames = num_frames.map(|n| n.saturating_sub(priming)).filter(|&n| n <= holds.saturating_mul(2));
     Ok(OpenedTrack {
         track_id: track.id,
         sample_rate,

@@ -373,7 +373,7 @@ fn open_forward(reader: ForwardRead, name: &str) -> Result<OpenedTrack> {
              of the file; pass a path or the bytes",
         ));
     }
-    forward.begin_at(sniffed.start, sniffed.patch).map_err(io)?;
+    forward.begin_at(sniffed.start, sniffed.patches).map_err(io)?;
     let mss = MediaSourceStream::new(Box::new(forward), MediaSourceStreamOptions::default());
     let format = probe().probe(&Hint::new(), mss, FormatOptions::default(), MetadataOptions::default()).map_err(
         |err| match err {
