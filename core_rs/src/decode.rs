@@ -49,6 +49,10 @@ const MAX_PACKET_SAMPLES: u64 = 65_536 * 8;
 /// frame headers in bytes that are not audio.
 const HANDFUL_OF_FRAMES: u64 = 32;
 
+/// Why a chained Ogg file is refused (by the stream decoder: where it ends).
+pub(crate) const CHAINED_OGG: &str =
+    "chained Ogg streams (another stream follows the first): the core decodes only the first";
+
 /// Which part of the file to decode, and how to treat damage.
 #[derive(Clone, Debug, Default)]
 pub struct DecodeOptions {
@@ -380,7 +384,13 @@ pub(crate) fn decode_track(
                 ended = true;
                 break;
             }
-            Err(SymphoniaError::ResetRequired) => break,
+            // Only symphonia's Ogg reader asks for a reset: at the first page
+            // of another physical stream, a chained file (links one after
+            // the other, as Icecast writes them). It reads each link as a
+            // new track and this path decodes one: refused, where stopping
+            // here returned part of the file without a word (the fallback,
+            // FFmpeg, decodes every link).
+            Err(SymphoniaError::ResetRequired) => return Err(Error::decode(&name, CHAINED_OGG)),
             Err(SymphoniaError::IoError(err)) if err.kind() == std::io::ErrorKind::UnexpectedEof => {
                 if options.strict {
                     return Err(Error::decode(&name, "file is truncated"));
