@@ -11,6 +11,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -281,3 +282,31 @@ def test_w64_stays_with_the_fallback(tmp_path: Path) -> None:
         ad.load(path, backend="rust")
     y, _ = ad.load(path, sr=None, mono=False)
     np.testing.assert_array_equal(y, oracle(wav))
+
+
+def test_rf64_written_to_a_pipe_reads_as_a_piped_wav(tmp_path: Path) -> None:
+    # FFmpeg writing RF64 to a pipe cannot go back: ds64's sizes stay 0 and
+    # the 32-bit ones 0xFFFFFFFF. Read as its piped WAV (sizes 0xFFFFFFFF) is:
+    # to the end, with the same warnings.
+    wav = write(tmp_path / "clip.wav", "PCM_24", 2)
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("Debian's ffmpeg writes the RF64 files here (`make env` installs it)")
+    command = ["ffmpeg", "-v", "error", "-i", str(wav), "-c:a", "pcm_s24le", "-f", "wav", "-"]
+    piped = {}
+    for name, options in [("piped_wav.wav", []), ("piped_rf64.wav", ["-rf64", "always"])]:
+        piped[name] = tmp_path / name
+        piped[name].write_bytes(subprocess.run(command[:-1] + options + ["-"], check=True, capture_output=True).stdout)
+    assert piped["piped_rf64.wav"].read_bytes()[20:36] == bytes(16)
+    said = {}
+    for name, path in piped.items():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            y, _ = ad.load(path, sr=None, mono=False, backend="rust")
+        np.testing.assert_array_equal(y, oracle(wav))
+        said[name] = [str(w.message).replace(name, "") for w in caught]
+        assert ad.info(path, backend="rust").frames is None
+    assert said["piped_rf64.wav"] == said["piped_wav.wav"]
+    # And from the pipe itself, forward only.
+    with subprocess.Popen(command[:-1] + ["-rf64", "always", "-"], stdout=subprocess.PIPE) as ffmpeg:
+        chunks = [chunk for chunk, _ in ad.stream(ffmpeg.stdout, sr=None, mono=False, chunk_seconds=0.1)]
+    np.testing.assert_array_equal(np.concatenate(chunks, axis=1), oracle(wav))

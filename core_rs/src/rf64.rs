@@ -56,10 +56,11 @@ pub(crate) struct Rf64 {
     riff_field: u32,
     riff_len: u64,
     /// Where the data chunk's header is, its 32-bit size field, and the
-    /// size in effect.
+    /// size in effect: `None` where both say "unknown" (`0xFFFFFFFF`, and 0
+    /// in ds64: FFmpeg writing to a pipe cannot go back to fill them in).
     data_header: u64,
     data_field: u32,
-    pub data_len: u64,
+    pub data_len: Option<u64>,
 }
 
 /// The RF64 form at `start`, walked chunk by chunk (each padded to an even
@@ -76,7 +77,10 @@ pub(crate) fn read(reader: &mut (impl Read + Seek + ?Sized), start: u64) -> std:
         let Some(header) = read_at(reader, at, 8)? else { return Ok(None) };
         let field = le32(&header[4..8]);
         if &header[..4] == b"data" {
-            let data_len = if field == SEE_DS64 { ds64.data_len } else { u64::from(field) };
+            let data_len = match field {
+                SEE_DS64 => Some(ds64.data_len).filter(|&len| len > 0),
+                _ => Some(u64::from(field)),
+            };
             return Ok(Some(Rf64 { riff_field, riff_len, data_header: at, data_field: field, data_len }));
         }
         if field == SEE_DS64 {
@@ -93,18 +97,25 @@ impl Rf64 {
     /// the data chunk's size where it is "see ds64".
     pub(crate) fn patches(&self, start: u64, input_len: u64) -> Vec<(u64, Vec<u8>)> {
         let fit = |len: u64| u32::try_from(len).ok().filter(|&len| len != u32::MAX);
-        // A form of 4 GiB or more is unbounded to symphonia (no parent
-        // length to check its chunks against), as FFmpeg's piped WAV is.
-        let riff = if self.riff_field == SEE_DS64 { fit(self.riff_len).unwrap_or(u32::MAX) } else { self.riff_field };
+        // A form of 4 GiB or more, or of unknown size (0), is unbounded to
+        // symphonia (no parent length to check its chunks against), as
+        // FFmpeg's piped WAV is.
+        let riff = match self.riff_field {
+            SEE_DS64 => fit(self.riff_len).filter(|&len| len > 0).unwrap_or(u32::MAX),
+            field => field,
+        };
         let mut form = b"RIFF".to_vec();
         form.extend_from_slice(&riff.to_le_bytes());
         let mut patches = vec![(start, form)];
         if self.data_field == SEE_DS64 {
-            let in_input = (self.data_header + 8).checked_add(self.data_len).is_some_and(|end| end <= input_len);
-            let data = match fit(self.data_len) {
-                Some(len) => len,
-                None if in_input => u32::MAX,
-                None => BEYOND_THE_INPUT,
+            let data = match self.data_len {
+                // Unknown: read to the end of the input.
+                None => u32::MAX,
+                Some(len) => match fit(len) {
+                    Some(len) => len,
+                    None if (self.data_header + 8).checked_add(len).is_some_and(|end| end <= input_len) => u32::MAX,
+                    None => BEYOND_THE_INPUT,
+                },
             };
             patches.push((self.data_header + 4, data.to_le_bytes().to_vec()));
         }
@@ -158,7 +169,7 @@ mod tests {
     fn sizes_that_fit_in_32_bits_are_written_into_the_riff_header() {
         let bytes = rf64(1000 + 72, 1000, 1000);
         let found = read_bytes(&bytes).unwrap();
-        assert_eq!((found.data_header, found.data_len), (72, 1000));
+        assert_eq!((found.data_header, found.data_len), (72, Some(1000)));
         let patches = found.patches(0, bytes.len() as u64);
         assert_eq!(patches, vec![(0, b"RIFF\x30\x04\0\0".to_vec()), (76, 1000u32.to_le_bytes().to_vec())]);
     }
@@ -167,7 +178,7 @@ mod tests {
     fn sizes_of_4_gib_or_more_are_unbounded_where_the_input_holds_them() {
         let big = 5u64 << 30;
         let found = read_bytes(&rf64(big + 72, big, 10)).unwrap();
-        assert_eq!(found.data_len, big);
+        assert_eq!(found.data_len, Some(big));
         // An input that holds them (a file of 5 GiB) ...
         let unbounded = found.patches(0, big + 80);
         assert_eq!(unbounded[0].1, b"RIFF\xff\xff\xff\xff".to_vec());
@@ -180,6 +191,15 @@ mod tests {
             let found = read_bytes(&rf64(hostile, hostile, 10)).unwrap();
             assert_eq!(found.patches(0, 1000)[1].1, (u32::MAX - 1).to_le_bytes().to_vec());
         }
+    }
+
+    #[test]
+    fn sizes_left_unknown_by_a_writer_to_a_pipe_are_unbounded() {
+        // FFmpeg writing RF64 to a pipe leaves ds64's sizes 0.
+        let found = read_bytes(&rf64(0, 0, 1000)).unwrap();
+        assert_eq!(found.data_len, None);
+        let patches = found.patches(0, u64::MAX);
+        assert_eq!(patches, vec![(0, b"RIFF\xff\xff\xff\xff".to_vec()), (76, vec![0xff; 4])]);
     }
 
     #[test]
@@ -203,6 +223,6 @@ mod tests {
         // BW64 is the same form.
         let mut bw64 = bytes;
         bw64[..4].copy_from_slice(b"BW64");
-        assert_eq!(read_bytes(&bw64).unwrap().data_len, 1000);
+        assert_eq!(read_bytes(&bw64).unwrap().data_len, Some(1000));
     }
 }

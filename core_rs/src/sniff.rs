@@ -143,7 +143,7 @@ pub(crate) fn sniff(input: &mut (impl Read + Seek + ?Sized), len: u64, name: &st
     if rf64::is_rf64(&head) {
         if let Some(rf64) = rf64::read(input, start).map_err(io)? {
             let patches = rf64.patches(start, len);
-            return Ok(Sniffed { patches, rf64_data_len: Some(rf64.data_len), ..sniffed(Kind::Wave) });
+            return Ok(Sniffed { patches, rf64_data_len: rf64.data_len, ..sniffed(Kind::Wave) });
         }
     }
     if let Some((_, format)) = FOREIGN.iter().find(|(magic, _)| at(0, magic)) {
