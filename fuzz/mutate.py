@@ -1,7 +1,8 @@
 """Mutation fuzzing of the decode contract: `make fuzz` (or `python -m fuzz.mutate`).
 
 Seed files of every format we read (or, with `--seeds mp3`, MP3s of every
-MPEG version and channel mode) are generated once (PyAV), then each
+MPEG version and channel mode; `--seeds rf64`, RF64 WAVs) are generated
+once (PyAV), then each
 input is a seeded mutation of one of them: bit flips, random byte runs,
 4-byte size fields overwritten, ranges deleted or duplicated, a truncation,
 or plain random bytes. Input `i` of a run is a pure function of (seed, i),
@@ -75,7 +76,19 @@ MP3_SEEDS = [
     ("mp3_v25_11k", "mp3", "libmp3lame", "fltp", 2, "mp3", 11025),
     ("mp2", "mp2", "mp2", "s16", 2, "mp2", 44100),
 ]
-SEED_SETS = {"all": SEEDS, "mp3": MP3_SEEDS}
+# `--seeds rf64`: WAV with 64-bit sizes (FFmpeg's `-rf64 always`: the sizes
+# in a ds64 chunk), in the encodings of the direct PCM path and one it
+# leaves to symphonia.
+RF64_SEEDS = [
+    ("rf64_s16", "rf64", "pcm_s16le", "s16", 1, "wav"),
+    ("rf64_s24_st", "rf64", "pcm_s24le", "s32", 2, "wav"),
+    ("rf64_f32", "rf64", "pcm_f32le", "flt", 1, "wav"),
+    ("rf64_f64", "rf64", "pcm_f64le", "dbl", 1, "wav"),
+    ("rf64_u8", "rf64", "pcm_u8", "u8", 1, "wav"),
+    ("rf64_mulaw", "rf64", "pcm_mulaw", "s16", 1, "wav"),
+    ("rf64_ext_51", "rf64", "pcm_s16le", "s16", 6, "wav"),
+]
+SEED_SETS = {"all": SEEDS, "mp3": MP3_SEEDS, "rf64": RF64_SEEDS}
 ALLOWED = ("DecodeError", "UnsupportedFormatError", "ValueError")
 MEMORY_GB = 4.0
 
@@ -96,7 +109,9 @@ def make_seeds(folder: Path, seed_set: str = "all") -> list[Path]:
         y = np.stack([0.4 * np.sin(2 * np.pi * (220 + 110 * c) * t) for c in range(channels)])
         y = (y + 0.01 * np.random.default_rng(0).standard_normal(y.shape)).astype(np.float32)
         layout = {1: "mono", 2: "stereo", 6: "5.1"}[channels]
-        with av.open(str(path), "w", format=container) as out:
+        # "rf64": FFmpeg's WAV muxer, told to write RF64.
+        muxer, muxer_options = ("wav", {"rf64": "always"}) if container == "rf64" else (container, {})
+        with av.open(str(path), "w", format=muxer, options=muxer_options) as out:
             # FFmpeg's native Vorbis encoder is marked experimental.
             stream = out.add_stream(codec, rate=sr, layout=layout, options={"strict": "-2"} if codec == "vorbis" else {})
             stream.time_base = Fraction(1, sr)
@@ -317,7 +332,8 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds without progress = a hang")
     parser.add_argument("--memory-gb", type=float, default=MEMORY_GB, help="each worker's address-space limit")
     parser.add_argument("--seeds", choices=sorted(SEED_SETS), default=os.environ.get("FUZZ_SEEDS", "all"),
-                        help="the seed files mutated: every format, or MP3 (layer III of every MPEG version, and II)")
+                        help="the seed files mutated: every format, MP3 (layer III of every MPEG version, and II), "
+                        "or RF64")
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "audiodecode-fuzz-out")
     args = parser.parse_args()
     summary = run(args.inputs, args.seed, args.workers, args.timeout, args.out, memory_gb=args.memory_gb,
