@@ -371,6 +371,12 @@ pub(crate) fn decode_track(
     // The channel count of the first packet that decoded to frames.
     let mut in_channels: Option<usize> = None;
     let mut ended = false;
+    // A WAV whose data chunk's size is the placeholder of a writer that
+    // could not go back (FFmpeg to a pipe: 0xFFFFFFFF) is read to the end
+    // of the input, where its last packet is cut short: the end, not damage
+    // (as the stream decoder takes it).
+    let placeholder_length = track.kind == Kind::Wave
+        && track.format.tracks().iter().any(|t| t.id == track.track_id && t.num_frames.is_none());
 
     loop {
         if let Some(end) = end {
@@ -392,6 +398,10 @@ pub(crate) fn decode_track(
             // FFmpeg, decodes every link).
             Err(SymphoniaError::ResetRequired) => return Err(Error::decode(&name, CHAINED_OGG)),
             Err(SymphoniaError::IoError(err)) if err.kind() == std::io::ErrorKind::UnexpectedEof => {
+                if placeholder_length {
+                    ended = true;
+                    break;
+                }
                 if options.strict {
                     return Err(Error::decode(&name, "file is truncated"));
                 }
