@@ -23,6 +23,11 @@ const BEYOND_THE_INPUT: u32 = u32::MAX - 1;
 
 /// Chunks walked before the data chunk (a file has a few).
 const MAX_CHUNKS: usize = 1024;
+/// How far into the form the data chunk may start. The walk seeks over the
+/// chunks before it, and on a forward-only stream (a pipe) a seek while
+/// sniffing reads and keeps the bytes: a chunk size claiming gigabytes must
+/// not make it read them.
+const MAX_HEADER_BYTES: u64 = 16 << 20;
 
 /// Whether `head`, the first 12 bytes of a form, start an RF64 or BW64 WAVE.
 pub(crate) fn is_rf64(head: &[u8]) -> bool {
@@ -74,6 +79,9 @@ pub(crate) fn read(reader: &mut (impl Read + Seek + ?Sized), start: u64) -> std:
     let riff_len = if riff_field == SEE_DS64 { ds64.riff_len } else { u64::from(riff_field) };
     let mut at = start + 12;
     for _ in 0..MAX_CHUNKS {
+        if at - start > MAX_HEADER_BYTES {
+            return Ok(None);
+        }
         let Some(header) = read_at(reader, at, 8)? else { return Ok(None) };
         let field = le32(&header[4..8]);
         if &header[..4] == b"data" {
@@ -161,6 +169,26 @@ mod tests {
         out
     }
 
+    /// A reader that records the furthest position sought to.
+    struct CountingReader<R> {
+        inner: R,
+        furthest: u64,
+    }
+
+    impl<R: Read> Read for CountingReader<R> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.inner.read(buf)
+        }
+    }
+
+    impl<R: Seek> Seek for CountingReader<R> {
+        fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+            let at = self.inner.seek(to)?;
+            self.furthest = self.furthest.max(at);
+            Ok(at)
+        }
+    }
+
     fn read_bytes(bytes: &[u8]) -> Option<Rf64> {
         read(&mut Cursor::new(bytes), 0).unwrap()
     }
@@ -220,6 +248,12 @@ mod tests {
         let mut table = bytes.clone();
         table[52..56].copy_from_slice(&[0xff; 4]);
         assert_eq!(read_bytes(&table), None);
+        // A chunk before the data claiming 4 GiB: not sought over.
+        let mut huge = bytes.clone();
+        huge[52..56].copy_from_slice(&0xffff_fff0u32.to_le_bytes());
+        let mut reader = CountingReader { inner: Cursor::new(&huge), furthest: 0 };
+        assert_eq!(read(&mut reader, 0).unwrap(), None);
+        assert!(reader.furthest < 100, "{}", reader.furthest);
         // BW64 is the same form.
         let mut bw64 = bytes;
         bw64[..4].copy_from_slice(b"BW64");
