@@ -174,6 +174,18 @@ def test_rf64_from_ffmpeg_is_exact(tmp_path: Path, subtype: str, channels: int) 
     assert (info.frames, info.channels, info.sample_rate) == (4000, channels, 16000)
 
 
+class ForwardOnly:
+    """A binary stream with `read` alone, as a pipe or a socket gives."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data, self._at = data, 0
+
+    def read(self, n: int = -1) -> bytes:
+        end = len(self._data) if n < 0 else self._at + n
+        out, self._at = self._data[self._at : end], min(end, len(self._data))
+        return out
+
+
 def test_rf64_windows_and_a_chunk_after_the_data(tmp_path: Path) -> None:
     # A chunk after the data: the data chunk ends where ds64 says, not at
     # the end of the file. (FFmpeg's own `-write_peak on` counts its levl
@@ -192,6 +204,10 @@ def test_rf64_windows_and_a_chunk_after_the_data(tmp_path: Path) -> None:
             np.testing.assert_array_equal(y, oracle(wav, mono, start, stop), err_msg=f"{offset} {duration} {mono}")
     with pytest.raises(ValueError, match="past the end"):
         ad.load(path, offset=1.0, backend="rust")
+    # The stream decoder, from the path and from a forward-only reader.
+    for source in (path, ForwardOnly(path.read_bytes())):
+        chunks = [chunk for chunk, _ in ad.stream(source, sr=None, mono=False, chunk_seconds=0.05)]
+        np.testing.assert_array_equal(np.concatenate(chunks, axis=1), oracle(wav))
     # BW64 (ITU-R BS.2088) is the same form under another name.
     bw64 = tmp_path / "clip.bw64.wav"
     bw64.write_bytes(b"BW64" + path.read_bytes()[4:])
