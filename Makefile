@@ -114,8 +114,10 @@ demo: build-release
 # far beyond what an input holds shows up as a crash.
 FUZZ_INPUTS ?= 20000
 FUZZ_MEMORY_GB ?= 4
+# all: seeds of every format; mp3: MP3s of every MPEG version and channel mode; rf64: RF64 WAVs.
+FUZZ_SEEDS ?= all
 fuzz: build-release
-	nice -n 10 $(PY) -m fuzz.mutate --inputs $(FUZZ_INPUTS) --memory-gb $(FUZZ_MEMORY_GB)
+	nice -n 10 $(PY) -m fuzz.mutate --inputs $(FUZZ_INPUTS) --memory-gb $(FUZZ_MEMORY_GB) --seeds $(FUZZ_SEEDS)
 
 bench: build-release
 	$(PY) benchmarks/decode.py

@@ -73,10 +73,10 @@ def _reading(name: str) -> Iterator[None]:
 
 
 def _check_riff_sizes(source: str | bytes, name: str) -> None:
-    """Refuse a RIFF (WAV) file with a chunk other than `data` that declares
-    more bytes than the whole file holds: FFmpeg's WAV demuxer allocates what
-    a LIST chunk declares before reading it (up to gigabytes for a 70 kB
-    file). `data` may run past the end (FFmpeg streams it)."""
+    """Refuse a RIFF (WAV) or RF64/BW64 file with a chunk other than `data`
+    that declares more bytes than the whole file holds: FFmpeg's WAV demuxer
+    allocates what a LIST chunk declares before reading it (up to gigabytes
+    for a 70 kB file). `data` may run past the end (FFmpeg streams it)."""
     if isinstance(source, bytes):
         head, size = source, len(source)
         read = lambda at, n: source[at : at + n]  # noqa: E731
@@ -99,7 +99,9 @@ def _check_riff_sizes(source: str | bytes, name: str) -> None:
 
 
 def _walk_riff(head: bytes, size: int, read: Any, name: str) -> None:
-    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+    # RF64 and BW64 are the same walk; the core reads those whose chunks
+    # it can walk, and leaves the others (a LIST declaring gigabytes) here.
+    if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64", b"BW64") or head[8:12] != b"WAVE":
         return
     at = 12
     for _ in range(MAX_RIFF_CHUNKS):

@@ -1,6 +1,8 @@
 """Mutation fuzzing of the decode contract: `make fuzz` (or `python -m fuzz.mutate`).
 
-Seed files of every format we read are generated once (PyAV), then each
+Seed files of every format we read (or, with `--seeds mp3`, MP3s of every
+MPEG version and channel mode; `--seeds rf64`, RF64 WAVs) are generated
+once (PyAV), then each
 input is a seeded mutation of one of them: bit flips, random byte runs,
 4-byte size fields overwritten, ranges deleted or duplicated, a truncation,
 or plain random bytes. Input `i` of a run is a pure function of (seed, i),
@@ -60,27 +62,56 @@ SEEDS = [
     ("m4a_alac", "ipod", "alac", "s16p", 1, "m4a"),
     ("adts_aac", "adts", "aac", "fltp", 1, "aac"),
 ]
+# `--seeds mp3`: MPEG layer III in every version and channel mode the
+# decoders read, each with the ID3v2 tag and the Xing/LAME header FFmpeg's
+# muxer writes (gapless trimming reads it), plus layer II. The 7th field is
+# the sample rate.
+MP3_SEEDS = [
+    ("mp3", "mp3", "libmp3lame", "fltp", 2, "mp3", 44100),
+    ("mp3_mono", "mp3", "libmp3lame", "fltp", 1, "mp3", 44100),
+    ("mp3_48k", "mp3", "libmp3lame", "fltp", 2, "mp3", 48000),
+    ("mp3_v2_22k_mono", "mp3", "libmp3lame", "fltp", 1, "mp3", 22050),
+    ("mp3_v2_16k", "mp3", "libmp3lame", "fltp", 2, "mp3", 16000),
+    ("mp3_v25_8k_mono", "mp3", "libmp3lame", "fltp", 1, "mp3", 8000),
+    ("mp3_v25_11k", "mp3", "libmp3lame", "fltp", 2, "mp3", 11025),
+    ("mp2", "mp2", "mp2", "s16", 2, "mp2", 44100),
+]
+# `--seeds rf64`: WAV with 64-bit sizes (FFmpeg's `-rf64 always`: the sizes
+# in a ds64 chunk), in the encodings of the direct PCM path and one it
+# leaves to symphonia.
+RF64_SEEDS = [
+    ("rf64_s16", "rf64", "pcm_s16le", "s16", 1, "wav"),
+    ("rf64_s24_st", "rf64", "pcm_s24le", "s32", 2, "wav"),
+    ("rf64_f32", "rf64", "pcm_f32le", "flt", 1, "wav"),
+    ("rf64_f64", "rf64", "pcm_f64le", "dbl", 1, "wav"),
+    ("rf64_u8", "rf64", "pcm_u8", "u8", 1, "wav"),
+    ("rf64_mulaw", "rf64", "pcm_mulaw", "s16", 1, "wav"),
+    ("rf64_ext_51", "rf64", "pcm_s16le", "s16", 6, "wav"),
+]
+SEED_SETS = {"all": SEEDS, "mp3": MP3_SEEDS, "rf64": RF64_SEEDS}
 ALLOWED = ("DecodeError", "UnsupportedFormatError", "ValueError")
 MEMORY_GB = 4.0
 
 
-def make_seeds(folder: Path) -> list[Path]:
-    """The seed files (0.4 s tones with noise), generated once per folder."""
+def make_seeds(folder: Path, seed_set: str = "all") -> list[Path]:
+    """The seed files of `seed_set` (0.4 s tones with noise), generated once per folder."""
     import av
 
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name, container, codec, fmt, channels, ext in SEEDS:
+    for name, container, codec, fmt, channels, ext, *rate in SEED_SETS[seed_set]:
         path = folder / f"{name}.{ext}"
         paths.append(path)
         if path.exists():
             continue
-        sr = 48000 if codec == "libopus" else 44100
+        sr = rate[0] if rate else 48000 if codec == "libopus" else 44100
         t = np.arange(int(0.4 * sr)) / sr
         y = np.stack([0.4 * np.sin(2 * np.pi * (220 + 110 * c) * t) for c in range(channels)])
         y = (y + 0.01 * np.random.default_rng(0).standard_normal(y.shape)).astype(np.float32)
         layout = {1: "mono", 2: "stereo", 6: "5.1"}[channels]
-        with av.open(str(path), "w", format=container) as out:
+        # "rf64": FFmpeg's WAV muxer, told to write RF64.
+        muxer, muxer_options = ("wav", {"rf64": "always"}) if container == "rf64" else (container, {})
+        with av.open(str(path), "w", format=muxer, options=muxer_options) as out:
             # FFmpeg's native Vorbis encoder is marked experimental.
             stream = out.add_stream(codec, rate=sr, layout=layout, options={"strict": "-2"} if codec == "vorbis" else {})
             stream.time_base = Fraction(1, sr)
@@ -142,7 +173,10 @@ def limit_address_space(gb: float) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-def worker(seed_dir: Path, seed: int, start: int, stop: int, scratch: Path, memory_gb: float = MEMORY_GB) -> None:
+def worker(
+    seed_dir: Path, seed: int, start: int, stop: int, scratch: Path, memory_gb: float = MEMORY_GB,
+    seed_set: str = "all",
+) -> None:
     """Check inputs [start, stop) under a `memory_gb` address-space limit:
     prints `i` before each (so a crash names it) and a JSON violation line
     for each broken promise."""
@@ -153,8 +187,8 @@ def worker(seed_dir: Path, seed: int, start: int, stop: int, scratch: Path, memo
     import audiodecode as ad
 
     warnings.simplefilter("ignore")
-    seeds = [p.read_bytes() for p in make_seeds(seed_dir)]
-    exts = [p.suffix for p in make_seeds(seed_dir)]
+    seeds = [p.read_bytes() for p in make_seeds(seed_dir, seed_set)]
+    exts = [p.suffix for p in make_seeds(seed_dir, seed_set)]
     for i in range(start, stop):
         print(f"@{i}", flush=True)
         data = mutate(seeds, seed, i)
@@ -213,13 +247,16 @@ def _exception(call: str, err: Exception, path: Path) -> list[str]:
 
 
 def run(
-    inputs: int, seed: int, workers: int, timeout: float, out: Path, chunk: int = 2000, memory_gb: float = MEMORY_GB
+    inputs: int, seed: int, workers: int, timeout: float, out: Path, chunk: int = 2000, memory_gb: float = MEMORY_GB,
+    seed_set: str = "all",
 ) -> dict:
-    """Check `inputs` inputs on `workers` subprocesses, each under a
-    `memory_gb` address-space limit; returns a summary."""
+    """Check `inputs` inputs mutated from the seeds of `seed_set` on
+    `workers` subprocesses, each under a `memory_gb` address-space limit;
+    returns a summary."""
     out.mkdir(parents=True, exist_ok=True)
-    seed_dir = Path(tempfile.gettempdir()) / "audiodecode-fuzz-seeds"
-    seeds = make_seeds(seed_dir)
+    suffix = "" if seed_set == "all" else f"-{seed_set}"
+    seed_dir = Path(tempfile.gettempdir()) / f"audiodecode-fuzz-seeds{suffix}"
+    seeds = make_seeds(seed_dir, seed_set)
     seed_bytes = [p.read_bytes() for p in seeds]
     pending = [(s, min(s + chunk, inputs)) for s in range(0, inputs, chunk)]
     running: list[dict] = []
@@ -233,7 +270,7 @@ def run(
         with log.open("w") as sink:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "fuzz.mutate", "--worker", str(seed_dir), str(seed), str(start), str(stop),
-                 str(scratch), str(memory_gb)], cwd=ROOT, env=env, stdout=sink, stderr=subprocess.DEVNULL,
+                 str(scratch), str(memory_gb), seed_set], cwd=ROOT, env=env, stdout=sink, stderr=subprocess.DEVNULL,
             )
         running.append({"proc": proc, "stop": stop, "last": start - 1, "since": time.perf_counter(),
                          "scratch": scratch, "log": log})
@@ -275,7 +312,8 @@ def run(
                 leftover.unlink()
             job["scratch"].rmdir()
     seconds = time.perf_counter() - started
-    summary = {"inputs": inputs, "seed": seed, "memory_gb": memory_gb, "violations": len(violations),
+    summary = {"inputs": inputs, "seed": seed, "seed_set": seed_set, "memory_gb": memory_gb,
+               "violations": len(violations),
                "seconds": round(seconds, 1),
                "inputs_per_s": round(inputs / seconds, 1), "seeds": [p.name for p in seeds]}
     (out / "summary.json").write_text(json.dumps({**summary, "details": violations}, indent=1))
@@ -284,8 +322,8 @@ def run(
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        seed_dir, seed, start, stop, scratch, memory_gb = sys.argv[2:8]
-        worker(Path(seed_dir), int(seed), int(start), int(stop), Path(scratch), float(memory_gb))
+        seed_dir, seed, start, stop, scratch, memory_gb, seed_set = sys.argv[2:9]
+        worker(Path(seed_dir), int(seed), int(start), int(stop), Path(scratch), float(memory_gb), seed_set)
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--inputs", type=int, default=int(os.environ.get("FUZZ_INPUTS", 20000)))
@@ -293,9 +331,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds without progress = a hang")
     parser.add_argument("--memory-gb", type=float, default=MEMORY_GB, help="each worker's address-space limit")
+    parser.add_argument("--seeds", choices=sorted(SEED_SETS), default=os.environ.get("FUZZ_SEEDS", "all"),
+                        help="the seed files mutated: every format, MP3 (layer III of every MPEG version, and II), "
+                        "or RF64")
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "audiodecode-fuzz-out")
     args = parser.parse_args()
-    summary = run(args.inputs, args.seed, args.workers, args.timeout, args.out, memory_gb=args.memory_gb)
+    summary = run(args.inputs, args.seed, args.workers, args.timeout, args.out, memory_gb=args.memory_gb,
+                  seed_set=args.seeds)
     print(json.dumps(summary))
     sys.exit(1 if summary["violations"] else 0)
 

@@ -67,3 +67,40 @@ def test_workers_run_under_an_address_space_limit() -> None:
 def test_a_short_fixed_seed_run_finds_no_violation(tmp_path: Path) -> None:
     summary = run(inputs=1200, seed=20261128, workers=2, timeout=60, out=tmp_path / "out", chunk=600)
     assert summary["violations"] == 0, (tmp_path / "out" / "summary.json").read_text()
+
+
+def test_mp3_seeds_cover_every_mpeg_version_and_decode(tmp_path: Path) -> None:
+    import audiodecode as ad
+
+    paths = make_seeds(tmp_path / "seeds", "mp3")
+    found = {(ad.info(p, backend="rust").sample_rate, ad.info(p, backend="rust").channels) for p in paths}
+    # MPEG-1 (44.1, 48 kHz), MPEG-2 (22.05, 16 kHz), MPEG-2.5 (8, 11.025 kHz); mono and stereo.
+    assert {sr for sr, _ in found} == {44100, 48000, 22050, 16000, 8000, 11025}
+    assert {c for _, c in found} == {1, 2}
+    for p in paths:
+        y, _ = ad.load(p, sr=None, mono=False, backend="rust")
+        assert y.shape[1] > 0 and np.isfinite(y).all()
+    assert {ad.info(p, backend="rust").codec for p in paths} == {"mp3", "mp2"}
+
+
+def test_rf64_seeds_are_rf64_and_decode_in_the_core(tmp_path: Path) -> None:
+    import audiodecode as ad
+
+    for path in make_seeds(tmp_path / "seeds", "rf64"):
+        data = path.read_bytes()
+        assert data[:4] == b"RF64" and data[12:16] == b"ds64", path.name
+        y, _ = ad.load(path, sr=None, mono=False, backend="rust")
+        assert y.shape[1] == ad.info(path, backend="rust").frames == round(0.4 * 44100), path.name
+
+
+@pytest.mark.slow
+def test_a_short_mp3_seeded_run_finds_no_violation(tmp_path: Path) -> None:
+    summary = run(inputs=400, seed=20261207, workers=2, timeout=60, out=tmp_path / "out", chunk=200, seed_set="mp3")
+    assert summary["violations"] == 0, (tmp_path / "out" / "summary.json").read_text()
+    assert summary["seed_set"] == "mp3" and summary["seeds"][0] == "mp3.mp3"
+
+
+@pytest.mark.slow
+def test_a_short_rf64_seeded_run_finds_no_violation(tmp_path: Path) -> None:
+    summary = run(inputs=400, seed=20261207, workers=2, timeout=60, out=tmp_path / "out", chunk=200, seed_set="rf64")
+    assert summary["violations"] == 0, (tmp_path / "out" / "summary.json").read_text()

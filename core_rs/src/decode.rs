@@ -49,6 +49,10 @@ const MAX_PACKET_SAMPLES: u64 = 65_536 * 8;
 /// frame headers in bytes that are not audio.
 const HANDFUL_OF_FRAMES: u64 = 32;
 
+/// Why a chained Ogg file is refused (by the stream decoder: where it ends).
+pub(crate) const CHAINED_OGG: &str =
+    "chained Ogg streams (another stream follows the first): the core decodes only the first";
+
 /// Which part of the file to decode, and how to treat damage.
 #[derive(Clone, Debug, Default)]
 pub struct DecodeOptions {
@@ -120,7 +124,7 @@ pub(crate) fn open(source: &AudioSource) -> Result<OpenedTrack> {
         return Err(Error::decode(&name, "empty file (0 bytes)"));
     }
     let sniffed = sniff(&mut *media, byte_len, &name)?;
-    let window = Window::new(media, sniffed.start, byte_len, sniffed.patch)
+    let window = Window::new(media, sniffed.start, byte_len, sniffed.patches)
         .map_err(|err| Error::Io { path: name.clone(), message: err.to_string() })?;
     let mss = MediaSourceStream::new(Box::new(window), MediaSourceStreamOptions::default());
     // No extension hint: the container is found from the content alone.
@@ -157,7 +161,12 @@ pub(crate) fn open(source: &AudioSource) -> Result<OpenedTrack> {
     // A length the bytes cannot hold (twice over: a file cut in half still
     // says how long it was) is damage, not a fact to report or plan by.
     let holds = frames_the_bytes_hold(&codec, params, channel_count, byte_len - sniffed.start);
-    let declared_frames = track.num_frames.map(|n| n.saturating_sub(priming)).filter(|&n| n <= holds.saturating_mul(2));
+    // An RF64 data chunk of 4 GiB or more is unbounded to symphonia: its
+    // frames are counted from the ds64 chunk's size.
+    let num_frames = track
+        .num_frames
+        .or_else(|| sniffed.rf64_data_len.and_then(|len| crate::wav::frames_in(params, channel_count, len)));
+    let declared_frames = num_frames.map(|n| n.saturating_sub(priming)).filter(|&n| n <= holds.saturating_mul(2));
     Ok(OpenedTrack {
         track_id: track.id,
         sample_rate,
@@ -362,6 +371,12 @@ pub(crate) fn decode_track(
     // The channel count of the first packet that decoded to frames.
     let mut in_channels: Option<usize> = None;
     let mut ended = false;
+    // A WAV whose data chunk's size is the placeholder of a writer that
+    // could not go back (FFmpeg to a pipe: 0xFFFFFFFF) is read to the end
+    // of the input, where its last packet is cut short: the end, not damage
+    // (as the stream decoder takes it).
+    let placeholder_length = track.kind == Kind::Wave
+        && track.format.tracks().iter().any(|t| t.id == track.track_id && t.num_frames.is_none());
 
     loop {
         if let Some(end) = end {
@@ -375,8 +390,18 @@ pub(crate) fn decode_track(
                 ended = true;
                 break;
             }
-            Err(SymphoniaError::ResetRequired) => break,
+            // Only symphonia's Ogg reader asks for a reset: at the first page
+            // of another physical stream, a chained file (links one after
+            // the other, as Icecast writes them). It reads each link as a
+            // new track and this path decodes one: refused, where stopping
+            // here returned part of the file without a word (the fallback,
+            // FFmpeg, decodes every link).
+            Err(SymphoniaError::ResetRequired) => return Err(Error::decode(&name, CHAINED_OGG)),
             Err(SymphoniaError::IoError(err)) if err.kind() == std::io::ErrorKind::UnexpectedEof => {
+                if placeholder_length {
+                    ended = true;
+                    break;
+                }
                 if options.strict {
                     return Err(Error::decode(&name, "file is truncated"));
                 }

@@ -15,6 +15,7 @@ mod mp4_edit;
 pub mod planes;
 pub mod pool;
 pub mod resample;
+mod rf64;
 mod samples;
 mod sniff;
 pub mod source;

@@ -13,6 +13,7 @@
 use std::io::{Read, Seek, SeekFrom};
 
 use crate::error::{Error, Result, UNSUPPORTED};
+use crate::rf64;
 
 /// How far into the input (after the tags) a frame stream may start: an MP3
 /// cut out of a broadcast starts mid-frame, and some taggers leave junk.
@@ -77,7 +78,10 @@ pub(crate) struct Sniffed {
     pub kind: Kind,
     pub start: u64,
     /// `(position, bytes)` replacing the input's bytes there.
-    pub patch: Option<(u64, Vec<u8>)>,
+    pub patches: Vec<(u64, Vec<u8>)>,
+    /// An RF64 file's data chunk length from its ds64 chunk, which the
+    /// RIFF header symphonia reads cannot say from 4 GiB on.
+    pub rf64_data_len: Option<u64>,
     /// Why the header was patched, for the caller's warning.
     pub warning: Option<String>,
 }
@@ -111,7 +115,7 @@ pub(crate) fn sniff(input: &mut (impl Read + Seek + ?Sized), len: u64, name: &st
     let io = |err: std::io::Error| Error::Io { path: name.to_string(), message: err.to_string() };
     let start = skip_tags(input, len).map_err(io)?;
     let head = read_at(input, start, MAGIC_BYTES).map_err(io)?;
-    let sniffed = |kind| Sniffed { kind, start, patch: None, warning: None };
+    let sniffed = |kind| Sniffed { kind, start, patches: Vec::new(), rf64_data_len: None, warning: None };
     let at = |offset: usize, magic: &[u8]| head.get(offset..offset + magic.len()) == Some(magic);
     if at(0, b"RIFF") && at(8, b"WAVE") {
         return Ok(sniffed(Kind::Wave));
@@ -125,7 +129,7 @@ pub(crate) fn sniff(input: &mut (impl Read + Seek + ?Sized), len: u64, name: &st
     if at(0, b"fLaC") {
         let first_frame = first_flac_frame(input, start).map_err(io)?;
         let (patch, warning) = first_frame.and_then(|frame| flac_block_sizes(&head, &frame, start)).unzip();
-        return Ok(Sniffed { kind: Kind::Flac, start, patch, warning });
+        return Ok(Sniffed { patches: patch.into_iter().collect(), warning, ..sniffed(Kind::Flac) });
     }
     if at(0, b"OggS") {
         return Ok(sniffed(Kind::Ogg));
@@ -135,6 +139,12 @@ pub(crate) fn sniff(input: &mut (impl Read + Seek + ?Sized), len: u64, name: &st
     }
     if at(4, b"ftyp") {
         return Ok(sniffed(Kind::Mp4));
+    }
+    if rf64::is_rf64(&head) {
+        if let Some(rf64) = rf64::read(input, start).map_err(io)? {
+            let patches = rf64.patches(start, len);
+            return Ok(Sniffed { patches, rf64_data_len: rf64.data_len, ..sniffed(Kind::Wave) });
+        }
     }
     if let Some((_, format)) = FOREIGN.iter().find(|(magic, _)| at(0, magic)) {
         return Err(Error::decode(name, format!("{UNSUPPORTED} format ({format})")));
@@ -425,6 +435,22 @@ mod tests {
         ofr.extend_from_slice(&wav);
         let err = sniff_bytes(&ofr).unwrap_err();
         assert!(err.is_unsupported() && err.to_string().contains("OptimFROG"), "{err}");
+    }
+
+    #[test]
+    fn rf64_is_wave_with_its_header_rewritten_or_unsupported() {
+        let mut rf64 = b"RF64\xff\xff\xff\xffWAVEds64\x1c\0\0\0".to_vec();
+        rf64.extend_from_slice(&[100u64.to_le_bytes(), 40u64.to_le_bytes(), [0; 8]].concat());
+        rf64.extend_from_slice(&[0; 4]);
+        rf64.extend_from_slice(b"fmt \x10\0\0\0\x01\0\x01\0\x40\x1f\0\0\x80\x3e\0\0\x02\0\x10\0data\xff\xff\xff\xff");
+        rf64.resize(rf64.len() + 40, 0);
+        let found = sniff_bytes(&rf64).unwrap();
+        assert_eq!((found.kind, found.rf64_data_len), (Kind::Wave, Some(40)));
+        assert_eq!(found.patches, vec![(0, b"RIFF\x64\0\0\0".to_vec()), (76, 40u32.to_le_bytes().to_vec())]);
+        // No ds64 chunk first: not walked, FFmpeg's to try.
+        rf64[12..16].copy_from_slice(b"JUNK");
+        let err = sniff_bytes(&rf64).unwrap_err();
+        assert!(err.is_unsupported() && err.to_string().contains("RF64"), "{err}");
     }
 
     #[test]

@@ -125,28 +125,28 @@ pub(crate) struct Window {
     /// Where the window is, relative to `start`.
     pos: u64,
     /// `(position relative to start, bytes)` read instead of the stream's.
-    patch: Option<(u64, Vec<u8>)>,
+    patches: Vec<(u64, Vec<u8>)>,
 }
 
 impl Window {
-    /// `inner` (of `total` bytes) from `start` on; `patch` is positioned in
-    /// `inner`'s terms.
+    /// `inner` (of `total` bytes) from `start` on; `patches` are positioned
+    /// in `inner`'s terms.
     pub(crate) fn new(
         mut inner: Box<dyn MediaSource>,
         start: u64,
         total: u64,
-        patch: Option<(u64, Vec<u8>)>,
+        patches: Vec<(u64, Vec<u8>)>,
     ) -> std::io::Result<Self> {
         inner.seek(SeekFrom::Start(start))?;
-        let patch = patch.map(|(at, bytes)| (at - start, bytes));
-        Ok(Window { inner, start, len: total - start, pos: 0, patch })
+        let patches = patches.into_iter().map(|(at, bytes)| (at - start, bytes)).collect();
+        Ok(Window { inner, start, len: total - start, pos: 0, patches })
     }
 }
 
 impl Read for Window {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        if let Some((at, bytes)) = &self.patch {
+        for (at, bytes) in &self.patches {
             // The overlap of [pos, pos + n) with [at, at + bytes.len()).
             let from = self.pos.max(*at);
             let to = (self.pos + n as u64).min(at + bytes.len() as u64);

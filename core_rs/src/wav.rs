@@ -14,6 +14,10 @@
 //! file. Anything else (ADPCM, A-law, mu-law, fewer valid bits, a truncated
 //! or unbounded data chunk, chunks symphonia skips differently, an offset
 //! past the end) goes to symphonia's path, with its warnings and errors.
+//!
+//! RF64 and BW64 files ([`crate::rf64`]) are read here too, their data chunk
+//! by the 64-bit size of their ds64 chunk (symphonia sees them through a
+//! rewritten RIFF header, and decodes what this path leaves to it).
 
 use std::cell::RefCell;
 use std::io::SeekFrom;
@@ -26,6 +30,7 @@ use symphonia::core::codecs::audio::AudioCodecParameters;
 use crate::decode::{DecodeOptions, Decoded, OpenedTrack};
 use crate::error::{Error, Result};
 use crate::planes::{Planes, PlanesWriter};
+use crate::rf64;
 use crate::source::{AudioSource, ByteStream};
 
 /// Bytes of the data chunk read and converted at a time from a file: small
@@ -79,6 +84,14 @@ impl Encoding {
     }
 }
 
+/// The frames `bytes` of PCM in `channels` channels hold, for the encodings
+/// read here (`None` for others): an RF64 data chunk's length from its
+/// ds64 chunk, where the header symphonia reads cannot say it.
+pub(crate) fn frames_in(params: &AudioCodecParameters, channels: u64, bytes: u64) -> Option<u64> {
+    let frame_bytes = Encoding::of(params)?.bytes() as u64 * channels;
+    (frame_bytes > 0).then(|| bytes / frame_bytes)
+}
+
 /// Converts the frames of `block` into `out`, each sample as
 /// [`crate::convert`] converts symphonia's decoded sample of that type.
 fn convert(encoding: Encoding, block: &[u8], channels: usize, out: &mut PlanesWriter) {
@@ -121,7 +134,8 @@ pub(crate) fn decode(
     let frames = data_len / frame_bytes;
     // symphonia's own count of the frames (its length, unless it was not
     // believed), the whole chunk in the file, something to decode.
-    if track.declared_frames != Some(frames) || data_at + data_len > track.byte_len || start >= frames {
+    let in_file = data_at.checked_add(data_len).is_some_and(|end| end <= track.byte_len);
+    if track.declared_frames != Some(frames) || !in_file || start >= frames {
         return Ok(None);
     }
     let stop = end.map_or(frames, |e| e.min(frames));
@@ -173,20 +187,29 @@ fn read_blocks(
     })
 }
 
-/// `(offset, length)` of the data chunk of the RIFF WAVE form at `start`,
-/// walked as symphonia's chunk reader walks it; `None` where that walk and
-/// the one of the RIFF specification could part (an unbounded form or data
-/// chunk, a chunk whose parser reads other than its length) or no data
-/// chunk comes.
+/// `(offset, length)` of the data chunk of the RIFF (or RF64) WAVE form at
+/// `start`, walked as symphonia's chunk reader walks it; `None` where that
+/// walk and the one of the RIFF specification could part (an unbounded form
+/// or data chunk, a chunk whose parser reads other than its length) or no
+/// data chunk comes. An RF64 form's sizes come from its ds64 chunk where
+/// its 32-bit ones say so.
 fn data_chunk(reader: &mut dyn ByteStream, start: u64) -> std::io::Result<Option<(u64, u64)>> {
     let mut head = [0u8; 12];
     reader.seek(SeekFrom::Start(start))?;
     reader.read_exact(&mut head)?;
-    let riff_len = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
-    if &head[..4] != b"RIFF" || &head[8..] != b"WAVE" || !(4..u32::MAX).contains(&riff_len) {
+    let riff_field = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
+    let (riff_len, ds64) = if rf64::is_rf64(&head) {
+        let Some(ds64) = rf64::ds64(reader, start)? else { return Ok(None) };
+        (if riff_field == rf64::SEE_DS64 { ds64.riff_len } else { u64::from(riff_field) }, Some(ds64))
+    } else if &head[..4] == b"RIFF" && &head[8..] == b"WAVE" && riff_field != u32::MAX {
+        (u64::from(riff_field), None)
+    } else {
+        return Ok(None);
+    };
+    if riff_len < 4 {
         return Ok(None);
     }
-    let (body, parent) = (start + 12, u64::from(riff_len - 4));
+    let (body, parent) = (start + 12, riff_len - 4);
     let mut consumed = 0u64;
     for _ in 0..MAX_CHUNKS {
         consumed += consumed & 1;
@@ -194,15 +217,22 @@ fn data_chunk(reader: &mut dyn ByteStream, start: u64) -> std::io::Result<Option
             return Ok(None);
         }
         let mut header = [0u8; 8];
-        reader.seek(SeekFrom::Start(body + consumed))?;
+        reader.seek(SeekFrom::Start(body.saturating_add(consumed)))?;
         reader.read_exact(&mut header)?;
-        let len = u64::from(u32::from_le_bytes([header[4], header[5], header[6], header[7]]));
+        let field = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+        let len = match ds64 {
+            Some(ds64) if &header[..4] == b"data" && field == rf64::SEE_DS64 => ds64.data_len,
+            // Unbounded in a RIFF form; in an RF64 one, the size of a chunk
+            // listed in the ds64 table, which is not read.
+            _ if field == u32::MAX => return Ok(None),
+            _ => u64::from(field),
+        };
         consumed += 8;
         if parent - consumed < len {
             return Ok(None);
         }
         let exact = match &header[..4] {
-            b"data" => return Ok((len != u64::from(u32::MAX)).then_some((body + consumed, len))),
+            b"data" => return Ok(Some((body + consumed, len))),
             // The lengths symphonia's parsers of the formats taken here read
             // to the end (a longer `fmt `, `fact`, or an odd `LIST`, which
             // it pads twice, leaves it elsewhere).
@@ -367,6 +397,66 @@ mod tests {
         let odd_list = wav(1, 16, 2, 500, b"LIST\x05\0\0\0abcde\0", None);
         assert_eq!(data_chunk(&mut std::io::Cursor::new(&odd_list), 0).unwrap(), None);
         assert_eq!(data_chunk(&mut std::io::Cursor::new(&bytes), 0).unwrap(), Some((90, 2000)));
+    }
+
+    /// `bytes`, a WAV file from [`wav`], as FFmpeg writes RF64 (`-rf64
+    /// always`): the form `RF64`, a ds64 chunk first with the sizes, both
+    /// 32-bit sizes "see ds64".
+    fn to_rf64(bytes: &[u8], ds64_data_len: Option<u64>) -> Vec<u8> {
+        let data = bytes.windows(4).position(|w| w == b"data").unwrap();
+        let data_len = u32::from_le_bytes(bytes[data + 4..data + 8].try_into().unwrap()) as u64;
+        let mut out = b"RF64\xff\xff\xff\xffWAVEds64\x1c\0\0\0".to_vec();
+        out.extend_from_slice(&((bytes.len() + 36 - 8) as u64).to_le_bytes());
+        out.extend_from_slice(&ds64_data_len.unwrap_or(data_len).to_le_bytes());
+        out.extend_from_slice(&[0; 12]);
+        out.extend_from_slice(&bytes[12..data + 4]);
+        out.extend_from_slice(&[0xff; 4]);
+        out.extend_from_slice(&bytes[data + 8..]);
+        out
+    }
+
+    #[test]
+    fn rf64_reads_as_the_same_wav_does() {
+        for (tag, bits) in ENCODINGS {
+            for channels in [1, 3] {
+                let riff = wav(tag, bits, channels, 1001, b"junk\x03\0\0\0abc\0", None);
+                let rf64 = to_rf64(&riff, None);
+                for options in windows() {
+                    let got = direct(&rf64, &options).unwrap_or_else(|| panic!("{tag} {bits} {options:?}"));
+                    let want = direct(&riff, &options).unwrap();
+                    assert_eq!(got.samples, want.samples, "{tag} {bits}-bit, {channels} channels, {options:?}");
+                    assert_eq!(got.warning, None);
+                }
+            }
+        }
+        // A file cut short: as the same WAV cut short, symphonia decodes
+        // what is there and warns.
+        let riff = wav(1, 16, 2, 1000, b"", None);
+        let whole = DecodeOptions::default();
+        let cut = |bytes: &[u8]| bytes[..bytes.len() - 1001].to_vec();
+        let rf64 = to_rf64(&riff, None);
+        assert!(direct(&cut(&rf64), &whole).is_none());
+        let (got, want) =
+            (decode_any(&AudioSource::bytes(cut(&rf64), "t.wav"), &whole).unwrap(), symphonia(&cut(&riff), &whole));
+        assert_eq!(got.samples, want.samples);
+        assert!(got.warning.as_deref().is_some_and(|w| w.contains("truncated")), "{:?}", got.warning);
+        // ds64 sizes beyond the input, up to 2^64 - 1: not read here. Both
+        // beyond it: symphonia decodes what is there, with the truncated
+        // warning; a data chunk beyond its form: symphonia's error.
+        for claim in [1 << 32, 1 << 40, 1 << 63, u64::MAX] {
+            let mut rf64 = to_rf64(&riff, Some(claim));
+            let err = decode_any(&AudioSource::bytes(rf64.clone(), "t.wav"), &whole).unwrap_err().to_string();
+            assert!(err.contains("t.wav") && err.contains("exceeds parent"), "{claim}: {err}");
+            rf64[20..28].copy_from_slice(&claim.to_le_bytes());
+            assert!(direct(&rf64, &whole).is_none(), "{claim}");
+            let decoded = decode_any(&AudioSource::bytes(rf64, "t.wav"), &whole).unwrap();
+            assert_eq!(decoded.samples, direct(&riff, &whole).unwrap().samples);
+            assert!(
+                decoded.warning.as_deref().is_some_and(|w| w.contains("truncated")),
+                "{claim}: {:?}",
+                decoded.warning
+            );
+        }
     }
 
     #[test]

@@ -17,7 +17,7 @@ use symphonia::core::meta::MetadataOptions;
 use crate::convert::{append, Frames};
 use crate::decode::{
     audio_track, check_window, frame_window, interleaved_s16_channels, make_decoder, open, probe, AudioTrack,
-    OpenedTrack,
+    OpenedTrack, CHAINED_OGG,
 };
 use crate::error::{Error, Result, UNSUPPORTED};
 use crate::load::{seams_are_exact, MAX_SAMPLE_RATE};
@@ -203,7 +203,17 @@ impl StreamDecoder {
         }
         let packet = match self.track.format.next_packet() {
             Ok(Some(packet)) => packet,
-            Ok(None) | Err(SymphoniaError::ResetRequired) => return self.finish(),
+            Ok(None) => return self.finish(),
+            // A chained Ogg file (see `decode::CHAINED_OGG`): the stream
+            // ends with its first link, said so rather than silently.
+            Err(SymphoniaError::ResetRequired) => {
+                if self.options.strict {
+                    return Err(Error::decode(name, CHAINED_OGG));
+                }
+                self.warnings.push(format!("{name}: {CHAINED_OGG}; the stream ends with it"));
+                self.cut = true;
+                return self.finish();
+            }
             Err(SymphoniaError::IoError(err)) if err.kind() == std::io::ErrorKind::UnexpectedEof => {
                 if self.track.kind == Kind::Wave && self.track.declared_frames.is_none() {
                     // A live WAV (its length a placeholder) ends where its
@@ -373,7 +383,7 @@ fn open_forward(reader: ForwardRead, name: &str) -> Result<OpenedTrack> {
              of the file; pass a path or the bytes",
         ));
     }
-    forward.begin_at(sniffed.start, sniffed.patch).map_err(io)?;
+    forward.begin_at(sniffed.start, sniffed.patches).map_err(io)?;
     let mss = MediaSourceStream::new(Box::new(forward), MediaSourceStreamOptions::default());
     let format = probe().probe(&Hint::new(), mss, FormatOptions::default(), MetadataOptions::default()).map_err(
         |err| match err {

@@ -27,22 +27,22 @@ pub struct Forward {
     /// Stream position where the audio starts (positions below it are hidden
     /// from the demuxer), and `(position, bytes)` read instead of the stream's.
     start: u64,
-    patch: Option<(u64, Vec<u8>)>,
+    patches: Vec<(u64, Vec<u8>)>,
 }
 
 impl Forward {
     pub fn new(inner: ForwardRead) -> Self {
-        Forward { inner, kept: Vec::new(), kept_from: 0, pos: 0, rewindable: true, start: 0, patch: None }
+        Forward { inner, kept: Vec::new(), kept_from: 0, pos: 0, rewindable: true, start: 0, patches: Vec::new() }
     }
 
     /// The audio starts at stream position `start`; forget what lies before
     /// it and stop keeping bytes.
-    pub fn begin_at(&mut self, start: u64, patch: Option<(u64, Vec<u8>)>) -> std::io::Result<()> {
+    pub fn begin_at(&mut self, start: u64, patches: Vec<(u64, Vec<u8>)>) -> std::io::Result<()> {
         self.seek_stream(start)?;
         let drop = ((start - self.kept_from) as usize).min(self.kept.len());
         self.kept.drain(..drop);
         self.kept_from += drop as u64;
-        (self.rewindable, self.start, self.patch) = (false, start, patch);
+        (self.rewindable, self.start, self.patches) = (false, start, patches);
         Ok(())
     }
 
@@ -98,7 +98,7 @@ impl Read for Forward {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let from = self.pos;
         let n = self.read_stream(buf)?;
-        if let Some((at, bytes)) = &self.patch {
+        for (at, bytes) in &self.patches {
             let lo = from.max(*at);
             let hi = (from + n as u64).min(at + bytes.len() as u64);
             for p in lo..hi {
@@ -145,7 +145,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn seeks_while_sniffing_then_reads_on_from_the_start_with_the_patch() {
+    fn seeks_while_sniffing_then_reads_on_from_the_start_with_the_patches() {
         let data: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8).collect();
         let mut stream = Forward::new(Box::new(std::io::Cursor::new(data.clone())));
         let mut four = [0u8; 4];
@@ -155,11 +155,12 @@ mod tests {
         stream.seek(SeekFrom::Start(10)).unwrap();
         stream.read_exact(&mut four).unwrap();
         assert_eq!(four, data[10..14]);
-        stream.begin_at(100, Some((102, vec![7, 7]))).unwrap();
+        stream.begin_at(100, vec![(102, vec![7, 7]), (40_000, vec![9])]).unwrap();
         let mut rest = Vec::new();
         stream.read_to_end(&mut rest).unwrap();
         let mut want = data[100..].to_vec();
         want[2..4].copy_from_slice(&[7, 7]);
+        want[39_900] = 9;
         assert_eq!(rest, want);
         assert!(stream.kept.is_empty(), "the head is dropped once read through");
         assert!(stream.seek(SeekFrom::Start(0)).is_err());
