@@ -2,7 +2,7 @@
 read against plain Python HTTP clients, no decoding.
 
 All read the same ranges of one 64 MB object from `tests/leanserver.py`
-(no added delay) on 127.0.0.1, in batches of 32 and 256 ranges of 84 kB
+(no added delay unless `--delay-ms`) on 127.0.0.1, in batches of 32 and 256 ranges of 84 kB
 (the mean record of `benchmarks/sources.py`), none close enough to share a
 request:
 
@@ -20,7 +20,7 @@ two cores), requests/s, and the connections the server accepted. With
 package, for example main's), the native rows are measured again with
 that build in a child process against the same server, in the same run.
 
-    python benchmarks/engine_requests.py [--seconds 2] [--baseline DIR]
+    python benchmarks/engine_requests.py [--seconds 2] [--delay-ms 20] [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -209,6 +209,7 @@ def print_table(rows: list[dict]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=2.0, help="time per row")
+    parser.add_argument("--delay-ms", type=float, default=0.0, help="the server's wait before each answer")
     parser.add_argument("--baseline", type=Path, help="a folder holding another build of the audiodecode package")
     parser.add_argument("--child", nargs=2, metavar=("URL", "PID"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -220,11 +221,15 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     from benchmarks.common import header
 
-    header("CPU per ranged request: the native engine vs. Python HTTP clients (leanserver, 0 ms, 127.0.0.1)")
+    header(f"CPU per ranged request: the native engine vs. Python HTTP clients (leanserver, {args.delay_ms:g} ms, "
+           "127.0.0.1)")
     print(f"# load before: {os.getloadavg()[0]:.2f} (1 min), {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "blob.bin").write_bytes(random.Random(1).randbytes(OBJECT_BYTES))
         server = Server(Path(tmp))
+        server.proc.stdin.write(f"delay {args.delay_ms / 1000}\n")
+        server.proc.stdin.flush()
+        server.proc.stdout.readline()
         try:
             rows = run(native_readers(server.url), server, server.proc.pid, args.seconds)
             if args.baseline:
