@@ -6,12 +6,13 @@
 //! With glibc's defaults a freed block below 128 kB goes back to the top of
 //! the heap and the heap is trimmed as soon as 128 kB are free at its top,
 //! so each batch of 32 records faulted its ~2.7 MB in afresh: page faults
-//! were a third of the engine's CPU per ranged request
-//! (`benchmarks/engine_requests.py`: 106-117 us per 84 kB request, 66-72
-//! with the thresholds below). glibc raises the same thresholds by itself
-//! once a large block it mapped is freed (up to a 32 MiB mapping threshold,
-//! trimming at twice that); this sets them to where it would end, so what
-//! the process keeps is at most 64 MiB of free heap above its peak use.
+//! were a third of the engine's CPU per ranged request (`perf`; at 20 ms,
+//! 138-140 us per 84 kB request with glibc's defaults, 75-91 with the
+//! thresholds below; docs/guide/object-storage.md). glibc raises the same
+//! thresholds by itself once a large block it mapped is freed (up to a
+//! 32 MiB mapping threshold, trimming at twice that); this sets them to
+//! where it would end, so what the process keeps is at most 64 MiB of free
+//! heap above its peak use.
 //!
 //! The setting is process-wide (it is the process's malloc), so a user who
 //! set either threshold (`MALLOC_TRIM_THRESHOLD_`, `MALLOC_MMAP_THRESHOLD_`
