@@ -66,6 +66,22 @@ def test_the_native_engine_reads_sizes_and_ranges(served: tuple) -> None:
     assert int(command(proc, "requests")) >= 3
 
 
+def test_the_engine_keeps_its_connections_alive(served: tuple) -> None:
+    # The server counts the connections it accepted: batch after batch, the
+    # engine's requests go over the connections its first batch opened.
+    proc, url, data = served
+    storage = Storage(max_in_flight=8, coalesce_gap=0)
+    try:
+        spans = [(k * 10_000, k * 10_000 + 100) for k in range(8)]
+        for _ in range(5):
+            got = storage.read_many([ByteRange(url, a, b) for a, b in spans])
+            assert [bytes(g) for g in got] == [data[a:b] for a, b in spans]
+    finally:
+        storage.close()
+    assert int(command(proc, "requests")) == 40
+    assert 1 <= int(command(proc, "connections")) <= 8
+
+
 def test_ranges_statuses_and_headers(served: tuple) -> None:
     _, url, data = served
     status, headers, body = get(url, {"Range": "bytes=100-199"})

@@ -5,6 +5,7 @@ mod allocator;
 mod augment;
 mod decode;
 mod errors;
+mod heap;
 mod mixing;
 mod storage;
 mod stream;
@@ -21,6 +22,7 @@ fn owned_elements<T: Copy>(view: ArrayViewD<'_, T>) -> Vec<T> {
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     allocator::configure();
+    heap::configure();
     // Benchmarks refuse to time a test build (see benchmarks/common.py).
     m.add("DEBUG_BUILD", cfg!(debug_assertions))?;
     // The argument bounds, so that the Python layer checks the same ones.
