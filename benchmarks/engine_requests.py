@@ -37,21 +37,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from cpu_time import cpu_seconds
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 OBJECT_BYTES = 64 << 20
 RANGE_BYTES = 84_000
 BATCHES = (32, 256)
-
-
-def cpu_seconds(pid: int | None = None) -> float:
-    """User + system CPU seconds of process `pid` (None: this one), all its threads."""
-    if pid is None:
-        t = os.times()
-        return t.user + t.system
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Server:

@@ -78,6 +78,7 @@ from audiodecode.data.sources import (
     write_tar_shards,
 )
 from audiodecode.torch import AudioDataLoader
+from cpu_time import cpu_seconds
 from synth import encode, speech_like
 
 SR = 16000
@@ -102,16 +103,6 @@ def rchar() -> int:
             if line.startswith("rchar:"):
                 return int(line.split()[1])
     raise RuntimeError("no rchar in /proc/self/io")
-
-
-def cpu_seconds(pid: int | None = None) -> float:
-    """User + system CPU seconds of process `pid` (None: this one), all its threads."""
-    if pid is None:
-        t = os.times()
-        return t.user + t.system
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class EpochClock:

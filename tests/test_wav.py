@@ -110,17 +110,25 @@ def test_odd_sized_chunks_before_the_data(tmp_path: Path) -> None:
     np.testing.assert_array_equal(y, oracle(path))
 
 
-def test_a_truncated_data_chunk_warns_and_keeps_what_is_there(tmp_path: Path) -> None:
-    path = write(tmp_path / "clip.wav", "PCM_16", 2, frames=8000)
-    cut = tmp_path / "cut.wav"
+def assert_cut_keeps_what_is_there(path: Path, reference: np.ndarray) -> Path:
+    """The last 3,000 frames of 16-bit stereo `path` cut off: a warning and
+    the exact frames that are left; `strict=True` raises naming the file.
+    Returns the cut file."""
+    cut = path.with_name("cut.wav")
     cut.write_bytes(path.read_bytes()[: -4 * 3000])
     with pytest.warns(ad.DecodeWarning, match="cut.wav.*truncated"):
         y, _ = ad.load(cut, sr=None, mono=False, backend="rust")
     # symphonia reads whole packets of 1,152 frames: what it has is exact.
     assert 0 < y.shape[1] <= 5000
-    np.testing.assert_array_equal(y, oracle(path)[:, : y.shape[1]])
+    np.testing.assert_array_equal(y, reference[:, : y.shape[1]])
     with pytest.raises(ad.DecodeError, match="cut.wav.*truncated"):
         ad.load(cut, sr=None, strict=True, backend="rust")
+    return cut
+
+
+def test_a_truncated_data_chunk_warns_and_keeps_what_is_there(tmp_path: Path) -> None:
+    path = write(tmp_path / "clip.wav", "PCM_16", 2, frames=8000)
+    assert_cut_keeps_what_is_there(path, oracle(path))
 
 
 def test_encodings_left_to_symphonia_still_decode(tmp_path: Path) -> None:
@@ -220,15 +228,8 @@ def test_a_truncated_rf64_warns_and_keeps_what_is_there(tmp_path: Path) -> None:
     # The WAV contract (test_a_truncated_data_chunk_warns_and_keeps_what_is_there).
     wav = write(tmp_path / "clip.wav", "PCM_16", 2, frames=8000)
     path = ffmpeg_rf64(wav, tmp_path / "rf64.wav", "PCM_16")
-    cut = tmp_path / "cut.wav"
-    cut.write_bytes(path.read_bytes()[: -4 * 3000])
-    with pytest.warns(ad.DecodeWarning, match="cut.wav.*truncated"):
-        y, _ = ad.load(cut, sr=None, mono=False, backend="rust")
-    assert 0 < y.shape[1] <= 5000
-    np.testing.assert_array_equal(y, oracle(wav)[:, : y.shape[1]])
-    with pytest.raises(ad.DecodeError, match="cut.wav.*truncated"):
-        ad.load(cut, sr=None, strict=True, backend="rust")
-    # A file cut in half still reports its stated length, as a WAV does.
+    cut = assert_cut_keeps_what_is_there(path, oracle(wav))
+    # A file cut short still reports its stated length, as a WAV does.
     assert ad.info(cut, backend="rust").frames == 8000
 
 
