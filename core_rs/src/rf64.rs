@@ -10,7 +10,9 @@
 //! is "unbounded" there (read to the end of the input), and the direct PCM
 //! path (`wav.rs`) reads it by its 64-bit size instead.
 
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Read, Seek};
+
+use crate::sniff;
 
 /// A 32-bit size saying "see ds64".
 pub(crate) const SEE_DS64: u32 = u32::MAX;
@@ -133,13 +135,8 @@ impl Rf64 {
 
 /// `n` bytes from `at`, or `None` if the input ends first.
 fn read_at(reader: &mut (impl Read + Seek + ?Sized), at: u64, n: usize) -> std::io::Result<Option<Vec<u8>>> {
-    reader.seek(SeekFrom::Start(at))?;
-    let mut bytes = vec![0u8; n];
-    match reader.read_exact(&mut bytes) {
-        Ok(()) => Ok(Some(bytes)),
-        Err(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
-        Err(err) => Err(err),
-    }
+    let bytes = sniff::read_at(reader, at, n as u64)?;
+    Ok((bytes.len() == n).then_some(bytes))
 }
 
 fn le32(bytes: &[u8]) -> u32 {
@@ -153,7 +150,7 @@ fn le64(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Cursor;
+    use std::io::{Cursor, SeekFrom};
 
     /// An RF64 header as FFmpeg writes it (`-rf64 always`): both 32-bit sizes
     /// "see ds64", a 28-byte ds64, a 16-byte fmt, `data_len` bytes of data.

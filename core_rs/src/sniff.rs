@@ -168,7 +168,7 @@ pub(crate) fn sniff(input: &mut (impl Read + Seek + ?Sized), len: u64, name: &st
 }
 
 /// Up to `n` bytes from `at` on.
-fn read_at(input: &mut (impl Read + Seek + ?Sized), at: u64, n: u64) -> std::io::Result<Vec<u8>> {
+pub(crate) fn read_at(input: &mut (impl Read + Seek + ?Sized), at: u64, n: u64) -> std::io::Result<Vec<u8>> {
     input.seek(SeekFrom::Start(at))?;
     let mut bytes = Vec::new();
     Read::take(&mut *input, n).read_to_end(&mut bytes)?;
