@@ -8,7 +8,19 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-_Source = str | PathLike[str] | bytes
+class FetchedBytes:
+    """Bytes the read engine fetched, kept in the core's memory and read
+    there by the decoder; read-only, through the buffer protocol. A slice
+    with step 1 shares the buffer; pickled as `bytes`."""
+
+    def __len__(self) -> int: ...
+    def __bytes__(self) -> bytes: ...
+    def __buffer__(self, flags: int, /) -> memoryview: ...
+    def __getitem__(self, index: int | slice) -> Any: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+
+_Source = str | PathLike[str] | bytes | FetchedBytes
 
 DEBUG_BUILD: bool
 MAX_SAMPLE_RATE: int
@@ -50,7 +62,7 @@ def storage_read_batch(
     ranges: Sequence[tuple[str, int, int | None, str | None]],
     options: Sequence[tuple[str, str]],
     policy_arg: _Policy,
-) -> tuple[list[bytes | tuple[str, str]], tuple[int, int, int, list[float]]]: ...
+) -> tuple[list[FetchedBytes | tuple[str, str]], tuple[int, int, int, list[float]]]: ...
 def storage_head(
     url: str, options: Sequence[tuple[str, str]], policy_arg: _Policy
 ) -> tuple[int | None, str | None, tuple[str, str] | None]: ...

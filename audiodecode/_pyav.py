@@ -23,6 +23,7 @@ import numpy as np
 
 from audiodecode import _core
 from audiodecode._core import DecodeError
+from audiodecode._typing import Encoded
 
 _SCALE = {"u8": 128.0, "s16": 32768.0, "s32": 2147483648.0, "s64": 9223372036854775808.0}
 
@@ -72,14 +73,15 @@ def _reading(name: str) -> Iterator[None]:
         raise DecodeError(f"{name}: not a readable audio file ({type(err).__name__}: {reason})") from None
 
 
-def _check_riff_sizes(source: str | bytes, name: str) -> None:
+def _check_riff_sizes(source: str | Encoded, name: str) -> None:
     """Refuse a RIFF (WAV) or RF64/BW64 file with a chunk other than `data`
     that declares more bytes than the whole file holds: FFmpeg's WAV demuxer
     allocates what a LIST chunk declares before reading it (up to gigabytes
     for a 70 kB file). `data` may run past the end (FFmpeg streams it)."""
-    if isinstance(source, bytes):
-        head, size = source, len(source)
-        read = lambda at, n: source[at : at + n]  # noqa: E731
+    if not isinstance(source, str):
+        view = memoryview(source)
+        head, size = bytes(view[:12]), len(view)
+        read = lambda at, n: bytes(view[at : at + n])  # noqa: E731
     else:
         try:
             size = os.path.getsize(source)
@@ -119,12 +121,12 @@ def _walk_riff(head: bytes, size: int, read: Any, name: str) -> None:
         at += 8 + length + (length & 1)
 
 
-def _open(source: str | bytes, name: str) -> Any:
+def _open(source: str | Encoded, name: str) -> Any:
     import av
 
     _check_riff_sizes(source, name)
     with _reading(name):
-        return av.open(io.BytesIO(source) if isinstance(source, bytes) else source, metadata_errors="ignore")
+        return av.open(source if isinstance(source, str) else io.BytesIO(source), metadata_errors="ignore")
 
 
 def _audio_stream(container: Any, name: str) -> Any:
@@ -194,7 +196,7 @@ def _frames(container: Any, stream: Any) -> Iterator[Any]:
 
 
 def load(
-    source: str | bytes,
+    source: str | Encoded,
     name: str,
     sr: int | None,
     mono: bool,
@@ -239,7 +241,7 @@ def load(
     return (y[0] if mono else y), (sr or native_sr)
 
 
-def info(source: str | bytes, name: str) -> dict[str, Any]:
+def info(source: str | Encoded, name: str) -> dict[str, Any]:
     with _open(source, name) as container, _reading(name):
         stream = _audio_stream(container, name)
         sr = stream.codec_context.sample_rate

@@ -10,11 +10,17 @@ from __future__ import annotations
 import os
 from typing import BinaryIO, Literal, TypeAlias, get_args
 
+from audiodecode._core import FetchedBytes
+
 #: A file-system path as the standard library takes one.
 StrPath: TypeAlias = str | os.PathLike[str]
 
+#: Encoded audio in memory that the core reads where it lies: `bytes`, or
+#: the buffers the native read engine fetched (`FetchedBytes`).
+Encoded: TypeAlias = bytes | FetchedBytes
+
 #: What `audiodecode.load`/`info` read: a path, encoded bytes, or a binary file object.
-AudioSource: TypeAlias = str | os.PathLike[str] | bytes | bytearray | memoryview | BinaryIO
+AudioSource: TypeAlias = str | os.PathLike[str] | bytes | FetchedBytes | bytearray | memoryview | BinaryIO
 
 #: Which decoder runs: the Rust core, PyAV, or the core with PyAV for what it cannot read.
 Backend: TypeAlias = Literal["auto", "rust", "pyav"]

@@ -17,8 +17,15 @@ from typing import Any, TypeVar
 import numpy as np
 
 from audiodecode import _core, _pyav
-from audiodecode._core import MAX_SAMPLE_RATE, MAX_SECONDS, AudioDecodeError, DecodeError, UnsupportedFormatError
-from audiodecode._typing import AudioSource, Backend, OnError
+from audiodecode._core import (
+    MAX_SAMPLE_RATE,
+    MAX_SECONDS,
+    AudioDecodeError,
+    DecodeError,
+    FetchedBytes,
+    UnsupportedFormatError,
+)
+from audiodecode._typing import AudioSource, Backend, Encoded, OnError
 
 _T = TypeVar("_T")
 
@@ -47,9 +54,14 @@ class AudioInfo:
     bits_per_sample: int | None = None
 
 
-def _normalize(source: AudioSource) -> tuple[str | bytes, str]:
-    """The source as something the core takes (a path or bytes) and its name."""
-    if isinstance(source, (bytes, bytearray, memoryview)):
+def _normalize(source: AudioSource) -> tuple[str | Encoded, str]:
+    """The source as something the core takes (a path or encoded bytes) and
+    its name. `bytes` and `FetchedBytes` are passed on as they are (the core
+    reads them without a copy); a mutable buffer is copied, since it could
+    change while the core reads it with the GIL released."""
+    if isinstance(source, (bytes, FetchedBytes)):
+        return source, "<bytes>"
+    if isinstance(source, (bytearray, memoryview)):
         return bytes(source), "<bytes>"
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
@@ -62,7 +74,7 @@ def _normalize(source: AudioSource) -> tuple[str | bytes, str]:
     raise TypeError(f"source must be a path, bytes or a binary file object, not {type(source).__name__}")
 
 
-def _refuse_special_file(data: str | bytes) -> None:
+def _refuse_special_file(data: str | Encoded) -> None:
     """Raise DecodeError if the path `data` (bytes are content) is a FIFO, a
     socket or a device: PyAV would block opening or reading it forever (the
     core opens paths non-blocking and refuses them itself)."""
@@ -327,7 +339,7 @@ def load_batch(
     for i, refusal in pending.items():
         data, name = normalized[i]
 
-        def pyav(data: str | bytes = data, name: str = name, i: int = i) -> tuple[np.ndarray, int]:
+        def pyav(data: str | Encoded = data, name: str = name, i: int = i) -> tuple[np.ndarray, int]:
             return _pyav.load(data, name, sr, mono, offsets[i], durations[i])
 
         try:
@@ -354,12 +366,12 @@ def info(source: AudioSource, *, backend: Backend = "auto") -> AudioInfo:
         return _info_refused(err, data, name, backend)
 
 
-def _pyav_info(data: str | bytes, name: str) -> AudioInfo:
+def _pyav_info(data: str | Encoded, name: str) -> AudioInfo:
     _refuse_special_file(data)
     return AudioInfo(**_pyav.info(data, name))
 
 
-def _info_refused(err: Exception, data: str | bytes, name: str, backend: Backend) -> AudioInfo:
+def _info_refused(err: Exception, data: str | Encoded, name: str, backend: Backend) -> AudioInfo:
     """PyAV's answer for headers the core refused, or the refusal raised."""
     refusal = _rename(err, name)
     if backend == "rust" or not isinstance(err, AudioDecodeError) or not _may_fall_back(refusal):

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from audiodecode import _core
+from audiodecode._core import FetchedBytes
 from audiodecode._typing import AudioSource, OnError
 from audiodecode.loading import DecodeWarning, _check_sr, _duration, _offset
 from audiodecode.windows import ChunkWindows, window_frames
@@ -166,7 +167,7 @@ class StreamDecoder:
         window_frames(sr or 48_000, chunk_seconds, overlap_seconds, frame_length, hop_length)
         if isinstance(source, (bytearray, memoryview)):
             source = bytes(source)
-        if not isinstance(source, (str, bytes, os.PathLike)) and not hasattr(source, "read"):
+        if not isinstance(source, (str, bytes, FetchedBytes, os.PathLike)) and not hasattr(source, "read"):
             raise TypeError(f"source must be a path, URL, bytes or a binary file object, not {type(source).__name__}")
         self._storage, self._counted = storage, False
         self._url = _open_url(source, storage, block_bytes) if _is_url(source) else None

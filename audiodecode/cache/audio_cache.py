@@ -11,7 +11,7 @@ from typing import Any, Literal
 import numpy as np
 
 from audiodecode import loading
-from audiodecode._typing import OnError, StrPath
+from audiodecode._typing import Encoded, OnError, StrPath
 from audiodecode.cache.budget import auto_ram_budget
 from audiodecode.cache.disk import DiskTier
 from audiodecode.cache.entry import CorruptEntry, EntryKey, pack, read_entry
@@ -161,7 +161,7 @@ class AudioCache:
     def load_records(
         self,
         keys: Sequence[tuple[str, int, int]],
-        fetch: Callable[[list[int]], list[bytes | Exception]],
+        fetch: Callable[[list[int]], list[Encoded | Exception]],
         sr: int | None = None,
         mono: bool = True,
         *,

@@ -28,7 +28,7 @@ from typing import Any, Protocol, get_args
 import numpy as np
 
 from audiodecode import loading
-from audiodecode._typing import Crop, OnError
+from audiodecode._typing import Crop, Encoded, OnError
 from audiodecode.augment.mixing import BatchMix, batch_seed, one_hot
 from audiodecode.data import seeding
 from audiodecode.data.collate import pad_clips, pad_rows, tokens
@@ -323,7 +323,7 @@ class ClipReader:
         if memory:
             wanted = [j for j in range(len(indices))
                       if self.cache is None or (needs_plan[j] and int(indices[j]) not in self._meta)]
-            inputs: dict[int, str | bytes] = self._fetch(indices, wanted, on_error, errors)
+            inputs: dict[int, str | Encoded] = self._fetch(indices, wanted, on_error, errors)
         else:
             inputs = {j: self.files.paths[indices[j]] for j in range(len(indices))}
         for j, i in enumerate(indices):
@@ -340,7 +340,7 @@ class ClipReader:
         if self.cache is not None and memory:
             keys = entry_keys(self.files, [indices[j] for j in todo])
 
-            def fetch_misses(positions: list[int]) -> list[bytes | Exception]:
+            def fetch_misses(positions: list[int]) -> list[Encoded | Exception]:
                 need = [todo[p] for p in positions if todo[p] not in inputs]
                 inputs.update(self._fetch(indices, need, "skip", errors))
                 return [inputs[todo[p]] if todo[p] in inputs else errors.pop(todo[p]) for p in positions]
@@ -373,7 +373,7 @@ class ClipReader:
 
     def _fetch(
         self, indices: np.ndarray, positions: list[int], on_error: OnError, errors: dict[int, Exception]
-    ) -> dict[int, bytes]:
+    ) -> dict[int, Encoded]:
         """The bytes of the memory records at `positions` of `indices` (one
         concurrent fetch); failures go to `errors` (or raise)."""
         if not positions:
@@ -382,7 +382,7 @@ class ClipReader:
         # hides this wait (`audiodecode.data.setup.measure_read_ahead`).
         with self.stats.stage("fetch"):
             fetched = fetch(self.files, [int(indices[j]) for j in positions])
-        out: dict[int, bytes] = {}
+        out: dict[int, Encoded] = {}
         for j, data in zip(positions, fetched):
             if isinstance(data, Exception):
                 if on_error == "raise":
@@ -393,7 +393,7 @@ class ClipReader:
         return out
 
     def _decode_windows(
-        self, indices: np.ndarray, todo: list[int], inputs: dict[int, str | bytes],
+        self, indices: np.ndarray, todo: list[int], inputs: dict[int, str | Encoded],
         windows: dict[int, tuple[int, int, int, int] | None], on_error: OnError, num_threads: int | None,
     ) -> loading.BatchResult:
         """`load_batch` of each record's window (paths or fetched bytes);
@@ -409,7 +409,7 @@ class ClipReader:
             raise decoded.errors[min(decoded.errors)]
         return decoded
 
-    def _plan(self, index: int, u: float, source: str | bytes | None = None) -> _Plan:
+    def _plan(self, index: int, u: float, source: str | Encoded | None = None) -> _Plan:
         """How record `index`'s clip is cut, from its header (read once per
         reader; `source` is the record's path or fetched bytes)."""
         meta = self._meta.get(index)

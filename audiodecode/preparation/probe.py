@@ -13,6 +13,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from audiodecode._typing import Encoded
 from audiodecode.data.sources import ByteRange, Storage
 from audiodecode.data.sources.storage import is_local
 from audiodecode.loading import AudioInfo, info_batch, load
@@ -55,7 +56,7 @@ def probe_many(records: Sequence[dict[str, Any]], config: PrepareConfig, storage
     """
     remote = [i for i, r in enumerate(records) if not is_local(r["path"])]
     fetched = dict(zip(remote, storage.read_many([ByteRange(records[i]["path"]) for i in remote]) if remote else []))
-    sources: list[tuple[str | bytes, int] | Exception] = []  # (what info reads, its size in bytes)
+    sources: list[tuple[str | Encoded, int] | Exception] = []  # (what info reads, its size in bytes)
     for i, record in enumerate(records):
         got = fetched.get(i, record["path"])
         try:
@@ -72,7 +73,7 @@ def probe_many(records: Sequence[dict[str, Any]], config: PrepareConfig, storage
             for record, source in zip(records, sources)]
 
 
-def _finish(record: dict[str, Any], config: PrepareConfig, source: tuple[str | bytes, int] | Exception,
+def _finish(record: dict[str, Any], config: PrepareConfig, source: tuple[str | Encoded, int] | Exception,
             meta: AudioInfo | Exception) -> dict[str, Any]:
     """One record's probe from its headers: its length, checked against
     the manifest's offset, and its size estimate."""

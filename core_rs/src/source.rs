@@ -3,8 +3,8 @@
 use std::fs::{File, OpenOptions};
 use std::io::{Cursor, Read, Seek, SeekFrom};
 use std::path::PathBuf;
-use std::sync::Arc;
 
+use bytes::Bytes;
 use symphonia::core::io::MediaSource;
 
 use crate::error::{Error, Result};
@@ -14,9 +14,10 @@ use crate::error::{Error, Result};
 pub enum AudioSource {
     Path(PathBuf),
     /// Bytes plus a name for error messages (`"<bytes>"` when the caller
-    /// gave none).
+    /// gave none). `Bytes` so that a buffer the read engine fetched, or a
+    /// Python `bytes` object, is decoded where it lies, not copied.
     Bytes {
-        data: Arc<[u8]>,
+        data: Bytes,
         name: String,
     },
 }
@@ -30,7 +31,7 @@ impl AudioSource {
         AudioSource::Path(path.into())
     }
 
-    pub fn bytes(data: impl Into<Arc<[u8]>>, name: impl Into<String>) -> Self {
+    pub fn bytes(data: impl Into<Bytes>, name: impl Into<String>) -> Self {
         AudioSource::Bytes { data: data.into(), name: name.into() }
     }
 
@@ -49,9 +50,7 @@ impl AudioSource {
                 let (file, len) = self.open_regular(path)?;
                 Ok((Box::new(file), len))
             }
-            AudioSource::Bytes { data, .. } => {
-                Ok((Box::new(Cursor::new(SharedBytes(data.clone()))), data.len() as u64))
-            }
+            AudioSource::Bytes { data, .. } => Ok((Box::new(Cursor::new(data.clone())), data.len() as u64)),
         }
     }
 
@@ -59,7 +58,7 @@ impl AudioSource {
     pub fn reader(&self) -> Result<Box<dyn ByteStream>> {
         match self {
             AudioSource::Path(path) => Ok(Box::new(self.open_regular(path)?.0)),
-            AudioSource::Bytes { data, .. } => Ok(Box::new(Cursor::new(SharedBytes(data.clone())))),
+            AudioSource::Bytes { data, .. } => Ok(Box::new(Cursor::new(data.clone()))),
         }
     }
 
@@ -182,16 +181,6 @@ impl MediaSource for Window {
 
     fn byte_len(&self) -> Option<u64> {
         Some(self.len)
-    }
-}
-
-/// `Arc<[u8]>` as a cursor target, so a batch can share one buffer.
-#[derive(Clone)]
-struct SharedBytes(Arc<[u8]>);
-
-impl AsRef<[u8]> for SharedBytes {
-    fn as_ref(&self) -> &[u8] {
-        &self.0
     }
 }
 

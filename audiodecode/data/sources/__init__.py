@@ -27,11 +27,12 @@ from audiodecode.data.sources.arrayrecord import ArrayRecordSource, array_record
 from audiodecode.data.sources.base import RecordSource, SkippedSourceWarning
 from audiodecode.data.sources.objects import ObjectSource, object_files
 from audiodecode.data.sources.parquet import ParquetSource, parquet_records, write_parquet
-from audiodecode.data.sources.storage import ByteRange, RetryPolicy, SourceReadError, Storage
+from audiodecode.data.sources.storage import ByteRange, FetchedBytes, RetryPolicy, SourceReadError, Storage
 from audiodecode.data.sources.tar import TarSource, tar_shards, write_tar_shards
 
 __all__ = [
-    "ArrayRecordSource", "ByteRange", "ObjectSource", "ParquetSource", "RecordSource", "RetryPolicy", "SkippedSourceWarning",
+    "ArrayRecordSource", "ByteRange", "FetchedBytes", "ObjectSource", "ParquetSource", "RecordSource", "RetryPolicy",
+    "SkippedSourceWarning",
     "SourceReadError", "Storage", "TarSource", "array_records", "object_files", "open_records", "parquet_records",
     "tar_shards",
     "write_array_record", "write_parquet", "write_tar_shards",

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from audiodecode._typing import Encoded
 from audiodecode.data.columns import Strings, digest
 from audiodecode.data.records import AudioFiles
 from audiodecode.data.sources.storage import Storage
@@ -87,14 +88,14 @@ class RecordSource:
         except KeyError:
             raise KeyError(f"{key!r} is not a record of {self!r}") from None
 
-    def read(self, key: str) -> bytes:
+    def read(self, key: str) -> Encoded:
         """The encoded audio of record `key` (`ByteSource`)."""
         data = self.read_many([key])[0]
         if isinstance(data, Exception):
             raise data
         return data
 
-    def read_many(self, keys: Sequence[str]) -> list[bytes | Exception]:
+    def read_many(self, keys: Sequence[str]) -> list[Encoded | Exception]:
         """The encoded audio of each record, in order, read concurrently, or
         the exception that prevented reading it (naming the record)."""
         return self._read_rows([self.row(k) for k in keys])
@@ -130,7 +131,7 @@ class RecordSource:
         here."""
         return self
 
-    def _read_rows(self, rows: list[int]) -> list[bytes | Exception]:
+    def _read_rows(self, rows: list[int]) -> list[Encoded | Exception]:
         raise NotImplementedError
 
     def _entry(self, row: int) -> tuple[int, str]:
@@ -148,19 +149,19 @@ def named_error(err: Exception, key: str) -> Exception:
     return out
 
 
-def fetch(files: AudioFiles, indices: Sequence[int] | np.ndarray) -> list[bytes | Exception]:
+def fetch(files: AudioFiles, indices: Sequence[int] | np.ndarray) -> list[Encoded | Exception]:
     """The bytes of records of a data set with a `source`, in order; a
     failure is returned in its slot (a `ByteSource` without `read_many` is
     read one key at a time)."""
     return read_keys(files.source, [files.paths[int(i)] for i in indices])
 
 
-def read_keys(source: Any, keys: Sequence[str]) -> list[bytes | Exception]:
+def read_keys(source: Any, keys: Sequence[str]) -> list[Encoded | Exception]:
     """`source.read_many(keys)`, or one `read` per key for a `ByteSource`
     without it; failures in their slots."""
     if hasattr(source, "read_many"):
         return source.read_many(keys)
-    out: list[bytes | Exception] = []
+    out: list[Encoded | Exception] = []
     for key in keys:
         try:
             out.append(source.read(key))

@@ -24,6 +24,7 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
+from audiodecode._typing import Encoded
 from audiodecode.data.sources.storage import ByteRange, SourceReadError, Storage
 
 # Blocks of this many bytes: at 50 ms per request, 4 MiB a request is
@@ -58,9 +59,9 @@ class ShardBlocks:
 
     def _init_process_state(self) -> None:
         self._lock = threading.Lock()
-        self._kept: OrderedDict[tuple[str, int], bytes] = OrderedDict()
+        self._kept: OrderedDict[tuple[str, int], Encoded] = OrderedDict()
         self._kept_bytes = 0
-        self._pending: dict[tuple[str, int], Future[bytes]] = {}
+        self._pending: dict[tuple[str, int], Future[Encoded]] = {}
         self.blocks_read = 0
 
     def __getstate__(self) -> dict[str, Any]:
@@ -79,7 +80,7 @@ class ShardBlocks:
             self._kept.clear()
             self._kept_bytes = 0
 
-    def read(self, ranges: Sequence[ByteRange], sizes: Sequence[int]) -> list[bytes | Exception]:
+    def read(self, ranges: Sequence[ByteRange], sizes: Sequence[int]) -> list[Encoded | Exception]:
         """The bytes of each range (each within one object of `sizes[i]`
         bytes), in order, or the exception that ended its block's read."""
         size = self.block_size
@@ -89,9 +90,9 @@ class ShardBlocks:
                 raise ValueError(f"{r.describe()}: not a range of an object of {total} bytes")
             for k in range(r.start // size, max(r.start, r.end - 1) // size + 1):
                 blocks[(r.url, k)] = ByteRange(r.url, k * size, min((k + 1) * size, total), r.etag)
-        have: dict[tuple[str, int], bytes | Exception] = {}
+        have: dict[tuple[str, int], Encoded | Exception] = {}
         mine: list[tuple[str, int]] = []
-        waits: dict[tuple[str, int], Future[bytes]] = {}
+        waits: dict[tuple[str, int], Future[Encoded]] = {}
         with self._lock:
             for key in blocks:
                 if key in self._kept:
@@ -140,8 +141,9 @@ class ShardBlocks:
                 self._kept_bytes -= len(dropped)
         return dict(zip(keys, got))
 
-    def _cut(self, r: ByteRange, have: dict[tuple[str, int], bytes | Exception]) -> bytes | Exception:
-        """Range `r` out of its blocks (one copy)."""
+    def _cut(self, r: ByteRange, have: dict[tuple[str, int], Encoded | Exception]) -> Encoded | Exception:
+        """Range `r` out of its blocks: a slice of its block (the engine's
+        buffer, shared, not copied) when it lies in one, else one copy."""
         assert r.end is not None
         size = self.block_size
         pieces = []
@@ -149,5 +151,5 @@ class ShardBlocks:
             block = have[(r.url, k)]
             if isinstance(block, Exception):
                 return block
-            pieces.append(memoryview(block)[max(r.start - k * size, 0) : min(r.end - k * size, size)])
-        return b"".join(pieces)
+            pieces.append(block[max(r.start - k * size, 0) : min(r.end - k * size, size)])
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)

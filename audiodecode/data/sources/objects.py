@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
+from audiodecode._typing import Encoded
 from audiodecode.data.records import AudioFiles, vocabulary
 from audiodecode.data.sources.base import RecordSource
 from audiodecode.data.sources.storage import ByteRange, Storage
@@ -23,7 +24,7 @@ class ObjectSource(RecordSource):
     def _identity(self) -> tuple:
         return ()
 
-    def _read_rows(self, rows: list[int]) -> list[bytes | Exception]:
+    def _read_rows(self, rows: list[int]) -> list[Encoded | Exception]:
         return self.storage.read_many([ByteRange(self.keys[r]) for r in rows])
 
     def _entry(self, row: int) -> tuple[int, str]:

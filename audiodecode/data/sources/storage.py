@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
 from audiodecode import _core
+from audiodecode._core import FetchedBytes
+from audiodecode._typing import Encoded
 
 # Errors no retry can cure: the object is not there, access is refused, or
 # the request itself is wrong.
@@ -372,16 +374,20 @@ class Storage:
         SourceReadError
             Every try failed, or the total time ran out; names the URL.
         """
-        return self._read(ByteRange(url, start, end))
+        data = self._read(ByteRange(url, start, end))
+        return data if isinstance(data, bytes) else bytes(data)
 
-    def read_many(self, ranges: Sequence[ByteRange]) -> list[bytes | Exception]:
+    def read_many(self, ranges: Sequence[ByteRange]) -> list[Encoded | Exception]:
         """Read `ranges` with up to `max_in_flight` requests at once.
 
         Returns
         -------
         list
             The bytes of each range in input order, or the exception that
-            ended its reads (the caller decides to raise or skip).
+            ended its reads (the caller decides to raise or skip). What the
+            native engine read is a `FetchedBytes`: its buffer, not a copy
+            (`load`, `load_batch` and `info` read it where it lies;
+            `bytes(x)` copies it); the rest is `bytes`.
         """
         self._check_process()
         with self._lock:
@@ -393,8 +399,8 @@ class Storage:
             with self._lock:
                 self._in_flight -= 1
 
-    def _read_many(self, ranges: Sequence[ByteRange]) -> list[bytes | Exception]:
-        out: list[bytes | Exception | None] = [None] * len(ranges)
+    def _read_many(self, ranges: Sequence[ByteRange]) -> list[Encoded | Exception]:
+        out: list[Encoded | Exception | None] = [None] * len(ranges)
         native = [i for i, r in enumerate(ranges) if self.is_native(r.url)]
         if native:
             for i, got in zip(native, self._read_native([ranges[i] for i in native])):
@@ -404,10 +410,10 @@ class Storage:
             out[i] = got
         return out  # type: ignore[return-value]
 
-    def _read_native(self, ranges: Sequence[ByteRange]) -> list[bytes | Exception]:
+    def _read_native(self, ranges: Sequence[ByteRange]) -> list[FetchedBytes | Exception]:
         """One call of the native engine; options are per protocol, so one
         call per protocol present."""
-        out: list[bytes | Exception | None] = [None] * len(ranges)
+        out: list[FetchedBytes | Exception | None] = [None] * len(ranges)
         by_protocol: dict[str, list[int]] = {}
         for i, r in enumerate(ranges):
             if r.start < 0 or (r.end is not None and r.end < r.start):
@@ -434,7 +440,7 @@ class Storage:
                 self._latencies.extend(latencies)
         return out  # type: ignore[return-value]
 
-    def _read_threaded(self, ranges: Sequence[ByteRange]) -> list[bytes | Exception]:
+    def _read_threaded(self, ranges: Sequence[ByteRange]) -> list[Encoded | Exception]:
         if len(ranges) <= 1 or all(is_local(r.url) for r in ranges):
             # Local reads are page-cache copies: threads would only add overhead.
             return [self._read_or_error(r) for r in ranges]
@@ -444,13 +450,13 @@ class Storage:
             pool = self._pool
         return list(pool.map(self._read_or_error, ranges))
 
-    def _read_or_error(self, r: ByteRange) -> bytes | Exception:
+    def _read_or_error(self, r: ByteRange) -> Encoded | Exception:
         try:
             return self._read(r)
         except (OSError, ValueError) as err:
             return err
 
-    def _read(self, r: ByteRange) -> bytes:
+    def _read(self, r: ByteRange) -> Encoded:
         if r.start < 0 or (r.end is not None and r.end < r.start):
             raise ValueError(f"{r.describe()}: not a valid range")
         if self.is_native(r.url):
@@ -617,7 +623,7 @@ class RangeFile(io.RawIOBase):
         end = min(self._pos + len(view), self.size)
         if end <= self._pos:
             return 0
-        data = self.storage.read(self.url, self._pos, end)
+        data = self.storage._read(ByteRange(self.url, self._pos, end))  # the engine's buffer, copied once, here
         view[: len(data)] = data
         self._pos += len(data)
         return len(data)

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from audiodecode._typing import OnError
+from audiodecode._typing import Encoded, OnError
 from audiodecode.data.records import AUDIO_EXTENSIONS, AudioFiles, vocabulary
 from audiodecode.data.sources.base import RecordSource, named_error, skipped
 from audiodecode.data.sources.blocks import BLOCK_SIZE, ShardBlocks
@@ -230,7 +230,7 @@ class TarSource(RecordSource):
         out.blocks = ShardBlocks(self.storage, BLOCK_SIZE, capacity)
         return out
 
-    def _read_rows(self, rows: list[int]) -> list[bytes | Exception]:
+    def _read_rows(self, rows: list[int]) -> list[Encoded | Exception]:
         ranges = []
         for r in rows:
             shard, offset, size = (int(v) for v in self.locations[r])

@@ -4,22 +4,25 @@ use std::path::PathBuf;
 
 use numpy::{PyArray1, PyArrayMethods};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::PyDict;
 
 use crate::decode::DecodeOptions;
 use crate::info::{info as core_info, info_batch as core_info_batch, AudioInfo};
 use crate::load::{load as core_load, load_batch as core_load_batch, Audio, LoadRequest};
 use crate::source::AudioSource;
 
-/// A path (str or os.PathLike) or the encoded bytes themselves.
+use super::buffer::shared_bytes;
+
+/// A path (str or os.PathLike) or the encoded bytes themselves (`bytes` or
+/// the read engine's `FetchedBytes`, neither copied).
 pub struct SourceArg(AudioSource);
 
 impl<'a, 'py> FromPyObject<'a, 'py> for SourceArg {
     type Error = PyErr;
 
     fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
-        if let Ok(bytes) = obj.cast::<PyBytes>() {
-            return Ok(SourceArg(AudioSource::bytes(bytes.as_bytes(), "<bytes>")));
+        if let Some(data) = shared_bytes(&obj) {
+            return Ok(SourceArg(AudioSource::bytes(data, "<bytes>")));
         }
         let path: PathBuf = obj.extract()?;
         Ok(SourceArg(AudioSource::path(path)))

@@ -3,6 +3,7 @@
 
 mod allocator;
 mod augment;
+mod buffer;
 mod decode;
 mod errors;
 mod heap;
@@ -29,6 +30,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MAX_SAMPLE_RATE", crate::load::MAX_SAMPLE_RATE)?;
     m.add("MAX_SECONDS", crate::decode::MAX_SECONDS)?;
     errors::register(m)?;
+    buffer::register(m)?;
     decode::register(m)?;
     augment::register(m)?;
     mixing::register(m)?;

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyTuple};
+use pyo3::types::PyTuple;
 
+use super::buffer::FetchedBytes;
 use crate::storage::{self, ErrorKind, RangeRequest, ReadError, ReadPolicy, StoreOptions};
 
 /// `(attempts, backoff_s, max_backoff_s, timeout_s, max_in_flight,
@@ -49,7 +50,7 @@ fn error_tuple<'py>(py: Python<'py>, err: ReadError, options: &StoreOptions) -> 
 
 /// Reads `ranges` (`(url, start, end or None, etag or None)`) at once.
 /// Returns `(results, (requests, bytes, retries, latencies_s))`; a result
-/// is the bytes or `(kind, message)`.
+/// is the bytes (`FetchedBytes`) or `(kind, message)`.
 #[pyfunction]
 #[allow(clippy::type_complexity)]
 fn storage_read_batch<'py>(
@@ -65,7 +66,8 @@ fn storage_read_batch<'py>(
     let results = results
         .into_iter()
         .map(|result| match result {
-            Ok(body) => Ok(PyBytes::new(py, &body).into_any()),
+            // Handed over, not copied: the decoder reads the engine's buffer.
+            Ok(body) => Ok(Bound::new(py, FetchedBytes(body))?.into_any()),
             Err(err) => error_tuple(py, err, &options),
         })
         .collect::<PyResult<_>>()?;

@@ -12,6 +12,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
+use super::buffer::shared_bytes;
 use super::storage::{kind_name, policy, PolicyArg};
 use crate::load::guard_panics;
 use crate::source::AudioSource;
@@ -185,8 +186,8 @@ impl StreamReader {
         name: Option<String>,
     ) -> PyResult<Self> {
         let closed = Arc::new(AtomicBool::new(false));
-        let source = if let Ok(bytes) = source.cast::<PyBytes>() {
-            StreamSource::Audio(AudioSource::bytes(bytes.as_bytes(), name.unwrap_or_else(|| "<bytes>".into())))
+        let source = if let Some(data) = shared_bytes(&source) {
+            StreamSource::Audio(AudioSource::bytes(data, name.unwrap_or_else(|| "<bytes>".into())))
         } else if let Ok(url) = source.cast::<UrlSource>() {
             let url = url.borrow();
             let reader = url.reader.lock().unwrap_or_else(|e| e.into_inner()).take();
