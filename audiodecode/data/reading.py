@@ -36,6 +36,7 @@ from audiodecode.data.records import AudioFiles
 from audiodecode.data.sources.base import entry_keys, fetch, read_keys
 from audiodecode.data.stats import PipelineStats
 from audiodecode.data.text import TextTransform
+from audiodecode.data.turns import Turns
 
 # Output samples either side of a clip decoded with it, so that the core's
 # resampler (a 32-zero-crossing sinc) sees the same input as for the whole file.
@@ -173,12 +174,14 @@ class ClipReader:
         self._meta: dict[int, tuple[int, int | None]] = {}
         self._bad: set[int] = set()
         self._bad_lock = threading.Lock()
+        # Batches read at once decode one at a time, oldest first.
+        self._turns = Turns()
 
     def __repr__(self) -> str:
         return f"ClipReader({self.files!r}, {self.spec}, augment={self.augment!r}, cache={self.cache!r})"
 
     def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k not in ("_meta", "_bad", "_bad_lock")}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_meta", "_bad", "_bad_lock", "_turns")}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
@@ -232,12 +235,13 @@ class ClipReader:
         epochs = np.asarray(epochs, dtype=np.int64)
         indices = np.asarray(indices, dtype=np.int64).copy()
         seeds = seeding.record_seeds(self.spec.seed, epochs, indices)
+        ticket = self._turns.ticket()
         ys: list[np.ndarray] = []
         if len(indices):  # a process's share of a bucket's last batch can be empty
             with self.stats.stage("decode"):
-                ys = self._decode(indices, seeds, num_threads)
+                ys = self._decode(indices, seeds, num_threads, ticket)
             if self.augment is not None:
-                with self.stats.stage("augment"):
+                with self.stats.stage("augment"), self._turns.turn(ticket):
                     aug_seeds = [int(s) for s in seeding.derive(seeds, seeding.AUGMENT)]
                     threads = {"num_threads": num_threads} if self._augment_takes_threads else {}
                     ys = self.augment.batch(ys, self.spec.sr, aug_seeds, **threads)
@@ -263,11 +267,12 @@ class ClipReader:
         self.stats.collated(batch["audio"].shape, int(batch["length"].sum()))
         return batch
 
-    def _decode(self, indices: np.ndarray, seeds: np.ndarray, num_threads: int | None) -> list[np.ndarray]:
+    def _decode(self, indices: np.ndarray, seeds: np.ndarray, num_threads: int | None, ticket: int) -> list[np.ndarray]:
         """The clips of a batch; with "skip", a bad record's slot in `indices`
-        is overwritten with the record that replaced it."""
+        is overwritten with the record that replaced it. `ticket` orders its
+        decodes among the batches read at once (`Turns`)."""
         draws = seeding.uniform(seeding.derive(seeds, seeding.CROP))
-        ys, errors = self._clips(indices, draws, num_threads, self.spec.on_error)
+        ys, errors = self._clips(indices, draws, num_threads, self.spec.on_error, ticket)
         missing = sorted(errors)
         self._mark_bad(indices[missing], [errors[i] for i in missing])
         self.stats.add_skipped(len(missing))
@@ -281,7 +286,7 @@ class ClipReader:
                 todo = [(slot, int(c)) for slot, c in zip(missing, picks) if int(c) not in self._bad]
             if todo:
                 slots = [slot for slot, _ in todo]
-                found, failed = self._clips(np.array([c for _, c in todo]), draws[slots], num_threads, "skip")
+                found, failed = self._clips(np.array([c for _, c in todo]), draws[slots], num_threads, "skip", ticket)
                 for j, (slot, c) in enumerate(todo):
                     if j in failed:
                         self._mark_bad([c], [failed[j]])
@@ -295,7 +300,7 @@ class ClipReader:
         )
 
     def _clips(
-        self, indices: np.ndarray, draws: np.ndarray, num_threads: int | None, on_error: OnError
+        self, indices: np.ndarray, draws: np.ndarray, num_threads: int | None, on_error: OnError, ticket: int
     ) -> tuple[list[np.ndarray | None], dict[int, Exception]]:
         """Decode and crop records in one parallel call.
 
@@ -352,7 +357,9 @@ class ClipReader:
             paths = [inputs[j] for j in todo]
             decoded = self.cache.load_batch(paths, self.spec.sr, True, on_error=on_error, num_threads=num_threads)
         else:
-            decoded = self._decode_windows(indices, todo, inputs, windows, on_error, num_threads)
+            # The fetch above overlaps other batches'; the decode waits its turn.
+            with self._turns.turn(ticket):
+                decoded = self._decode_windows(indices, todo, inputs, windows, on_error, num_threads)
         ys: list[np.ndarray | None] = [None] * len(indices)
         for k, j in enumerate(todo):
             if decoded[k] is None:
