@@ -58,6 +58,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -108,11 +109,31 @@ def rchar() -> int:
 class EpochClock:
     """Wall time and CPU seconds of one timed epoch: this process's (the
     loader, its threads and the engine's) and the HTTP server's, whose
-    child process shares the machine's cores with it."""
+    child process shares the machine's cores with it; with `count`, also
+    the wait for the first batch and the rate after it (an epoch of a
+    thousand clips lasts under half a second here, so the first batch's
+    wait, one request's latency and more, weighs on the whole epoch's
+    rate as it would not on a longer one)."""
 
     def __init__(self, server_pid: int | None = None) -> None:
         self.server_pid = server_pid
         self.wall = self.cpu = self.server_cpu = 0.0
+        self.first_s, self.clips, self.first_clips = 0.0, 0, 0
+
+    def count(self, batches: Iterable, clips: Callable[[object], int]) -> int:
+        """Iterate `batches` inside the clock; the clips they hold."""
+        with self:
+            for batch in batches:
+                if not self.clips:
+                    self.first_s = time.perf_counter() - self._start[0]
+                    self.first_clips = clips(batch)
+                self.clips += clips(batch)
+        return self.clips
+
+    @property
+    def rate_after_first(self) -> float:
+        """Clips per second after the first batch came."""
+        return (self.clips - self.first_clips) / max(self.wall - self.first_s, 1e-9)
 
     def __enter__(self) -> EpochClock:
         self._start = (time.perf_counter(), cpu_seconds(), cpu_seconds(self.server_pid) if self.server_pid else 0.0)
@@ -287,16 +308,21 @@ def http_section(
             # CPU seconds of the timed epochs: (loader, server) remote, loader local.
             cpu: dict[str, list[tuple[float, float]]] = {name: [] for name in readers}
             local_cpu: dict[str, list[float]] = {name: [] for name in readers}
+            # The first batch's wait and the rate after it: (remote, local).
+            first: dict[str, list[tuple[float, float]]] = {name: [] for name in readers}
+            after: dict[str, list[tuple[float, float]]] = {name: [] for name in readers}
             for _ in range(repeats):
                 for name, (which, options, local) in readers.items():
-                    clock = EpochClock()
-                    local_rates.setdefault(name, []).append(run_epoch(which, local, None, clock, **options)[0])
-                    local_cpu[name].append(clock.cpu)
+                    local_clock = EpochClock()
+                    local_rates.setdefault(name, []).append(run_epoch(which, local, None, local_clock, **options)[0])
+                    local_cpu[name].append(local_clock.cpu)
                     storage = storages[name]
                     storage.reset_stats()
                     clock = EpochClock(server.proc.pid)
                     rate, _, prefetch = run_epoch(which, opened[name], storage, clock, **options)
                     cpu[name].append((clock.cpu, clock.server_cpu))
+                    first[name].append((clock.first_s, local_clock.first_s))
+                    after[name].append((clock.rate_after_first, local_clock.rate_after_first))
                     rates.setdefault(name, []).append(rate)
                     stats = storage.stats()
                     requests[name] = int(stats["requests"])
@@ -307,7 +333,10 @@ def http_section(
                 rate, local = float(np.median(rates[name])), float(np.median(local_rates[name]))
                 where = label + (f" (staged in {staged_s:.1f} s)" if name.startswith("ArrayRecord") else "")
                 loader_cpu, server_cpu = np.median(cpu[name], axis=0)
+                first_s, local_first_s = np.median(first[name], axis=0)
+                after_ratio = float(np.median([r / max(l_, 1e-9) for r, l_ in after[name]]))
                 rows.append([name, where, f"{ahead[name]}", f"{rate:.0f}", f"{local:.0f}", f"{rate / local:.2f}",
+                             f"{first_s * 1e3:.0f} ({local_first_s * 1e3:.0f})", f"{after_ratio:.2f}",
                              f"{requests[name]}", f"{np.median(latency[name]) * 1e3:.0f}",
                              f"{loader_cpu:.2f} ({np.median(local_cpu[name]):.2f})", f"{server_cpu:.2f}"])
                 print(f"# {name}, {label}: {rate:.0f} clips/s, {ahead[name]} ahead (local {local:.0f}; runs "
@@ -315,10 +344,11 @@ def http_section(
             local = float(np.median(local_rates["tar, native engine"]))
             competitor = competitors[delay]
             rows.append(["webdataset + librosa", label, "", f"{competitor:.0f}", f"{local:.0f}",
-                         f"{competitor / local:.2f}", "", "", "", ""])
+                         f"{competitor / local:.2f}", "", "", "", "", "", ""])
     finally:
         server.close()
-    rows.append(["(server ceiling, one core)", "HTTP, 0 ms", "", f"{ceiling:.0f} requests/s", "", "", "", "", "", ""])
+    rows.append(["(server ceiling, one core)", "HTTP, 0 ms", "", f"{ceiling:.0f} requests/s", "", "", "", "", "", "", "",
+                 ""])
     return rows
 
 
@@ -409,8 +439,7 @@ def run_epoch(
         forget_tuning_blocks(it.plan.files)
         if storage is not None:
             storage.reset_stats()
-        with clock:
-            n = sum(int(b["label"].shape[0]) for b in it)
+        n = clock.count(it, lambda b: int(b["label"].shape[0]))
         return n / clock.wall, 0, it.tuning.choice.prefetch
     finally:
         it.close()
@@ -438,8 +467,7 @@ def epoch(
         if storage is not None:
             storage.reset_stats()
         before = rchar()
-        with clock:
-            n = sum(len(labels) for _, labels in loader)
+        n = clock.count(loader, lambda b: len(b[1]))
         # rchar counts every read() and pread() of the process (local files,
         # the Rust decoder's and array-record's reads, a staged copy), not
         # network receives: remote bytes come from the Storage counters.
@@ -599,10 +627,12 @@ def print_bytes_cost(records: AudioFiles) -> None:
 
 def print_http(rows: list[list[str]]) -> None:
     print("\nTar shards through the HTTP range server:")
-    print(table(rows, ["reader", "where", "read ahead", "clips/s", "local clips/s", "vs local", "requests",
-                       "p50 latency ms", "loader CPU s (local)", "server CPU s"]))
-    print("CPU s: CPU seconds of the timed epoch (medians), the loader's process (all its threads) and the HTTP "
-          "server's; in brackets the same loader on the local copies.")
+    print(table(rows, ["reader", "where", "read ahead", "clips/s", "local clips/s", "vs local",
+                       "first batch ms (local)", "vs local after it", "requests", "p50 latency ms",
+                       "loader CPU s (local)", "server CPU s"]))
+    print("first batch: the wait for an epoch's first batch (medians); vs local after it: the rate from the first "
+          "batch on, divided by the local run's. CPU s: CPU seconds of the timed epoch (medians), the loader's "
+          "process (all its threads) and the HTTP server's; in brackets the same loader on the local copies.")
 
 
 if __name__ == "__main__":

@@ -241,7 +241,8 @@ class ClipReader:
             with self.stats.stage("decode"):
                 ys = self._decode(indices, seeds, num_threads, ticket)
             if self.augment is not None:
-                with self.stats.stage("augment"), self._turns.turn(ticket):
+                with self.stats.stage("augment"), self._turns.turn(ticket) as waited_s:
+                    self.stats.record("turn", waited_s)
                     aug_seeds = [int(s) for s in seeding.derive(seeds, seeding.AUGMENT)]
                     threads = {"num_threads": num_threads} if self._augment_takes_threads else {}
                     ys = self.augment.batch(ys, self.spec.sr, aug_seeds, **threads)
@@ -358,7 +359,8 @@ class ClipReader:
             decoded = self.cache.load_batch(paths, self.spec.sr, True, on_error=on_error, num_threads=num_threads)
         else:
             # The fetch above overlaps other batches'; the decode waits its turn.
-            with self._turns.turn(ticket):
+            with self._turns.turn(ticket) as waited_s:
+                self.stats.record("turn", waited_s)  # a part of "decode", as "fetch" is
                 decoded = self._decode_windows(indices, todo, inputs, windows, on_error, num_threads)
         ys: list[np.ndarray | None] = [None] * len(indices)
         for k, j in enumerate(todo):

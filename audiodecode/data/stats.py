@@ -48,10 +48,13 @@ class PipelineStats:
         try:
             yield
         finally:
-            elapsed = time.perf_counter() - t0
-            with self._lock:
-                self._stage_s[name] = self._stage_s.get(name, 0.0) + elapsed
-                self._stage_n[name] = self._stage_n.get(name, 0) + 1
+            self.record(name, time.perf_counter() - t0)
+
+    def record(self, name: str, seconds: float) -> None:
+        """Count `seconds` as one run of stage `name`."""
+        with self._lock:
+            self._stage_s[name] = self._stage_s.get(name, 0.0) + seconds
+            self._stage_n[name] = self._stage_n.get(name, 0) + 1
 
     def add_skipped(self, n: int) -> None:
         """Count `n` records replaced because they could not be read."""

@@ -27,6 +27,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -58,9 +59,11 @@ class Turns:
         return next(self._tickets)
 
     @contextmanager
-    def turn(self, ticket: int) -> Iterator[None]:
+    def turn(self, ticket: int) -> Iterator[float]:
         """Wait until fewer than `at_once` turns are held and no waiting
-        batch holds a lower ticket, then hold a turn for the `with` block."""
+        batch holds a lower ticket, then hold a turn for the `with` block,
+        which gets the seconds waited."""
+        started = time.perf_counter()
         with self._ready:
             heapq.heappush(self._waiting, ticket)
             try:
@@ -75,7 +78,7 @@ class Turns:
             self._held += 1
             self._ready.notify_all()  # the next lowest ticket may take a free turn too
         try:
-            yield
+            yield time.perf_counter() - started
         finally:
             with self._ready:
                 self._held -= 1

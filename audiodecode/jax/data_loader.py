@@ -156,8 +156,10 @@ class AudioLoader(grain.DatasetIterator):
             time the caller waited for a batch), batches, samples,
             elapsed_s, wait_s, skipped (unreadable records replaced),
             skipped_rows (manifest rows dropped at start-up),
-            stage_s and stage_ms_per_batch (decode (with the crop and
-            the fetch), fetch (a record source's bytes), augment, collate,
+            stage_s and stage_ms_per_batch (decode (with the crop, the
+            fetch and the turn), fetch (a record source's bytes), turn
+            (waiting for the core's pool behind older batches, in decode
+            and augment: `audiodecode.data.turns`), augment, collate,
             to_device: host time per stage, summed over threads), cache
             (the cache's counters, or None), storage (a record source's
             reads: requests, bytes_read, retries, failures,

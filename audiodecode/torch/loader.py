@@ -312,8 +312,10 @@ class AudioDataLoader:
             time the caller waited for a batch), batches, samples,
             elapsed_s, wait_s, skipped (unreadable records replaced),
             skipped_rows (manifest rows dropped at start-up),
-            stage_s and stage_ms_per_batch (decode (with the fetch),
-            fetch (a record source's bytes), augment, collate, to_device:
+            stage_s and stage_ms_per_batch (decode (with the fetch and
+            the turn), fetch (a record source's bytes), turn (waiting for
+            the core's pool behind older batches, in decode and augment:
+            `audiodecode.data.turns`), augment, collate, to_device:
             time per stage, summed over threads; on CUDA, to_device counts
             launching the copies and features, not their run time), cache
             (the cache's counters, or None), storage (a record source's
