@@ -121,6 +121,24 @@ def test_an_interrupted_waiter_leaves_the_queue() -> None:
 def test_at_once_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at_once"):
         Turns(at_once=0)
+    with pytest.raises(ValueError, match="at_once"), Turns().turn(0, at_once=0):
+        pass
+
+
+@pytest.mark.parametrize(("cores", "num_threads", "at_once"), [
+    (2, 2, 2), (2, None, 2), (2, 1, 3), (16, 1, 17), (16, 4, 5), (16, None, 2), (4, 8, 2),
+])
+def test_one_turn_per_lane_of_the_pool_and_one_more(
+    monkeypatch: pytest.MonkeyPatch, cores: int, num_threads: int | None, at_once: int
+) -> None:
+    monkeypatch.setattr(turns_module, "available_cores", lambda: cores)
+    assert turns_module.at_once_for(num_threads) == at_once
+
+
+def test_a_turn_may_set_its_own_limit() -> None:
+    turns = Turns(at_once=1)
+    with turns.turn(0), turns.turn(1, at_once=2):  # a second turn beside the first
+        assert turns._held == 2
 
 
 def test_batches_are_the_same_with_turns_and_without(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -158,12 +176,12 @@ def test_batches_are_the_same_with_turns_and_without(tmp_path: Path, monkeypatch
     assert {"decode", "turn"} <= set(stage_s) and stage_s["turn"] <= stage_s["decode"]
 
     @contextmanager
-    def no_turn(self: Turns, ticket: int):  # noqa: ANN202
+    def no_turn(self: Turns, ticket: int, at_once: int | None = None):  # noqa: ANN202
         yield 0.0
 
     monkeypatch.setattr(turns_module.Turns, "turn", no_turn)
     without = read_all()
-    assert all(a is not None and np.array_equal(a, b) for a, b in zip(with_turns, without))
+    assert all(a is not None and b is not None and np.array_equal(a, b) for a, b in zip(with_turns, without))
 
 
 def wait_for(condition, timeout: float = WAIT_S) -> None:  # noqa: ANN001

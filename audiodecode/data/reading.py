@@ -36,7 +36,7 @@ from audiodecode.data.records import AudioFiles
 from audiodecode.data.sources.base import entry_keys, fetch, read_keys
 from audiodecode.data.stats import PipelineStats
 from audiodecode.data.text import TextTransform
-from audiodecode.data.turns import Turns
+from audiodecode.data.turns import Turns, at_once_for
 
 # Output samples either side of a clip decoded with it, so that the core's
 # resampler (a 32-zero-crossing sinc) sees the same input as for the whole file.
@@ -241,7 +241,7 @@ class ClipReader:
             with self.stats.stage("decode"):
                 ys = self._decode(indices, seeds, num_threads, ticket)
             if self.augment is not None:
-                with self.stats.stage("augment"), self._turns.turn(ticket) as waited_s:
+                with self.stats.stage("augment"), self._turns.turn(ticket, at_once_for(num_threads)) as waited_s:
                     self.stats.record("turn", waited_s)
                     aug_seeds = [int(s) for s in seeding.derive(seeds, seeding.AUGMENT)]
                     threads = {"num_threads": num_threads} if self._augment_takes_threads else {}
@@ -359,7 +359,7 @@ class ClipReader:
             decoded = self.cache.load_batch(paths, self.spec.sr, True, on_error=on_error, num_threads=num_threads)
         else:
             # The fetch above overlaps other batches'; the decode waits its turn.
-            with self._turns.turn(ticket) as waited_s:
+            with self._turns.turn(ticket, at_once_for(num_threads)) as waited_s:
                 self.stats.record("turn", waited_s)  # a part of "decode", as "fetch" is
                 decoded = self._decode_windows(indices, todo, inputs, windows, on_error, num_threads)
         ys: list[np.ndarray | None] = [None] * len(indices)

@@ -12,12 +12,14 @@ which shows the store's latency again at every burst.
 batches that are waiting are ordered: one whose bytes are late holds no
 other back. Fetches take no turn; they all stay in flight at once.
 
-Two at once, not one: a batch also needs the GIL inside its turn (the
-arguments and results of the decode), and while it waits for it a second
-batch keeps the pool busy. Measured 2026-12-07 on the 2-core VM
+How many at once (`at_once_for`): one per lane of the pool (the cores
+divided by the Rust threads each batch decodes on), and one more: a batch
+also needs the GIL inside its turn (the arguments and results of the
+decode), and while it waits for it the extra batch keeps the pool busy.
+Measured 2026-12-07 on the 2-core VM, 2 Rust threads per batch (one lane)
 (`AudioDataLoader`, 1,000 clips in 10 tar shards, 1 s crops, medians of
-3-4 alternating epochs): one at a time cost 21% of the local rate; two at a
-time kept it (2,647 against 2,637 clips/s), brought the first batch from
+3-4 alternating epochs): one at a time cost 21% of the local rate; two at
+a time kept it (2,647 against 2,637 clips/s), brought the first batch from
 93 to 44 ms, and over an HTTP server waiting 20/50 ms per request read
 15%/27% more clips per second than no turns (8% for the JAX loader).
 """
@@ -31,8 +33,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-# Batches that decode at once (see above).
-AT_ONCE = 2
+from audiodecode.data.tuning import available_cores
+
+
+def at_once_for(num_threads: int | None) -> int:
+    """Batches that decode at once when each decodes on `num_threads` Rust
+    threads (None: all the cores): the pool's lanes, plus one."""
+    cores = available_cores()
+    return max(1, cores // min(num_threads or cores, cores)) + 1
 
 
 class Turns:
@@ -42,12 +50,12 @@ class Turns:
     Parameters
     ----------
     at_once : int
-        How many turns may be held at the same time.
+        How many turns may be held at the same time, unless a `turn` says
+        otherwise.
     """
 
-    def __init__(self, at_once: int = AT_ONCE) -> None:
-        if at_once < 1:
-            raise ValueError(f"at_once must be >= 1, got {at_once}")
+    def __init__(self, at_once: int = 2) -> None:
+        _check(at_once)
         self.at_once = at_once
         self._tickets = itertools.count()
         self._ready = threading.Condition()
@@ -59,15 +67,16 @@ class Turns:
         return next(self._tickets)
 
     @contextmanager
-    def turn(self, ticket: int) -> Iterator[float]:
-        """Wait until fewer than `at_once` turns are held and no waiting
-        batch holds a lower ticket, then hold a turn for the `with` block,
-        which gets the seconds waited."""
+    def turn(self, ticket: int, at_once: int | None = None) -> Iterator[float]:
+        """Wait until fewer than `at_once` (default: the instance's) turns
+        are held and no waiting batch holds a lower ticket, then hold a turn
+        for the `with` block, which gets the seconds waited."""
+        limit = self.at_once if at_once is None else _check(at_once)
         started = time.perf_counter()
         with self._ready:
             heapq.heappush(self._waiting, ticket)
             try:
-                while self._held >= self.at_once or self._waiting[0] != ticket:
+                while self._held >= limit or self._waiting[0] != ticket:
                     self._ready.wait()
             except BaseException:  # interrupted: leave the queue, or it would hold back the rest
                 self._waiting.remove(ticket)
@@ -83,3 +92,9 @@ class Turns:
             with self._ready:
                 self._held -= 1
                 self._ready.notify_all()
+
+
+def _check(at_once: int) -> int:
+    if at_once < 1:
+        raise ValueError(f"at_once must be >= 1, got {at_once}")
+    return at_once
