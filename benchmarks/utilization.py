@@ -45,7 +45,11 @@ speed-up over "Before" for the same number of steps. Then the curve over
 step times with augmentation on, and each loader's knee: the step time
 below which utilization drops under 90%.
 
-    python benchmarks/utilization.py [--quick] [--step-ms 50]
+Results go to `benchmarks/results/utilization.json` (the full run, which
+`plot.py` draws), or with `--only` to `utilization-table.json`,
+`utilization-curve.json` or `utilization-http.json`.
+
+    python benchmarks/utilization.py [--quick] [--step-ms 50] [--only table|curve|http] [--http]
 """
 
 from __future__ import annotations
@@ -300,7 +304,9 @@ def main() -> None:
     if args.http:
         rows += http_rows(paths, labels, args, seconds)
     summary = report(rows, args.step_ms)
-    write_json("utilization", rows, step_ms=args.step_ms, files=n_files, clip_seconds=CLIP_SECONDS, batch=BATCH,
+    # A partial run (--only table|curve) keeps the full run's file, which plot.py draws from.
+    name = f"utilization-{args.only}" if args.only else "utilization"
+    write_json(name, rows, step_ms=args.step_ms, files=n_files, clip_seconds=CLIP_SECONDS, batch=BATCH,
                before_num_workers={str(k): v for k, v in chosen.items()}, **summary)
 
 
