@@ -157,7 +157,9 @@ def load(
     ----------
     source : path, bytes or binary file object
         The encoded audio. The format is found from the content, not the
-        file name.
+        file name. `bytes`, and the read engine's `FetchedBytes`
+        (`audiodecode.data.sources.FetchedBytes`), are read where they lie;
+        a `bytearray` or `memoryview` is copied first.
     sr : int or None
         Target sampling rate in Hz, in [1, 768000]; None keeps the file's
         own rate.

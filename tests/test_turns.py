@@ -23,7 +23,7 @@ def test_tickets_count_up() -> None:
 
 
 def test_the_lowest_waiting_ticket_goes_first_and_at_most_at_once_hold_a_turn() -> None:
-    turns = Turns(at_once=2)
+    turns = Turns()
     order: list[int] = []
     holding, most = 0, 0
     lock = threading.Lock()
@@ -31,7 +31,7 @@ def test_the_lowest_waiting_ticket_goes_first_and_at_most_at_once_hold_a_turn() 
 
     def take(ticket: int) -> None:
         nonlocal holding, most
-        with turns.turn(ticket):
+        with turns.turn(ticket, at_once=2):
             with lock:
                 order.append(ticket)
                 holding += 1
@@ -61,12 +61,12 @@ def test_the_lowest_waiting_ticket_goes_first_and_at_most_at_once_hold_a_turn() 
 def test_a_late_ticket_holds_no_one_back() -> None:
     """Only waiting batches are ordered: ticket 0, still fetching, does not
     keep ticket 1 from decoding."""
-    turns = Turns(at_once=1)
+    turns = Turns()
     turns.ticket()  # ticket 0 never asks for its turn
     done = threading.Event()
 
     def take() -> None:
-        with turns.turn(1):
+        with turns.turn(1, at_once=1):
             done.set()
 
     thread = threading.Thread(target=take)
@@ -76,11 +76,11 @@ def test_a_late_ticket_holds_no_one_back() -> None:
 
 
 def test_an_interrupted_waiter_leaves_the_queue() -> None:
-    turns = Turns(at_once=1)
+    turns = Turns()
     holder_in, holder_out = threading.Event(), threading.Event()
 
     def hold() -> None:
-        with turns.turn(5):
+        with turns.turn(5, at_once=1):
             holder_in.set()
             holder_out.wait(WAIT_S)
 
@@ -98,7 +98,7 @@ def test_an_interrupted_waiter_leaves_the_queue() -> None:
         raise KeyboardInterrupt
 
     turns._ready.wait = interrupted  # type: ignore[method-assign]
-    with pytest.raises(KeyboardInterrupt), turns.turn(0):
+    with pytest.raises(KeyboardInterrupt), turns.turn(0, at_once=1):
         pass
     turns._ready.wait = original  # type: ignore[method-assign]
     assert calls == 1 and turns._waiting == []
@@ -107,7 +107,7 @@ def test_an_interrupted_waiter_leaves_the_queue() -> None:
     got = threading.Event()
 
     def take() -> None:
-        with turns.turn(7):
+        with turns.turn(7, at_once=1):
             got.set()
 
     taker = threading.Thread(target=take)
@@ -119,8 +119,6 @@ def test_an_interrupted_waiter_leaves_the_queue() -> None:
 
 
 def test_at_once_must_be_positive() -> None:
-    with pytest.raises(ValueError, match="at_once"):
-        Turns(at_once=0)
     with pytest.raises(ValueError, match="at_once"), Turns().turn(0, at_once=0):
         pass
 
@@ -135,9 +133,9 @@ def test_one_turn_per_lane_of_the_pool_and_one_more(
     assert turns_module.at_once_for(num_threads) == at_once
 
 
-def test_a_turn_may_set_its_own_limit() -> None:
-    turns = Turns(at_once=1)
-    with turns.turn(0), turns.turn(1, at_once=2):  # a second turn beside the first
+def test_each_turn_sets_its_limit() -> None:
+    turns = Turns()
+    with turns.turn(0, at_once=1), turns.turn(1, at_once=2):  # a second turn beside the first
         assert turns._held == 2
 
 
@@ -176,7 +174,7 @@ def test_batches_are_the_same_with_turns_and_without(tmp_path: Path, monkeypatch
     assert {"decode", "turn"} <= set(stage_s) and stage_s["turn"] <= stage_s["decode"]
 
     @contextmanager
-    def no_turn(self: Turns, ticket: int, at_once: int | None = None):  # noqa: ANN202
+    def no_turn(self: Turns, ticket: int, at_once: int):  # noqa: ANN202
         yield 0.0
 
     monkeypatch.setattr(turns_module.Turns, "turn", no_turn)

@@ -174,7 +174,7 @@ class ClipReader:
         self._meta: dict[int, tuple[int, int | None]] = {}
         self._bad: set[int] = set()
         self._bad_lock = threading.Lock()
-        # Batches read at once decode one at a time, oldest first.
+        # Batches read at once take turns to decode, the oldest first.
         self._turns = Turns()
 
     def __repr__(self) -> str:

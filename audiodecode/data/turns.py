@@ -45,18 +45,9 @@ def at_once_for(num_threads: int | None) -> int:
 
 class Turns:
     """Tickets in the order reads begin; turns for the lowest waiting
-    tickets, `at_once` at a time.
+    tickets, at most `at_once` (each `turn` says how many) held at a time."""
 
-    Parameters
-    ----------
-    at_once : int
-        How many turns may be held at the same time, unless a `turn` says
-        otherwise.
-    """
-
-    def __init__(self, at_once: int = 2) -> None:
-        _check(at_once)
-        self.at_once = at_once
+    def __init__(self) -> None:
         self._tickets = itertools.count()
         self._ready = threading.Condition()
         self._waiting: list[int] = []
@@ -67,16 +58,17 @@ class Turns:
         return next(self._tickets)
 
     @contextmanager
-    def turn(self, ticket: int, at_once: int | None = None) -> Iterator[float]:
-        """Wait until fewer than `at_once` (default: the instance's) turns
-        are held and no waiting batch holds a lower ticket, then hold a turn
-        for the `with` block, which gets the seconds waited."""
-        limit = self.at_once if at_once is None else _check(at_once)
+    def turn(self, ticket: int, at_once: int) -> Iterator[float]:
+        """Wait until fewer than `at_once` turns are held and no waiting
+        batch holds a lower ticket, then hold a turn for the `with` block,
+        which gets the seconds waited."""
+        if at_once < 1:
+            raise ValueError(f"at_once must be >= 1, got {at_once}")
         started = time.perf_counter()
         with self._ready:
             heapq.heappush(self._waiting, ticket)
             try:
-                while self._held >= limit or self._waiting[0] != ticket:
+                while self._held >= at_once or self._waiting[0] != ticket:
                     self._ready.wait()
             except BaseException:  # interrupted: leave the queue, or it would hold back the rest
                 self._waiting.remove(ticket)
@@ -92,9 +84,3 @@ class Turns:
             with self._ready:
                 self._held -= 1
                 self._ready.notify_all()
-
-
-def _check(at_once: int) -> int:
-    if at_once < 1:
-        raise ValueError(f"at_once must be >= 1, got {at_once}")
-    return at_once
