@@ -63,7 +63,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import ROOT, header, table
+from common import ROOT, best_of, header, table
 
 import audiodecode  # noqa: F401
 from audiodecode.data.records import AudioFiles, audio_files
@@ -371,21 +371,11 @@ def bytes_handoff_cost(records: AudioFiles, rounds: int = 20) -> tuple[float, fl
         ranges.append((Path(source.shards[shard]).resolve().as_uri(), offset, offset + size, None))
     fetched, _ = _core.storage_read_batch(ranges, [], Storage().engine_policy())
 
-    def best_ms(work: object, times: int) -> float:
-        # The fastest of several runs: the cost itself, without the time
-        # the other jobs of a shared machine took from this one.
-        out = []
-        for _ in range(times):
-            t0 = time.perf_counter()
-            work()
-            out.append((time.perf_counter() - t0) * 1e3)
-        return min(out)
-
     def decode(blobs: list) -> object:
         return load_batch(blobs, sr=SR, offset=0.5, duration=CLIP_S, num_threads=2)
 
-    in_place_ms = best_ms(lambda: decode(fetched), rounds)
-    copied_ms = best_ms(lambda: decode([bytes(bytearray(b)) for b in fetched]), rounds)
+    in_place_ms = best_of(lambda: decode(fetched), rounds) * 1e3
+    copied_ms = best_of(lambda: decode([bytes(bytearray(b)) for b in fetched]), rounds) * 1e3
     return in_place_ms, copied_ms
 
 

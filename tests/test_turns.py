@@ -63,14 +63,7 @@ def test_a_late_ticket_holds_no_one_back() -> None:
     keep ticket 1 from decoding."""
     turns = Turns()
     turns.ticket()  # ticket 0 never asks for its turn
-    done = threading.Event()
-
-    def take() -> None:
-        with turns.turn(1, at_once=1):
-            done.set()
-
-    thread = threading.Thread(target=take)
-    thread.start()
+    thread, done = take_in_a_thread(turns, 1, at_once=1)
     assert done.wait(WAIT_S)
     thread.join(WAIT_S)
 
@@ -104,14 +97,7 @@ def test_an_interrupted_waiter_leaves_the_queue() -> None:
     assert calls == 1 and turns._waiting == []
 
     # Ticket 7 is next, not blocked behind the ticket that left.
-    got = threading.Event()
-
-    def take() -> None:
-        with turns.turn(7, at_once=1):
-            got.set()
-
-    taker = threading.Thread(target=take)
-    taker.start()
+    taker, got = take_in_a_thread(turns, 7, at_once=1)
     holder_out.set()
     assert got.wait(WAIT_S)
     holder.join(WAIT_S)
@@ -180,6 +166,20 @@ def test_batches_are_the_same_with_turns_and_without(tmp_path: Path, monkeypatch
     monkeypatch.setattr(turns_module.Turns, "turn", no_turn)
     without = read_all()
     assert all(a is not None and b is not None and np.array_equal(a, b) for a, b in zip(with_turns, without))
+
+
+def take_in_a_thread(turns: Turns, ticket: int, at_once: int) -> tuple[threading.Thread, threading.Event]:
+    """A started thread that takes `ticket`'s turn, and the event it sets
+    once it has it."""
+    got = threading.Event()
+
+    def take() -> None:
+        with turns.turn(ticket, at_once=at_once):
+            got.set()
+
+    thread = threading.Thread(target=take)
+    thread.start()
+    return thread, got
 
 
 def wait_for(condition, timeout: float = WAIT_S) -> None:  # noqa: ANN001
